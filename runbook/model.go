@@ -1,0 +1,222 @@
+// Package runbook is the domain of the release tool: the model of a
+// runbook file, its loader and validator, templates, the release and step
+// state machines, and the walker that drives a release. It imports nothing
+// of the project; the rooms around it (state, steps, secrets, cli) plug in
+// through the interfaces in ports.go and store.go.
+package runbook
+
+import "time"
+
+// Pos is a position in the runbook file (1-based).
+type Pos struct {
+	Line, Col int
+}
+
+// Runbook is a loaded and validated runbook file.
+type Runbook struct {
+	File string // absolute path of the file
+	Dir  string // directory of the file: relative paths resolve here
+	Hash string // hex SHA-256 of the file's bytes, stored with each release
+
+	Name        string
+	Artifact    Artifact
+	KnownHosts  string // path; "" means ~/.ssh/known_hosts
+	Vault       string // path; "" means secrets.vault beside the file
+	Envs        map[string]*Environment
+	EnvOrder    []string // environments in file order
+	Consistency Consistency
+	Handbook    Handbook
+	Steps       []*Step
+}
+
+// Artifact is the file a release ships.
+type Artifact struct {
+	Path string // as written in the file
+	Abs  string // resolved against Runbook.Dir
+	Name string // base name: releases/<version>/<Name>
+	Pos  Pos
+}
+
+// Environment is a group of hosts that steps run on.
+type Environment struct {
+	Name      string
+	Local     bool
+	Workdir   string
+	DeployDir string
+	Keep      int // staged releases kept per host; 0 means the default (5)
+	User      string
+	Auth      *Auth
+	Hosts     []*Host
+	Via       string // jump host: a host name of another environment or user@host:port
+	Parallel  int    // hosts at a time; at least 1 after loading
+	MaxFail   int
+	// Operations maps a name (restart, status, logs, ...) to a command template.
+	Operations map[string]string
+	OpOrder    []string
+	Pos        Pos
+}
+
+// Auth says how to log in to a host. Values may be "secret:NAME" references.
+type Auth struct {
+	Key           string // private key material, usually secret:NAME
+	KeyFile       string // path to a private key file
+	KeyPassphrase string
+	Password      string
+	Agent         bool
+	Pos           Pos
+}
+
+// Host is one machine of an environment. After loading, its fields hold the
+// effective values: host overrides first, then the environment's.
+type Host struct {
+	Name      string
+	Address   string // host[:port]; empty for a local host
+	User      string
+	Auth      *Auth
+	DeployDir string
+	Workdir   string
+	Local     bool
+	Env       *Environment
+	Pos       Pos
+}
+
+// StepKind is the action a step performs.
+type StepKind string
+
+// The step kinds of SPEC §3.
+const (
+	KindRun      StepKind = "run"
+	KindOp       StepKind = "op"
+	KindUpload   StepKind = "upload"
+	KindActivate StepKind = "activate"
+	KindConfirm  StepKind = "confirm"
+	KindDiff     StepKind = "diff"
+	KindProbe    StepKind = "probe"
+)
+
+// Kinds lists every step kind, in the order the SPEC names them.
+var Kinds = []StepKind{KindRun, KindOp, KindUpload, KindActivate, KindConfirm, KindDiff, KindProbe}
+
+// Step is one step of the night.
+type Step struct {
+	Index       int // 0-based position in Runbook.Steps
+	Name        string
+	Description string
+	On          string // environment name; empty for confirm and diff
+	Kind        StepKind
+
+	Run      string   // KindRun: command template
+	Op       string   // KindOp: operation name of the environment
+	Upload   string   // KindUpload: "artifact"
+	Activate bool     // KindActivate
+	Confirm  string   // KindConfirm: the question
+	Signoff  []string // KindConfirm: roles that must sign off
+	Diff     []string // KindDiff: two environment names
+	Probe    *Probe   // KindProbe
+
+	Verify     string
+	Check      string
+	Undo       string
+	Timeout    time.Duration // 0: none
+	Retries    int           // verify retries
+	RetryDelay time.Duration
+	Parallel   int // 0: the environment's
+	MaxFail    int // -1: the environment's
+	Idempotent bool
+	Auto       bool
+	Env        map[string]string // environment variables, values are templates
+	EnvOrder   []string
+
+	Pos Pos
+}
+
+// Command returns the command template of a run or op step.
+func (s *Step) Command(env *Environment) string {
+	switch s.Kind {
+	case KindRun:
+		return s.Run
+	case KindOp:
+		if env != nil {
+			return env.Operations[s.Op]
+		}
+	}
+	return ""
+}
+
+// IsIdempotent reports whether an interrupted host run of this step may
+// simply run again: built-in upload and activate are, others when declared.
+func (s *Step) IsIdempotent() bool {
+	return s.Idempotent || s.Kind == KindUpload || s.Kind == KindActivate || s.Kind == KindProbe || s.Kind == KindDiff
+}
+
+// HasHosts reports whether the step runs once per host of its environment.
+func (s *Step) HasHosts() bool {
+	switch s.Kind {
+	case KindConfirm, KindDiff:
+		return false
+	}
+	return true
+}
+
+// Probe is a connectivity check made from each host's side.
+type Probe struct {
+	TCP  []string
+	HTTP []HTTPProbe
+	Pos  Pos
+}
+
+// HTTPProbe is one HTTP target of a probe.
+type HTTPProbe struct {
+	URL       string
+	Expect    int           // default 200
+	KeepAlive int           // requests on one connection, default 1
+	Timeout   time.Duration // default 10s
+	Pos       Pos
+}
+
+// Consistency lists the facts that must match across environments.
+type Consistency struct {
+	Files    []string
+	Commands []string
+	Ignore   []string // regular expressions; matching lines are dropped
+}
+
+// Handbook is the night's reference information.
+type Handbook struct {
+	Domains  map[string]string
+	Contacts []Contact
+	Checks   []Check
+	Queries  []Query
+	Notes    string
+}
+
+// Contact is a person to call.
+type Contact struct{ Role, Name, Phone, Email string }
+
+// Check is a named command of the handbook, run on an environment.
+type Check struct{ Name, On, Run string }
+
+// Query is a named SQL query of the handbook (a template).
+type Query struct{ Name, SQL string }
+
+// Step returns the step with the given name, or nil.
+func (rb *Runbook) Step(name string) *Step {
+	for _, s := range rb.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// HostByName finds a host of any environment.
+func (rb *Runbook) HostByName(name string) *Host {
+	for _, en := range rb.EnvOrder {
+		for _, h := range rb.Envs[en].Hosts {
+			if h.Name == name {
+				return h
+			}
+		}
+	}
+	return nil
+}

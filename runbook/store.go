@@ -1,0 +1,240 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ReleaseState is a state of the release machine (SPEC §4).
+type ReleaseState string
+
+// Release states.
+const (
+	ReleasePlanned     ReleaseState = "planned"
+	ReleaseRunning     ReleaseState = "running"
+	ReleasePaused      ReleaseState = "paused"
+	ReleaseFailed      ReleaseState = "failed"
+	ReleaseSucceeded   ReleaseState = "succeeded"
+	ReleaseRollingBack ReleaseState = "rolling_back"
+	ReleaseRolledBack  ReleaseState = "rolled_back"
+	ReleaseAborted     ReleaseState = "aborted"
+)
+
+// Finished reports whether no more work will happen in this release state
+// without the operator starting something new (rollback, --again).
+func (s ReleaseState) Finished() bool {
+	return s == ReleaseSucceeded || s == ReleaseRolledBack || s == ReleaseAborted
+}
+
+// RunState is a state of the step and host-run machine (SPEC §4).
+type RunState string
+
+// Step and host-run states.
+const (
+	RunPending     RunState = "pending"
+	RunRunning     RunState = "running"
+	RunSucceeded   RunState = "succeeded"
+	RunFailed      RunState = "failed"
+	RunSkipped     RunState = "skipped"
+	RunInterrupted RunState = "interrupted"
+	RunUndoing     RunState = "undoing"
+	RunUndone      RunState = "undone"
+	RunUndoFailed  RunState = "undo_failed"
+)
+
+// Release kinds.
+const (
+	KindRelease  = "release"
+	KindRollback = "rollback"
+)
+
+// Release is one recorded release (or rollback) of a version.
+type Release struct {
+	ID             int64
+	Version        string
+	Kind           string // KindRelease or KindRollback
+	State          ReleaseState
+	Operator       string // OS user who started it
+	Machine        string // hostname of the operator machine
+	StartedAt      time.Time
+	FinishedAt     time.Time // zero while unfinished
+	RunbookName    string
+	RunbookFile    string
+	RunbookHash    string
+	ArtifactPath   string
+	ArtifactSHA256 string
+	// Envs lists the environments a rollback --to release switched; empty for releases.
+	Envs []string
+}
+
+// StepRun is the record of one step within a release.
+type StepRun struct {
+	ID         int64
+	ReleaseID  int64
+	Index      int
+	Name       string
+	Kind       StepKind
+	Env        string
+	State      RunState
+	Attempts   int
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Reason     string // last reason given for skip, mark done, accept, ...
+	Hosts      []*HostRun
+}
+
+// HostRun is the record of one step on one host.
+type HostRun struct {
+	ID         int64
+	StepRunID  int64
+	Host       string
+	State      RunState
+	Attempts   int
+	ExitCode   int    // -1 while unknown
+	Token      string // release:step:attempt:host of the current attempt
+	StartedAt  time.Time
+	FinishedAt time.Time
+	DurationMS int64
+	OutputTail string // masked tail of the output
+	// Detail holds what a step kind records for later: the uploaded sha256,
+	// the previous target of current, probe latencies. JSON text.
+	Detail string
+}
+
+// Transition is one committed row of the history of a state machine.
+type Transition struct {
+	ID        int64
+	At        time.Time
+	ReleaseID int64
+	StepRunID int64 // 0 for release transitions
+	HostRunID int64 // 0 for release and step transitions
+	Scope     string
+	From, To  string
+	Event     string
+	Operator  string
+	Reason    string
+}
+
+// Signoff records that a person took responsibility for a confirm step.
+type Signoff struct {
+	ReleaseID int64
+	Step      string
+	Role      string
+	Name      string
+	OSUser    string
+	At        time.Time
+	Via       string // "prompt", "--signoff" or "--yes"
+}
+
+// Live says which version one host of an environment runs.
+type Live struct {
+	Env       string
+	Host      string
+	Version   string
+	Previous  string
+	ReleaseID int64
+	At        time.Time
+}
+
+// Staged records a version staged on a host with its checksum.
+type Staged struct {
+	Env       string
+	Host      string
+	Version   string
+	SHA256    string
+	ReleaseID int64
+	At        time.Time
+	Removed   bool
+}
+
+// Note is a free-form recorded fact about a release: a deviation (skip with
+// reason, mark done, accepted diff), a warning on resume (runbook changed),
+// a lock recovered from a dead holder, a diff or probe result.
+type Note struct {
+	ID        int64
+	ReleaseID int64
+	At        time.Time
+	Kind      string // "deviation", "warning", "diff", "probe", "resume", "lock"
+	Step      string
+	Host      string
+	Text      string
+	Operator  string
+}
+
+// Holder names the process that holds the release lock.
+type Holder struct {
+	User    string
+	Machine string
+	PID     int
+	Version string
+	Command string
+	Since   time.Time
+}
+
+// LockedError is returned by Store.Lock when a live process holds the lock.
+type LockedError struct{ Holder Holder }
+
+func (e *LockedError) Error() string {
+	h := e.Holder
+	return fmt.Sprintf("the state is locked by %s on %s (pid %d, %s %s) since %s",
+		h.User, h.Machine, h.PID, h.Command, h.Version, h.Since.UTC().Format(time.RFC3339))
+}
+
+// ErrNotFound is returned by Store lookups that find nothing.
+var ErrNotFound = errors.New("not found")
+
+// Store is the durable record of releases. Package state implements it with
+// SQLite; every Record* method commits one transaction before it returns, so
+// a transition is on disk before the work it describes starts.
+type Store interface {
+	// Lock takes the exclusive release lock for this process. It fails at
+	// once with *LockedError naming the holder when a live process holds it;
+	// a lock left by a dead process is taken over (the returned recovered
+	// holder is non-nil then, for the record). The returned unlock is
+	// idempotent. The lock is also freed by the kernel when the process dies.
+	Lock(h Holder) (unlock func(), recovered *Holder, err error)
+
+	// CreateRelease inserts r (ID filled) with its steps and their host runs
+	// (IDs filled) in one transaction, plus the creation transition t.
+	CreateRelease(ctx context.Context, r *Release, steps []*StepRun, t Transition) error
+	// RecordRelease updates r's row (state, finished_at, envs) and, when t is
+	// non-nil, inserts t in the same transaction.
+	RecordRelease(ctx context.Context, r *Release, t *Transition) error
+	// RecordStep updates the step run row (not its hosts) and inserts t when non-nil.
+	RecordStep(ctx context.Context, s *StepRun, t *Transition) error
+	// RecordHost updates the host run row and inserts t when non-nil.
+	RecordHost(ctx context.Context, h *HostRun, t *Transition) error
+	// AddSignoff records a sign-off.
+	AddSignoff(ctx context.Context, s Signoff) error
+	// AddNote records a note and fills its ID.
+	AddNote(ctx context.Context, n *Note) error
+	// SetLive records that host of env now runs version (replacing the previous row).
+	SetLive(ctx context.Context, l Live) error
+	// AddStaged records (or replaces) a staged version on a host; Removed marks it gone.
+	AddStaged(ctx context.Context, s Staged) error
+
+	// Release returns the release with this id, or ErrNotFound.
+	Release(ctx context.Context, id int64) (*Release, error)
+	// Releases returns every release, oldest first.
+	Releases(ctx context.Context) ([]*Release, error)
+	// Unfinished returns the release that is not finished (planned, running,
+	// paused, failed, rolling_back), or nil, nil when there is none.
+	Unfinished(ctx context.Context) (*Release, error)
+	// Steps returns the step runs of a release in order, hosts filled in.
+	Steps(ctx context.Context, releaseID int64) ([]*StepRun, error)
+	// Transitions returns the transitions of a release in commit order.
+	Transitions(ctx context.Context, releaseID int64) ([]Transition, error)
+	// Signoffs returns the sign-offs of a release in order.
+	Signoffs(ctx context.Context, releaseID int64) ([]Signoff, error)
+	// Notes returns the notes of a release in order.
+	Notes(ctx context.Context, releaseID int64) ([]Note, error)
+	// LiveVersions returns the live version of every host ever activated.
+	LiveVersions(ctx context.Context) ([]Live, error)
+	// StagedVersions returns what was staged on the hosts, newest first.
+	StagedVersions(ctx context.Context) ([]Staged, error)
+
+	// Close releases the database. It does not release the lock.
+	Close() error
+}

@@ -1,0 +1,237 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Local runs commands on the operator's machine. Its markers are written by
+// this process rather than by a shell wrapper: it saves two forks per run,
+// and a local command dies with the process group anyway, so there is
+// nothing to reattach to across a crash but the exit code it left.
+type Local struct {
+	cfg HostConfig
+}
+
+// NewLocal returns the transport for a local host. cfg.MarkerDir must be set.
+func NewLocal(cfg HostConfig) *Local { return &Local{cfg: cfg} }
+
+func (l *Local) marker(token, ext string) string {
+	return filepath.Join(l.cfg.MarkerDir, token+ext)
+}
+
+// Exec implements Conn.
+func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+	}
+	cmd := exec.Command("/bin/sh", "-s")
+	cmd.Stdin = strings.NewReader(ScriptWithEnv(spec.Script, spec.Env))
+	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
+	if spec.Dir != "" {
+		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
+			return -1, fmt.Errorf("working directory %s does not exist", spec.Dir)
+		}
+		cmd.Dir = spec.Dir
+	}
+	// Its own process group, so a timeout or cancel ends the whole command
+	// tree and not just the shell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	if spec.Token != "" {
+		if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
+			return -1, fmt.Errorf("marker directory: %w", err)
+		}
+		// Written before the start: a crash between here and Start leaves
+		// "started, no rc", which settles as in doubt, never as "never ran".
+		if err := writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("0 %d\n", time.Now().Unix()), true); err != nil {
+			return -1, fmt.Errorf("marker: %w", err)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		if spec.Token != "" {
+			_ = os.Remove(l.marker(spec.Token, ".started"))
+		}
+		return -1, fmt.Errorf("start sh: %w", err)
+	}
+	if spec.Token != "" {
+		_ = writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("%d %d\n", cmd.Process.Pid, time.Now().Unix()), false)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		case <-done:
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	code := -1
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	}
+	if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A timeout is a failure of the command, not doubt: we ended it.
+			l.writeRC(spec.Token, code)
+			return code, fmt.Errorf("timed out after %s", spec.Timeout)
+		}
+		// Cancelled by the operator: it was stopped part-way, so in doubt.
+		return code, fmt.Errorf("interrupted: %w", ErrInDoubt)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return code, fmt.Errorf("sh: %w", err)
+	}
+	l.writeRC(spec.Token, code)
+	return code, nil
+}
+
+func (l *Local) writeRC(token string, code int) {
+	if token == "" {
+		return
+	}
+	// Not synced: a lost .rc after a power cut settles as in doubt, which
+	// is the safe side; the outcome commit that follows is synced anyway.
+	_ = writeAtomic(l.marker(token, ".rc"), strconv.Itoa(code)+"\n", false)
+}
+
+// Markers implements Conn.
+func (l *Local) Markers(_ context.Context, token string) (Marker, error) {
+	if b, err := os.ReadFile(l.marker(token, ".rc")); err == nil {
+		code, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if perr != nil {
+			return Marker{State: InDoubt}, nil
+		}
+		return Marker{State: Finished, ExitCode: code}, nil
+	}
+	b, err := os.ReadFile(l.marker(token, ".started"))
+	if errors.Is(err, os.ErrNotExist) {
+		return Marker{State: NeverStarted}, nil
+	}
+	if err != nil {
+		return Marker{}, err
+	}
+	pid := 0
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		pid, _ = strconv.Atoi(f[0])
+	}
+	// A local command lives in its own process group led by the shell.
+	if pid > 0 && syscall.Kill(-pid, 0) == nil {
+		return Marker{State: StillRunning, PID: pid}, nil
+	}
+	return Marker{State: InDoubt, PID: pid}, nil
+}
+
+// Wait implements Conn. A local command outliving its runbook process is
+// not ours to stream (its output went to the dead process's pipes); Wait
+// polls until its group ends and then reads the .rc it may have left.
+func (l *Local) Wait(ctx context.Context, token string, _ io.Writer) (int, error) {
+	for {
+		m, err := l.Markers(ctx, token)
+		if err != nil {
+			return -1, err
+		}
+		switch m.State {
+		case Finished:
+			return m.ExitCode, nil
+		case InDoubt, NeverStarted:
+			return -1, ErrInDoubt
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ForgetMarkers implements Conn.
+func (l *Local) ForgetMarkers(_ context.Context, token string) error {
+	for _, ext := range []string{".rc", ".started", ".log"} {
+		if err := os.Remove(l.marker(token, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close implements Conn.
+func (l *Local) Close() error { return nil }
+
+// ScriptWithEnv prefixes a script with exports of env, sorted by name, so
+// that values reach the command through the script on stdin, never argv.
+func ScriptWithEnv(script string, env map[string]string) string {
+	if len(env) == 0 {
+		return script
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s=%s\n", k, ShellQuote(env[k]))
+	}
+	b.WriteString(script)
+	return b.String()
+}
+
+// ShellQuote quotes s for POSIX sh.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// writeAtomic writes a small file through a temp name and a rename, synced,
+// so a reader sees the old content or the new, never a torn one. With sync
+// the data is on disk before the rename.
+func writeAtomic(path, content string, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
