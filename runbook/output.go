@@ -1,0 +1,113 @@
+package runbook
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// tailSize is how much of a host run's output the database keeps; the full
+// output is in the log file.
+const tailSize = 4096
+
+// hostOutput fans one host run's output out to the operator, the log file
+// and the tail kept in the database, all behind the masker so no secret
+// reaches any of them.
+type hostOutput struct {
+	mu     sync.Mutex
+	masked io.WriteCloser
+	ui     io.WriteCloser
+	log    *os.File
+	tail   tailBuffer
+	closed bool
+}
+
+func (w *Walker) output(s *Step, hr *HostRun) *hostOutput {
+	o := &hostOutput{ui: w.UI.HostOutput(s, hr.Host)}
+	sinks := []io.Writer{o.ui, &o.tail}
+	if w.LogDir != "" {
+		dir := filepath.Join(w.LogDir, fmt.Sprint(w.rel.ID), fmt.Sprintf("%02d-%s", s.Index+1, s.Name))
+		if err := os.MkdirAll(dir, 0o700); err == nil {
+			f, err := os.OpenFile(filepath.Join(dir, hr.Host+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err == nil {
+				o.log = f
+				fmt.Fprintf(f, "=== %s attempt %d on %s, %s\n", s.Name, hr.Attempts, hr.Host, w.now().Format("2006-01-02T15:04:05Z"))
+				sinks = append(sinks, f)
+			}
+		}
+		if o.log == nil {
+			w.UI.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
+		}
+	}
+	o.masked = w.Masker.Writer(io.MultiWriter(sinks...))
+	return o
+}
+
+// Write implements io.Writer; safe for concurrent stdout and stderr.
+func (o *hostOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return len(p), nil
+	}
+	// A full disk under the log must not fail the command on the host: the
+	// terminal and the tail still get it.
+	_, _ = o.masked.Write(p)
+	return len(p), nil
+}
+
+// Line writes a line of runbook's own about this host run.
+func (o *hostOutput) Line(s string) {
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	_, _ = o.Write([]byte(s))
+}
+
+// Close flushes the masker and closes the log and the UI writer. Idempotent.
+func (o *hostOutput) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	_ = o.masked.Close()
+	_ = o.ui.Close()
+	if o.log != nil {
+		_ = o.log.Close()
+	}
+	return nil
+}
+
+// Tail returns the last bytes of the (masked) output.
+func (o *hostOutput) Tail() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.tail.String()
+}
+
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*tailSize {
+		t.b = append(t.b[:0], t.b[len(t.b)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	b := t.b
+	if len(b) > tailSize {
+		b = b[len(b)-tailSize:]
+		// Start at a line boundary so the tail reads cleanly.
+		if i := strings.IndexByte(string(b), '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,162 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Call is one action of one step on one host, with every template already
+// rendered (and every secret resolved) by the walker.
+type Call struct {
+	Release *Release
+	Step    *Step
+	Host    *Host
+	Token   string // release:step:attempt:host, names the markers of this run
+	Attempt int
+	Data    TemplateData
+
+	Command string            // the rendered action command (run, op); "" for built-ins
+	Verify  string            // rendered verify command, "" for none
+	Check   string            // rendered check command, "" for none
+	Undo    string            // rendered undo command, "" for none
+	Env     map[string]string // rendered environment variables
+	Out     io.Writer         // the host's output: masked, logged, shown
+}
+
+// Outcome is what one host run produced.
+type Outcome struct {
+	ExitCode int
+	// Detail is JSON recorded with the host run for later commands
+	// (uploaded sha256, previous version of current, probe latencies).
+	Detail string
+	// Summary is a short line shown after the host run ("skipped: already staged").
+	Summary string
+}
+
+// SettleState is what the markers on a host say about an interrupted run.
+type SettleState int
+
+// Settle states (DESIGN "Resume exactly" step 4).
+const (
+	SettleNeverStarted SettleState = iota
+	SettleRunning
+	SettleFinished
+	SettleInDoubt
+)
+
+// Settlement is the evidence found for an interrupted host run.
+type Settlement struct {
+	State    SettleState
+	ExitCode int
+}
+
+// Executor performs the host-side work of steps. Package steps implements
+// it; the walker is its only caller and calls it for one host at a time per
+// host (calls for different hosts may run concurrently).
+type Executor interface {
+	// Do performs the step's action on c.Host. A nil error with ExitCode 0
+	// is success; a non-zero ExitCode is a failure of the action. An error
+	// wrapping ErrInDoubt means the action may have happened; other errors
+	// mean it did not start (or a built-in action failed part-way in a way
+	// that is safe to retry: built-ins are idempotent).
+	Do(ctx context.Context, c *Call) (Outcome, error)
+	// Verify runs c.Verify once; ok reports exit status 0.
+	Verify(ctx context.Context, c *Call) (ok bool, err error)
+	// Check runs c.Check once; ok reports that the step's effect is in place.
+	Check(ctx context.Context, c *Call) (ok bool, err error)
+	// Undo reverses the step on c.Host: c.Undo for commands, built-in for
+	// upload and activate (detail is the Detail recorded by Do). Must be
+	// safe to repeat.
+	Undo(ctx context.Context, c *Call, detail string) (Outcome, error)
+	// Settle reads the markers of c.Token; it never runs the action.
+	Settle(ctx context.Context, c *Call) (Settlement, error)
+	// Wait reattaches to a run that Settle found running.
+	Wait(ctx context.Context, c *Call) (Outcome, error)
+	// Forget drops the markers of c.Token once its outcome is committed.
+	Forget(ctx context.Context, c *Call)
+	// Close ends every connection. Idempotent.
+	Close() error
+}
+
+// Prompter asks the operator. The cli implements it with survey; tests
+// script it. Every method returns ErrNoTerminal when nobody can be asked and
+// ErrPromptInterrupted when the operator pressed Ctrl-C at the prompt.
+type Prompter interface {
+	// Select shows options and returns the chosen one (def is preselected).
+	Select(msg string, options []string, def string) (string, error)
+	// Input asks for a line of text; an empty answer returns def.
+	Input(msg, def string) (string, error)
+}
+
+// Prompt errors.
+var (
+	ErrNoTerminal        = errors.New("no terminal to ask the operator")
+	ErrPromptInterrupted = errors.New("interrupted at a prompt")
+)
+
+// UI shows the walk to the operator. The cli implements it with colour.
+type UI interface {
+	// StepHeader announces step i (0-based) of n before its prompt or run.
+	StepHeader(i, n int, s *Step, sr *StepRun)
+	// HostOutput returns a writer for the live output of one host run; the
+	// walker closes it when the run ends.
+	HostOutput(s *Step, host string) io.WriteCloser
+	// HostDone reports how one host run ended.
+	HostDone(s *Step, hr *HostRun, summary string)
+	// StepDone reports how a step ended.
+	StepDone(s *Step, sr *StepRun)
+	// Info, Warn and Detail print a line of the walk.
+	Info(msg string)
+	Warn(msg string)
+	Detail(msg string)
+}
+
+// Secrets resolves secret references; nil means the runbook uses none.
+type Secrets interface {
+	// Secret returns the value of a vault secret; the value is registered
+	// with the masker before it is returned.
+	Secret(name string) (string, error)
+}
+
+// Masker hides every resolved secret from anything written.
+type Masker interface {
+	Mask(s string) string
+	// Writer wraps w; Close flushes what was held back, not w.
+	Writer(w io.Writer) io.WriteCloser
+}
+
+// Walk outcomes the cli maps to exit codes (SPEC §2).
+var (
+	// ErrStepFailed: a step failed and the release stopped (exit 1).
+	ErrStepFailed = errors.New("step failed")
+	// ErrNeedsHuman: a decision is needed and none could be asked (exit 3).
+	ErrNeedsHuman = errors.New("a human decision is needed")
+	// ErrInterrupted: the operator pressed Ctrl-C; state saved (exit 130).
+	ErrInterrupted = errors.New("interrupted")
+	// ErrInDoubt: an action may or may not have happened.
+	ErrInDoubt = errors.New("outcome in doubt")
+	// ErrUnfinished: another release is unfinished (exit 4).
+	ErrUnfinished = errors.New("another release is unfinished")
+	// ErrNothingToDo: resume found nothing to resume (exit 2).
+	ErrNothingToDo = errors.New("nothing to resume")
+	// ErrUsage: the command line or the runbook is wrong (exit 2).
+	ErrUsage = errors.New("usage")
+)
+
+// HintError carries an error and a next step for the operator.
+type HintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintError) Error() string { return e.Err.Error() }
+func (e *HintError) Unwrap() error { return e.Err }
+
+// WithHint wraps err with a hint line shown as "runbook: hint: ...".
+func WithHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &HintError{Err: err, Hint: hint}
+}
