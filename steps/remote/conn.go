@@ -46,7 +46,9 @@ type ExecSpec struct {
 	Dir    string            // working directory; "" for the default
 	Env    map[string]string // exported by the script itself, never in argv
 	// Token names the markers of this run (see Markers). Empty: no markers
-	// (checks, verify, undo, ad-hoc commands).
+	// (checks, verify, undo, ad-hoc commands). On an SSH host a run with a
+	// Token outlives a dropped connection; its output goes through a log on
+	// the host, so stderr arrives merged into Stdout.
 	Token   string
 	Stdout  io.Writer // may be nil
 	Stderr  io.Writer // may be nil
@@ -76,7 +78,9 @@ func (m MarkerState) String() string {
 type Marker struct {
 	State    MarkerState
 	ExitCode int // with Finished
-	PID      int // with StillRunning and InDoubt, when known
+	// PID, with StillRunning and InDoubt when known, is the run's process
+	// group (the pid of its leader): what is signalled to end the run.
+	PID int
 }
 
 // UploadSpec stages one local file on a host.

@@ -1,0 +1,193 @@
+// Command benchupload measures runbook's SFTP upload against real sshd
+// hosts on 127.0.0.1, for scripts/bench-upload.sh.
+//
+//	benchupload serve -n 8 -dir D    start 8 sshd, write D/hosts and D/known_hosts, run until stdin closes
+//	benchupload upload -dir D -n 8 -file F
+//	                                 upload F to the first 8 hosts of D/hosts in parallel
+//
+// upload prints one line: hosts, bytes, seconds, aggregate MiB/s, and the
+// peak RSS of this process (VmHWM).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchupload serve|upload [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "upload":
+		err = upload(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchupload:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	n := fs.Int("n", 8, "hosts")
+	dir := fs.String("dir", "", "work directory")
+	_ = fs.Parse(args)
+	if *dir == "" {
+		return errors.New("-dir is required")
+	}
+	var hosts []*sshdtest.Host
+	defer func() {
+		for _, h := range hosts {
+			_ = h.Stop()
+		}
+	}()
+	var lines, known []string
+	key := ""
+	for i := range *n {
+		d := filepath.Join(*dir, fmt.Sprintf("host%d", i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		h, err := sshdtest.StartDir(d, sshdtest.Options{ClientKey: key})
+		if err != nil {
+			return err
+		}
+		key = h.ClientKey
+		hosts = append(hosts, h)
+		lines = append(lines, fmt.Sprintf("%s %d %s %s %s", h.Addr, h.Port, h.User, h.ClientKey, h.DeployDir))
+		known = append(known, h.KnownHostsLine())
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "known_hosts"), []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "hosts"), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	// Run until the caller closes stdin (or dies): the sshd are stopped by
+	// the deferred Stop calls.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+type host struct {
+	addr, user, key, deploy string
+}
+
+func readHosts(p string) ([]host, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []host
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) == 5 {
+			out = append(out, host{addr: fl[0], user: fl[2], key: fl[3], deploy: fl[4]})
+		}
+	}
+	return out, sc.Err()
+}
+
+func upload(args []string) error {
+	fs := flag.NewFlagSet("upload", flag.ExitOnError)
+	n := fs.Int("n", 1, "hosts to upload to in parallel")
+	dir := fs.String("dir", "", "work directory of serve")
+	file := fs.String("file", "", "file to upload")
+	_ = fs.Parse(args)
+	hosts, err := readHosts(filepath.Join(*dir, "hosts"))
+	if err != nil {
+		return err
+	}
+	if *n > len(hosts) {
+		return fmt.Errorf("%d hosts asked, %d served", *n, len(hosts))
+	}
+	sum, size, err := hashFile(*file)
+	if err != nil {
+		return err
+	}
+	pool := remote.NewPool(remote.PoolOptions{KnownHosts: filepath.Join(*dir, "known_hosts"), SSHConfig: filepath.Join(*dir, "no-ssh-config")})
+	defer pool.Close()
+	ctx := context.Background()
+	conns := make([]remote.Conn, *n)
+	for i := range conns {
+		h := hosts[i]
+		c, err := pool.Conn(ctx, remote.HostConfig{Name: fmt.Sprintf("host%d", i), Address: h.addr, User: h.user, KeyFile: h.key})
+		if err != nil {
+			return err
+		}
+		conns[i] = c
+	}
+	run := fmt.Sprint(time.Now().UnixNano())
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, *n)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Upload(ctx, remote.UploadSpec{Local: *file, SHA256: sum, Dir: filepath.Join(hosts[i].deploy, "bench-"+run), Name: filepath.Base(*file)})
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	total := float64(size) * float64(*n)
+	fmt.Printf("hosts=%d bytes=%d seconds=%.2f mibps=%.0f peak_rss_kib=%d\n", *n, size, elapsed, total/elapsed/(1<<20), peakRSS())
+	for i := range conns {
+		_ = os.RemoveAll(filepath.Join(hosts[i].deploy, "bench-"+run))
+	}
+	return nil
+}
+
+func hashFile(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// peakRSS reads VmHWM from /proc/self/status, in KiB; 0 when unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
+			return kib
+		}
+	}
+	return 0
+}

@@ -1,0 +1,128 @@
+package remote_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
+)
+
+// sshdPool connects to a real sshd host with its client key.
+func sshdPool(tb testing.TB, h *sshdtest.Host) (*remote.Pool, remote.HostConfig) {
+	tb.Helper()
+	p := remote.NewPool(remote.PoolOptions{
+		KnownHosts: h.WriteKnownHosts(tb),
+		SSHConfig:  filepath.Join(tb.TempDir(), "none"),
+	})
+	tb.Cleanup(func() { p.Close() })
+	return p, remote.HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
+}
+
+// BenchmarkExec measures what a remote step costs beyond its command on
+// an open connection: a session, the wrapper, `true`.
+func BenchmarkExec(b *testing.B) {
+	h := sshdtest.Start(b, sshdtest.Options{})
+	p, cfg := sshdPool(b, h)
+	c, err := p.Conn(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true"}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+		}
+	})
+	b.Run("markers", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			tok := fmt.Sprintf("bench:%d", i)
+			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+		}
+	})
+	b.Run("markers-lookup", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := c.Markers(context.Background(), "bench:1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkUpload256MiB sends a 256 MiB file to one sshd host (the
+// checksum on the host and the rename included).
+func BenchmarkUpload256MiB(b *testing.B) {
+	h := sshdtest.Start(b, sshdtest.Options{})
+	p, cfg := sshdPool(b, h)
+	c, err := p.Conn(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 256 << 20
+	local, sum := randomFile(b, size)
+	b.SetBytes(size)
+	i := 0
+	for b.Loop() {
+		i++
+		res, err := c.Upload(context.Background(), remote.UploadSpec{Local: local, SHA256: sum, Dir: filepath.Join(h.DeployDir, fmt.Sprint(i)), Name: "app.ear"})
+		if err != nil || res.Skipped {
+			b.Fatal(res, err)
+		}
+		b.StopTimer()
+		_ = os.RemoveAll(filepath.Join(h.DeployDir, fmt.Sprint(i)))
+		b.StartTimer()
+	}
+}
+
+// randomFile writes size pseudo-random (incompressible) bytes and returns
+// the path and its SHA-256.
+func randomFile(tb testing.TB, size int64) (string, string) {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "artifact.ear")
+	f, err := os.Create(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), newPRNG(1), size); err != nil {
+		tb.Fatal(err)
+	}
+	return p, hex.EncodeToString(h.Sum(nil))
+}
+
+// prng is a fast deterministic byte stream (xorshift), enough to defeat
+// any compression.
+type prng struct{ s uint64 }
+
+func newPRNG(seed uint64) *prng { return &prng{s: seed*0x9E3779B97F4A7C15 + 1} }
+
+func (r *prng) Read(p []byte) (int, error) {
+	for i := 0; i+8 <= len(p); i += 8 {
+		r.s ^= r.s << 13
+		r.s ^= r.s >> 7
+		r.s ^= r.s << 17
+		v := r.s
+		for j := range 8 {
+			p[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := len(p) &^ 7; i < len(p); i++ {
+		r.s ^= r.s << 13
+		r.s ^= r.s >> 7
+		r.s ^= r.s << 17
+		p[i] = byte(r.s)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,75 @@
+package remote
+
+import (
+	"fmt"
+	"strings"
+)
+
+// KnownKey is a key recorded for a host in a known_hosts file.
+type KnownKey struct {
+	Fingerprint string // SHA256:...
+	File        string
+	Line        int
+}
+
+// HostKeyError refuses a host whose key is not trusted: unknown (not in
+// known_hosts, and neither accepted nor confirmed by the operator) or
+// changed (known_hosts holds other keys for it, which is always refused).
+type HostKeyError struct {
+	Host        string // the runbook's host name
+	Addr        string // host:port that was dialled
+	Fingerprint string // SHA256:... of the key the host offered
+	Unknown     bool   // true: no key known for the host; false: changed
+	Known       []KnownKey
+	KnownHosts  string // the known_hosts file consulted
+}
+
+func (e *HostKeyError) Error() string {
+	if e.Unknown {
+		return fmt.Sprintf("unknown host key for %s (%s): %s; check the fingerprint with the host's administrator, then accept it (--accept-new-host-keys) or add it to %s",
+			e.Host, e.Addr, e.Fingerprint, e.KnownHosts)
+	}
+	var known []string
+	for _, k := range e.Known {
+		known = append(known, fmt.Sprintf("%s in %s:%d", k.Fingerprint, k.File, k.Line))
+	}
+	file := e.KnownHosts
+	if len(e.Known) > 0 {
+		file = e.Known[0].File
+	}
+	return fmt.Sprintf("host key for %s (%s) has CHANGED: it offers %s but known_hosts holds %s (offending key); this may be an attack. If the host was reinstalled, remove the old key with `ssh-keygen -R '%s' -f %s` and connect again",
+		e.Host, e.Addr, e.Fingerprint, strings.Join(known, ", "), knownHostsName(e.Addr), file)
+}
+
+// AuthError says the host refused every credential offered.
+type AuthError struct {
+	Host    string
+	User    string
+	Methods []string // the methods tried, e.g. publickey, password
+	Err     error
+}
+
+func (e *AuthError) Error() string {
+	methods := "none"
+	if len(e.Methods) > 0 {
+		methods = strings.Join(e.Methods, ", ")
+	}
+	return fmt.Sprintf("auth refused for %s@%s (tried: %s); check the user and the key or password configured for %s",
+		e.User, e.Host, methods, e.Host)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// UnreachableError says a host could not be reached: no TCP connection,
+// or no SSH handshake within the connect timeout.
+type UnreachableError struct {
+	Host string
+	Addr string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s at %s: %v; check the address, the port and the firewall", e.Host, e.Addr, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }

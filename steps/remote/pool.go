@@ -1,0 +1,335 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// PoolOptions configure how a Pool reaches hosts.
+type PoolOptions struct {
+	// KnownHosts is the known_hosts file; "" means ~/.ssh/known_hosts.
+	KnownHosts string
+	// AcceptNewHostKeys trusts and records the key of a host that has none
+	// in KnownHosts. A changed key is refused whatever this says.
+	AcceptNewHostKeys bool
+	// AskHostKey is asked about an unknown key when AcceptNewHostKeys is
+	// off; true trusts and records it. nil refuses unknown keys.
+	AskHostKey func(host, addr, fingerprint string) (bool, error)
+	// ConnectTimeout bounds the TCP connect and the SSH handshake
+	// together; 0 means 10s.
+	ConnectTimeout time.Duration
+	// Keepalive is the interval of keepalive@openssh.com requests; three
+	// unanswered in a row close the connection. 0 means 15s.
+	Keepalive time.Duration
+	// SSHConfig is the OpenSSH client config consulted for host aliases;
+	// "" means ~/.ssh/config.
+	SSHConfig string
+}
+
+// Pool holds one SSH connection per host for a whole run, jump hosts
+// included, and redials a host whose connection died. Safe for concurrent
+// use.
+type Pool struct {
+	opts      PoolOptions
+	keys      *hostKeys
+	sshConfig func() (*sshConfig, error)
+
+	mu     sync.Mutex
+	hosts  map[string]*hostSlot
+	closed bool
+	dials  atomic.Int64
+}
+
+type hostSlot struct {
+	mu   sync.Mutex // held while dialling, so concurrent callers share one dial
+	live *client
+}
+
+// client is one live SSH connection and what hangs off it.
+type client struct {
+	name   string // the runbook host name
+	addr   string // host:port dialled
+	user   string
+	ssh    *ssh.Client
+	done   chan struct{} // closed when the connection has ended
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
+}
+
+func (c *client) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// NewPool returns an empty pool; connections are made on demand.
+func NewPool(opts PoolOptions) *Pool {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.Keepalive <= 0 {
+		opts.Keepalive = 15 * time.Second
+	}
+	home, _ := os.UserHomeDir()
+	if opts.KnownHosts == "" {
+		opts.KnownHosts = filepath.Join(home, ".ssh", "known_hosts")
+	}
+	if opts.SSHConfig == "" {
+		opts.SSHConfig = filepath.Join(home, ".ssh", "config")
+	}
+	p := &Pool{
+		opts:  opts,
+		keys:  &hostKeys{file: opts.KnownHosts, acceptNew: opts.AcceptNewHostKeys},
+		hosts: make(map[string]*hostSlot),
+	}
+	p.sshConfig = sync.OnceValues(func() (*sshConfig, error) { return loadSSHConfig(opts.SSHConfig) })
+	return p
+}
+
+// Conn returns the connection to the host of cfg: the local transport for
+// a local host, else the pool's SSH connection to it (dialled now if there
+// is none yet, so unreachable hosts, unknown keys and refused credentials
+// show here). The returned Conn redials by itself when its connection
+// dies; Close on it closes the host's pooled connection.
+func (p *Pool) Conn(ctx context.Context, cfg HostConfig) (Conn, error) {
+	if cfg.Local {
+		return NewLocal(cfg), nil
+	}
+	if _, err := p.client(ctx, cfg, 0); err != nil {
+		return nil, err
+	}
+	return &sshConn{pool: p, cfg: cfg}, nil
+}
+
+// Dials returns how many connections (TCP connect and SSH handshake, jump
+// hosts included) the pool has made.
+func (p *Pool) Dials() int { return int(p.dials.Load()) }
+
+// Close closes every connection. The pool cannot be used afterwards.
+// Idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	slots := p.hosts
+	p.hosts = map[string]*hostSlot{}
+	p.mu.Unlock()
+	var errs []error
+	for _, s := range slots {
+		s.mu.Lock()
+		if s.live != nil {
+			errs = append(errs, s.live.close())
+			s.live = nil
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func poolKey(cfg HostConfig) string {
+	if cfg.Name != "" {
+		return cfg.Name
+	}
+	return cfg.User + "@" + cfg.Address
+}
+
+// maxJumps bounds a chain of jump hosts, so a ProxyJump that matches its
+// own jump host fails instead of recursing.
+const maxJumps = 8
+
+// client returns the live connection for cfg, dialling it when there is
+// none or it died.
+func (p *Pool) client(ctx context.Context, cfg HostConfig, depth int) (*client, error) {
+	if depth > maxJumps {
+		return nil, fmt.Errorf("more than %d jump hosts on the way to %s: check via and ProxyJump for a loop", maxJumps, cfg.Name)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("connect to %s: connection pool closed", cfg.Name)
+	}
+	key := poolKey(cfg)
+	slot := p.hosts[key]
+	if slot == nil {
+		slot = &hostSlot{}
+		p.hosts[key] = slot
+	}
+	p.mu.Unlock()
+
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.live != nil && slot.live.alive() {
+		return slot.live, nil
+	}
+	if slot.live != nil {
+		_ = slot.live.close()
+		slot.live = nil
+	}
+	c, err := p.dial(ctx, cfg, depth)
+	if err != nil {
+		return nil, err
+	}
+	slot.live = c
+	return c, nil
+}
+
+// discard closes cl if it is still cfg's pooled connection: a caller saw
+// it fail before its reader noticed, and the next call must redial.
+func (p *Pool) discard(cfg HostConfig, cl *client) {
+	p.mu.Lock()
+	slot := p.hosts[poolKey(cfg)]
+	p.mu.Unlock()
+	if slot == nil {
+		return
+	}
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.live == cl {
+		_ = cl.close()
+		slot.live = nil
+	}
+}
+
+// drop closes the pooled connection of cfg, if any.
+func (p *Pool) drop(cfg HostConfig) error {
+	p.mu.Lock()
+	slot := p.hosts[poolKey(cfg)]
+	p.mu.Unlock()
+	if slot == nil {
+		return nil
+	}
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.live == nil {
+		return nil
+	}
+	err := slot.live.close()
+	slot.live = nil
+	return err
+}
+
+func (c *client) close() error {
+	c.sftpMu.Lock()
+	if c.sftp != nil {
+		_ = c.sftp.Close()
+		c.sftp = nil
+	}
+	c.sftpMu.Unlock()
+	err := c.ssh.Close()
+	if err != nil && !c.alive() {
+		// Already gone (dropped, or closed by the keepalive): not news.
+		return nil
+	}
+	return err
+}
+
+// dial connects and authenticates to cfg's host, directly or through its
+// jump host, within the connect timeout.
+func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, error) {
+	t, err := p.resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := authFor(cfg, t.identityFiles)
+	if err != nil {
+		return nil, err
+	}
+	defer creds.close()
+
+	deadline := time.Now().Add(p.opts.ConnectTimeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var conn net.Conn
+	if t.via != nil {
+		jump, err := p.client(dctx, *t.via, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("jump host for %s: %w", cfg.Name, err)
+		}
+		conn, err = jump.ssh.DialContext(dctx, "tcp", t.addr)
+		if err != nil {
+			return nil, &UnreachableError{Host: cfg.Name, Addr: t.addr, Err: fmt.Errorf("through jump host %s: %w", jump.name, err)}
+		}
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(dctx, "tcp", t.addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &UnreachableError{Host: cfg.Name, Addr: t.addr, Err: err}
+		}
+	}
+
+	// ClientConfig.Timeout covers only the TCP connect: a host that
+	// accepts and then says nothing would hang the handshake forever.
+	// Closing the connection is the one deadline that works for a TCP
+	// socket and a channel through a jump host alike.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(time.Until(deadline), func() {
+		timedOut.Store(true)
+		conn.Close()
+	})
+	stopCtx := context.AfterFunc(ctx, func() { conn.Close() })
+	ask := p.opts.AskHostKey
+	if ask != nil {
+		// The operator may take longer than the connect timeout to decide.
+		ask = func(host, addr, fp string) (bool, error) {
+			timer.Stop()
+			defer timer.Reset(p.opts.ConnectTimeout)
+			return p.opts.AskHostKey(host, addr, fp)
+		}
+	}
+	hostKey, algos, err := p.keys.callback(cfg.Name, t.addr, ask)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	sc := &ssh.ClientConfig{
+		User:              t.user,
+		Auth:              creds.methods,
+		HostKeyCallback:   hostKey,
+		HostKeyAlgorithms: algos,
+	}
+	sshConn, chans, reqs, err := ssh.NewClientConn(conn, t.addr, sc)
+	timer.Stop()
+	stopCtx()
+	if err != nil {
+		conn.Close()
+		return nil, p.handshakeError(ctx, cfg.Name, t, creds, timedOut.Load(), err)
+	}
+	p.dials.Add(1)
+	c := &client{name: cfg.Name, addr: t.addr, user: t.user, ssh: ssh.NewClient(sshConn, chans, reqs), done: make(chan struct{})}
+	go func() {
+		_ = c.ssh.Wait()
+		close(c.done)
+	}()
+	go keepalive(c, p.opts.Keepalive)
+	return c, nil
+}
+
+func (p *Pool) handshakeError(ctx context.Context, name string, t target, creds *credentials, timedOut bool, err error) error {
+	var hk *HostKeyError
+	switch {
+	case errors.As(err, &hk):
+		return hk
+	case timedOut:
+		return &UnreachableError{Host: name, Addr: t.addr, Err: fmt.Errorf("no SSH handshake within %s", p.opts.ConnectTimeout)}
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case isAuthFailure(err):
+		return &AuthError{Host: name, User: t.user, Methods: creds.names, Err: err}
+	}
+	return fmt.Errorf("ssh handshake with %s (%s): %w", name, t.addr, err)
+}

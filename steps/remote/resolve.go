@@ -1,0 +1,94 @@
+package remote
+
+import (
+	"fmt"
+	"net"
+	"os/user"
+	"strings"
+)
+
+// target is where and as whom to connect, after ~/.ssh/config.
+type target struct {
+	addr          string // host:port
+	user          string
+	identityFiles []string
+	via           *HostConfig
+}
+
+// resolve applies ~/.ssh/config to cfg: when the host part of cfg.Address
+// matches a Host pattern, HostName and Port replace it (a port in
+// cfg.Address wins), User applies when cfg.User is empty, IdentityFile when
+// cfg names no credentials, ProxyJump when cfg has no Via.
+func (p *Pool) resolve(cfg HostConfig) (target, error) {
+	if cfg.Address == "" {
+		return target{}, fmt.Errorf("host %s has no address: set address in the runbook", cfg.Name)
+	}
+	host, port := splitAddress(cfg.Address)
+	conf, err := p.sshConfig()
+	if err != nil {
+		return target{}, fmt.Errorf("ssh config: %w", err)
+	}
+	t := target{user: cfg.User, via: cfg.Via}
+	s, matched := conf.lookup(host)
+	if matched {
+		if s.HostName != "" {
+			host = s.HostName
+		}
+		if port == "" {
+			port = s.Port
+		}
+		if t.user == "" {
+			t.user = s.User
+		}
+		if len(cfg.Key) == 0 && cfg.KeyFile == "" && cfg.Password == "" && !cfg.Agent {
+			t.identityFiles = s.IdentityFiles
+		}
+		if t.via == nil && s.ProxyJump != "" && !strings.EqualFold(s.ProxyJump, "none") {
+			t.via = proxyJump(s.ProxyJump, cfg)
+		}
+	}
+	if port == "" {
+		port = "22"
+	}
+	if t.user == "" {
+		u, err := user.Current()
+		if err != nil {
+			return target{}, fmt.Errorf("no user for %s and no current user: set user in the runbook", cfg.Name)
+		}
+		t.user = u.Username
+	}
+	t.addr = net.JoinHostPort(host, port)
+	return t, nil
+}
+
+// splitAddress splits host[:port] (IPv6 in brackets); port is "" when absent.
+func splitAddress(a string) (host, port string) {
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		return h, p
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), ""
+}
+
+// proxyJump turns a ProxyJump value ([user@]host[:port], comma-separated,
+// first hop first) into a chain of jump hosts. They use the credentials of
+// the host they lead to, as a fleet behind one bastion usually does.
+func proxyJump(value string, cfg HostConfig) *HostConfig {
+	var via *HostConfig
+	for _, hop := range strings.Split(value, ",") {
+		hop = strings.TrimSpace(hop)
+		u, addr := "", hop
+		if i := strings.LastIndex(hop, "@"); i >= 0 {
+			u, addr = hop[:i], hop[i+1:]
+		}
+		if u == "" {
+			u = cfg.User
+		}
+		via = &HostConfig{
+			Name: "jump " + hop, Address: addr, User: u,
+			Key: cfg.Key, KeyFile: cfg.KeyFile, KeyPassphrase: cfg.KeyPassphrase,
+			Password: cfg.Password, Agent: cfg.Agent,
+			Via: via,
+		}
+	}
+	return via
+}

@@ -1,0 +1,321 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// sshConn is a host's Conn over the pool's SSH connection. It holds no
+// connection itself: every call takes the pool's live one, so a dropped
+// connection is redialled by the next call.
+type sshConn struct {
+	pool *Pool
+	cfg  HostConfig
+}
+
+// killGrace is how long a timed-out command has to end after TERM before
+// it is killed, as for local commands.
+const killGrace = 5 * time.Second
+
+var errTimeout = errors.New("command timed out")
+
+// remoteCommand is the one command line the login shell sees; the script
+// comes on stdin. exec, so that the session's process is sh itself and a
+// signal sent through the session reaches the wrapper whatever the login
+// shell is (dash -c, unlike bash -c, forks for a single command).
+const remoteCommand = "exec sh -s"
+
+func (c *sshConn) name() string { return c.cfg.Name }
+
+// Exec implements Conn.
+func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
+	if spec.Token != "" {
+		if err := checkToken(spec.Token); err != nil {
+			return -1, err
+		}
+	}
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, errTimeout)
+		defer cancel()
+	}
+	nonce := randomHex(8)
+	script := plainScript(spec, nonce)
+	if spec.Token != "" {
+		script = detachedScript(spec, c.cfg.MarkerDir, nonce, time.Now().Unix())
+	}
+	cl, sess, err := c.session(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer sess.Close()
+	out := newTrailerWriter(orDiscard(spec.Stdout), nonce)
+	sess.Stdin = strings.NewReader(script)
+	sess.Stdout = out
+	sess.Stderr = orDiscard(spec.Stderr)
+	if err := sess.Start(remoteCommand); err != nil {
+		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-ctx.Done():
+		waitErr = c.stop(cl, sess, spec.Token, done)
+	}
+	code, err := c.outcome(waitErr, out.finish(), spec)
+	if errors.Is(err, ErrInDoubt) {
+		c.pool.discard(c.cfg, cl)
+	}
+	if err != nil || ctx.Err() == nil {
+		return code, err
+	}
+	if errors.Is(context.Cause(ctx), errTimeout) {
+		return code, fmt.Errorf("timed out after %s on %s", spec.Timeout, c.name())
+	}
+	return code, fmt.Errorf("interrupted on %s: %w", c.name(), ErrInDoubt)
+}
+
+// stop ends a running command: TERM through the session (the wrapper
+// forwards it to the process group) and, for a detached run, to its group
+// from a fresh session too, since the session may be the thing that hangs.
+// After killGrace it kills, and stops waiting for the session.
+func (c *sshConn) stop(cl *client, sess *ssh.Session, token string, done <-chan error) error {
+	_ = sess.Signal(ssh.SIGTERM)
+	if token != "" {
+		_, _, _ = c.runOn(cl, killScript(c.cfg.MarkerDir, token, "TERM"))
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(killGrace):
+	}
+	_ = sess.Signal(ssh.SIGKILL)
+	if token != "" {
+		_, _, _ = c.runOn(cl, killScript(c.cfg.MarkerDir, token, "KILL"))
+	}
+	_ = sess.Close()
+	return <-done
+}
+
+// outcome maps the end of a session to Exec's result.
+func (c *sshConn) outcome(waitErr error, code byte, spec ExecSpec) (int, error) {
+	switch code {
+	case trailerNoDir:
+		return -1, fmt.Errorf("working directory %s does not exist on %s: create it or fix workdir", spec.Dir, c.name())
+	case trailerMarkerDir:
+		return -1, fmt.Errorf("cannot write run markers on %s (%s): check that the user may write to its home or set another marker directory",
+			c.name(), orDefault(c.cfg.MarkerDir, "~/.runbook/runs"))
+	}
+	if waitErr == nil {
+		return 0, nil
+	}
+	var ee *ssh.ExitError
+	if errors.As(waitErr, &ee) {
+		if sig := ee.Signal(); sig != "" {
+			return 128 + signalNumber(sig), nil
+		}
+		return ee.ExitStatus(), nil
+	}
+	// ExitMissingError (the session ended without a status) or a dropped
+	// connection: the command may have run.
+	return -1, fmt.Errorf("lost %s while the command ran (%v): %w", c.name(), waitErr, ErrInDoubt)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// signalNumber maps SSH signal names (RFC 4254 6.10) to Linux numbers.
+func signalNumber(name string) int {
+	n := map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9,
+		"USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15}[name]
+	if n == 0 {
+		return 127 // unknown: still > 128 like any signal death
+	}
+	return n
+}
+
+// run executes a small script of ours on the pool's connection and returns
+// its stdout and exit code.
+func (c *sshConn) run(ctx context.Context, script string) ([]byte, int, error) {
+	_, sess, err := c.session(ctx)
+	if err != nil {
+		return nil, -1, err
+	}
+	type result struct {
+		out  []byte
+		code int
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		out, code, err := c.runIn(sess, script)
+		res <- result{out, code, err}
+	}()
+	select {
+	case r := <-res:
+		return r.out, r.code, r.err
+	case <-ctx.Done():
+		sess.Close()
+		return nil, -1, ctx.Err()
+	}
+}
+
+// runOn runs a script of ours in a new session on cl.
+func (c *sshConn) runOn(cl *client, script string) ([]byte, int, error) {
+	sess, err := cl.ssh.NewSession()
+	if err != nil {
+		return nil, -1, fmt.Errorf("open a session on %s: %w", c.name(), err)
+	}
+	return c.runIn(sess, script)
+}
+
+func (c *sshConn) runIn(sess *ssh.Session, script string) ([]byte, int, error) {
+	defer sess.Close()
+	var stdout, stderr bytes.Buffer
+	sess.Stdin = strings.NewReader(script)
+	sess.Stdout, sess.Stderr = &stdout, &stderr
+	err := sess.Run(remoteCommand)
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		return stdout.Bytes(), ee.ExitStatus(), nil
+	}
+	if err != nil {
+		return nil, -1, fmt.Errorf("run on %s: %w", c.name(), err)
+	}
+	return stdout.Bytes(), 0, nil
+}
+
+// session opens a session on the pool's connection. A connection that
+// died unnoticed (its reader has not seen the EOF yet) fails to open one:
+// it is discarded and the host redialled, once.
+func (c *sshConn) session(ctx context.Context) (*client, *ssh.Session, error) {
+	for attempt := 0; ; attempt++ {
+		cl, err := c.pool.client(ctx, c.cfg, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := cl.ssh.NewSession()
+		if err == nil {
+			return cl, sess, nil
+		}
+		var refused *ssh.OpenChannelError
+		if attempt > 0 || errors.As(err, &refused) {
+			return nil, nil, fmt.Errorf("open a session on %s: %w", c.name(), err)
+		}
+		c.pool.discard(c.cfg, cl)
+	}
+}
+
+// Markers implements Conn.
+func (c *sshConn) Markers(ctx context.Context, token string) (Marker, error) {
+	if err := checkToken(token); err != nil {
+		return Marker{}, err
+	}
+	out, _, err := c.run(ctx, markersScript(c.cfg.MarkerDir, token))
+	if err != nil {
+		return Marker{}, fmt.Errorf("read run markers on %s: %w", c.name(), err)
+	}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "runbook-markers" {
+			continue
+		}
+		n := 0
+		if len(f) > 2 {
+			n, _ = strconv.Atoi(f[2])
+		}
+		switch f[1] {
+		case "F":
+			if len(f) < 3 {
+				return Marker{State: InDoubt}, nil // a torn .rc cannot happen, but is not a result
+			}
+			return Marker{State: Finished, ExitCode: n}, nil
+		case "R":
+			return Marker{State: StillRunning, PID: n}, nil
+		case "D":
+			return Marker{State: InDoubt, PID: n}, nil
+		case "N":
+			return Marker{State: NeverStarted}, nil
+		}
+	}
+	return Marker{}, fmt.Errorf("read run markers on %s: unexpected answer %q", c.name(), out)
+}
+
+// Wait implements Conn.
+func (c *sshConn) Wait(ctx context.Context, token string, out io.Writer) (int, error) {
+	if err := checkToken(token); err != nil {
+		return -1, err
+	}
+	_, sess, err := c.session(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer sess.Close()
+	nonce := randomHex(8)
+	tw := newTrailerWriter(orDiscard(out), nonce)
+	sess.Stdin = strings.NewReader(waitScript(c.cfg.MarkerDir, token, nonce))
+	sess.Stdout = tw
+	if err := sess.Start(remoteCommand); err != nil {
+		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-ctx.Done():
+		// Only our watcher goes: the run itself carries on.
+		_ = sess.Close()
+		<-done
+		tw.finish()
+		return -1, ctx.Err()
+	}
+	if tw.finish() == trailerInDoubt {
+		return -1, fmt.Errorf("the run %s on %s ended without an exit code: %w", token, c.name(), ErrInDoubt)
+	}
+	return c.outcome(waitErr, 0, ExecSpec{})
+}
+
+// ForgetMarkers implements Conn.
+func (c *sshConn) ForgetMarkers(ctx context.Context, token string) error {
+	if err := checkToken(token); err != nil {
+		return err
+	}
+	if _, _, err := c.run(ctx, forgetScript(c.cfg.MarkerDir, token)); err != nil {
+		return fmt.Errorf("remove run markers on %s: %w", c.name(), err)
+	}
+	return nil
+}
+
+// Dial implements Conn: a direct-tcpip channel, so the connection starts
+// on the host.
+func (c *sshConn) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	cl, err := c.pool.client(ctx, c.cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cl.ssh.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s from %s: %w", addr, c.name(), err)
+	}
+	return conn, nil
+}
+
+// Close implements Conn: it closes the host's pooled connection (a later
+// call on this Conn dials again).
+func (c *sshConn) Close() error { return c.pool.drop(c.cfg) }

@@ -1,0 +1,321 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/sftp"
+)
+
+// SFTP tuning (DESIGN "SSH and SFTP"): about half a MiB in flight per
+// file. More makes sshd copy buffers around its 2 MiB channel window and
+// gets slower; less leaves the link idle between round trips.
+const (
+	// OpenSSH's sftp-server accepts writes this large when it advertises
+	// limits@openssh.com (its max-write-length is 255 KiB).
+	bigPacket      = 261120
+	bigConcurrency = 2
+	// Every server must accept 32 KiB packets.
+	smallPacket      = 32768
+	smallConcurrency = 16
+)
+
+// sftpClient returns the connection's SFTP client, opened on first use.
+func (c *sshConn) sftpClient(ctx context.Context) (*sftp.Client, *client, error) {
+	cl, err := c.pool.client(ctx, c.cfg, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl.sftpMu.Lock()
+	defer cl.sftpMu.Unlock()
+	if cl.sftp != nil {
+		return cl.sftp, cl, nil
+	}
+	sc, err := sftp.NewClient(cl.ssh, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return nil, nil, fmt.Errorf("start sftp on %s: %w; check that the sftp subsystem is enabled in its sshd_config", c.name(), err)
+	}
+	// The packet size can only be chosen once the server has told its
+	// extensions, i.e. after NewClient; the options only set fields read
+	// when a transfer starts.
+	packet, conc := smallPacket, smallConcurrency
+	if _, ok := sc.HasExtension("limits@openssh.com"); ok {
+		packet, conc = bigPacket, bigConcurrency
+	}
+	for _, opt := range []sftp.ClientOption{sftp.MaxPacketUnchecked(packet), sftp.MaxConcurrentRequestsPerFile(conc)} {
+		if err := opt(sc); err != nil {
+			sc.Close()
+			return nil, nil, fmt.Errorf("configure sftp on %s: %w", c.name(), err)
+		}
+	}
+	cl.sftp = sc
+	return sc, cl, nil
+}
+
+// sftpFS is a host's file system through SFTP (and a session for hashing),
+// as a stager and a releaseFS.
+type sftpFS struct {
+	c  *sshConn
+	sc *sftp.Client
+}
+
+func (c *sshConn) fs(ctx context.Context) (*sftpFS, error) {
+	sc, _, err := c.sftpClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sftpFS{c: c, sc: sc}, nil
+}
+
+// Upload implements Conn.
+func (c *sshConn) Upload(ctx context.Context, spec UploadSpec) (UploadResult, error) {
+	f, err := c.fs(ctx)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	return stage(ctx, f, spec)
+}
+
+// Activate implements Conn.
+func (c *sshConn) Activate(ctx context.Context, spec ActivateSpec) (ActivateResult, error) {
+	f, err := c.fs(ctx)
+	if err != nil {
+		return ActivateResult{}, err
+	}
+	return activate(ctx, f, spec)
+}
+
+// Current implements Conn.
+func (c *sshConn) Current(ctx context.Context, deployDir string) (string, error) {
+	f, err := c.fs(ctx)
+	if err != nil {
+		return "", err
+	}
+	return current(ctx, f, deployDir)
+}
+
+// StagedSHA256 implements Conn.
+func (c *sshConn) StagedSHA256(ctx context.Context, deployDir, version, name string) (string, error) {
+	if err := checkVersion(version); err != nil {
+		return "", err
+	}
+	return c.hash(ctx, path.Join(deployDir, releasesDir, version, name), -1)
+}
+
+// maxReadFile bounds ReadFile: consistency facts are config files.
+const maxReadFile = 16 << 20
+
+// ReadFile implements Conn.
+func (c *sshConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	sc, _, err := c.sftpClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := sc.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", p, c.name(), err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", p, c.name(), err)
+	}
+	if len(b) > maxReadFile {
+		return nil, fmt.Errorf("read %s on %s: larger than %d MiB", p, c.name(), maxReadFile>>20)
+	}
+	return b, nil
+}
+
+// hash computes a SHA-256 on the host: n bytes of p, all when n < 0.
+func (c *sshConn) hash(ctx context.Context, p string, n int64) (string, error) {
+	out, _, err := c.run(ctx, hashScript(p, n))
+	if err != nil {
+		return "", fmt.Errorf("checksum of %s on %s: %w", p, c.name(), err)
+	}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "runbook-absent" {
+			return "", fmt.Errorf("checksum of %s on %s: %w", p, c.name(), fs.ErrNotExist)
+		}
+		if isHexSHA256(f[0]) {
+			return f[0], nil
+		}
+	}
+	return "", fmt.Errorf("checksum of %s on %s: no openssl or sha256sum answered (got %q)", p, c.name(), out)
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *sftpFS) where() string { return f.c.name() }
+
+func (f *sftpFS) mkdirAll(_ context.Context, dir string) error {
+	if err := f.sc.MkdirAll(dir); err != nil {
+		return f.explain(err, dir)
+	}
+	return nil
+}
+
+func (f *sftpFS) size(_ context.Context, p string) (int64, error) {
+	fi, err := f.sc.Stat(p)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func (f *sftpFS) hashPrefix(ctx context.Context, p string, n int64) (string, error) {
+	return f.c.hash(ctx, p, n)
+}
+
+func (f *sftpFS) write(_ context.Context, p string, offset int64, r *uploadReader) error {
+	flags := os.O_WRONLY | os.O_CREATE
+	if offset == 0 {
+		flags |= os.O_TRUNC
+	}
+	file, err := f.sc.OpenFile(p, flags)
+	if err != nil {
+		return f.explain(err, p)
+	}
+	defer file.Close()
+	if offset > 0 {
+		// Drop what lies past the verified prefix: it may have holes.
+		if err := file.Truncate(offset); err != nil {
+			return f.explain(err, p)
+		}
+		if _, err := file.Seek(offset, io.SeekStart); err != nil {
+			return fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
+		}
+	}
+	// ReadFromWithConcurrency keeps the writes pipelined whatever the
+	// reader is (0: the client's maximum).
+	if _, err := file.ReadFromWithConcurrency(r, 0); err != nil {
+		if r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
+		return f.explain(err, p)
+	}
+	if _, ok := f.sc.HasExtension("fsync@openssh.com"); ok {
+		if err := file.Sync(); err != nil {
+			return fmt.Errorf("sync %s on %s: %w", p, f.c.name(), err)
+		}
+	}
+	if err := file.Close(); err != nil {
+		return f.explain(err, p)
+	}
+	return nil
+}
+
+// explain turns SFTP status errors into messages that say what to do.
+func (f *sftpFS) explain(err error, p string) error {
+	host := f.c.name()
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("permission denied on %s for %s: check that user %s may write there: %w", host, p, f.c.cfg.User, err)
+	}
+	var se *sftp.StatusError
+	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
+		// OpenSSH maps ENOSPC to the generic failure code; statvfs tells.
+		if st, serr := f.sc.StatVFS(path.Dir(p)); serr == nil && st.FreeSpace() < 64<<20 {
+			return fmt.Errorf("write %s on %s: %w (%d MiB free): free some space there and upload again", p, host, errNoSpace, st.FreeSpace()>>20)
+		}
+		return fmt.Errorf("write %s on %s failed (the disk may be full or the file system read-only): %w", p, host, err)
+	}
+	return fmt.Errorf("%s on %s: %w", p, host, err)
+}
+
+func (f *sftpFS) rename(_ context.Context, from, to string) error {
+	if _, ok := f.sc.HasExtension("posix-rename@openssh.com"); ok {
+		return f.sc.PosixRename(from, to)
+	}
+	// Plain SFTP rename refuses to replace: a reader may see the name
+	// missing for a moment, which only a server without the extension costs.
+	if err := f.sc.Remove(to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return f.sc.Rename(from, to)
+}
+
+func (f *sftpFS) remove(_ context.Context, p string) error {
+	if err := f.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// resumeMargin covers the writes that were in flight when a transfer was
+// cut: (concurrency + 1) packets may be missing before the end.
+func (f *sftpFS) resumeMargin() int64 {
+	if _, ok := f.sc.HasExtension("limits@openssh.com"); ok {
+		return (bigConcurrency + 2) * bigPacket
+	}
+	return (smallConcurrency + 2) * smallPacket
+}
+
+func (f *sftpFS) isDir(_ context.Context, p string) (bool, error) {
+	fi, err := f.sc.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return fi.IsDir(), nil
+}
+
+func (f *sftpFS) readlink(_ context.Context, p string) (string, error) {
+	t, err := f.sc.ReadLink(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return t, err
+}
+
+func (f *sftpFS) replaceLink(_ context.Context, target, link string) error {
+	tmp := link + ".tmp"
+	if err := f.remove(context.Background(), tmp); err != nil {
+		return err
+	}
+	if err := f.sc.Symlink(target, tmp); err != nil {
+		return f.explain(err, tmp)
+	}
+	return f.rename(context.Background(), tmp, link)
+}
+
+func (f *sftpFS) releases(_ context.Context, dir string) ([]stagedRelease, error) {
+	entries, err := f.sc.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []stagedRelease
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, stagedRelease{Version: e.Name(), ModTime: e.ModTime()})
+		}
+	}
+	return out, nil
+}
+
+func (f *sftpFS) removeAll(_ context.Context, p string) error {
+	if err := f.sc.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

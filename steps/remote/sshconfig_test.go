@@ -1,0 +1,104 @@
+package remote
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const testSSHConfig = `# global
+IdentityFile ~/.ssh/global_key
+
+Host pre1 pre-alias
+    HostName 10.1.0.5
+    User deploy
+    Port 2222
+
+Host prod?
+    HostName %h.billing.internal
+    ProxyJump=bastion@jump.example.com:22
+    User ops
+
+Host *.internal !secret.internal
+    User=internal-user
+    IdentityFile "~/.ssh/internal key"
+
+Match host pre1
+    User ignored-by-match
+
+Host *
+    User fallback
+    Port 22
+`
+
+func TestSSHConfigLookup(t *testing.T) {
+	c, err := parseSSHConfig(strings.NewReader(testSSHConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		alias   string
+		want    hostSettings
+		matched bool
+	}{
+		{"pre1", hostSettings{HostName: "10.1.0.5", User: "deploy", Port: "2222", IdentityFiles: []string{"~/.ssh/global_key"}}, true},
+		{"PRE-ALIAS", hostSettings{HostName: "10.1.0.5", User: "deploy", Port: "2222", IdentityFiles: []string{"~/.ssh/global_key"}}, true},
+		{"prod1", hostSettings{HostName: "prod1.billing.internal", User: "ops", Port: "22", ProxyJump: "bastion@jump.example.com:22", IdentityFiles: []string{"~/.ssh/global_key"}}, true},
+		{"prod12", hostSettings{User: "fallback", Port: "22", IdentityFiles: []string{"~/.ssh/global_key"}}, true},
+		{"db.internal", hostSettings{User: "internal-user", Port: "22", IdentityFiles: []string{"~/.ssh/global_key", "~/.ssh/internal key"}}, true},
+		{"secret.internal", hostSettings{User: "fallback", Port: "22", IdentityFiles: []string{"~/.ssh/global_key"}}, true},
+	} {
+		got, matched := c.lookup(tc.alias)
+		if !reflect.DeepEqual(got, tc.want) || matched != tc.matched {
+			t.Errorf("%s: got %+v (matched %v), want %+v", tc.alias, got, matched, tc.want)
+		}
+	}
+}
+
+func TestSSHConfigNoHostBlockMatches(t *testing.T) {
+	c, err := parseSSHConfig(strings.NewReader("Host a\n  User x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, matched := c.lookup("b"); matched {
+		t.Error("b matched no Host line but was reported as matched")
+	}
+}
+
+func TestSSHConfigErrors(t *testing.T) {
+	for _, in := range []string{"User\n", "Host a\n  Port =\n"} {
+		if _, err := parseSSHConfig(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line") {
+			t.Errorf("%q: got %v, want an error naming the line", in, err)
+		}
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"*", "anything", true},
+		{"web?", "web1", true},
+		{"web?", "web12", false},
+		{"*.example.com", "a.b.example.com", true},
+		{"[ab]", "a", false},
+		{"[ab]", "[ab]", true},
+		{"Exact", "exact", true},
+	} {
+		if got := globMatch(tc.pattern, tc.host); got != tc.want {
+			t.Errorf("globMatch(%q, %q) = %v", tc.pattern, tc.host, got)
+		}
+	}
+}
+
+func TestProxyJumpChain(t *testing.T) {
+	cfg := HostConfig{Name: "prod1", User: "deploy", KeyFile: "~/.ssh/k"}
+	via := proxyJump("ops@outer.example.com:2222, inner", cfg)
+	if via == nil || via.Address != "inner" || via.User != "deploy" || via.KeyFile != "~/.ssh/k" {
+		t.Fatalf("nearest hop to the target: %+v", via)
+	}
+	if via.Via == nil || via.Via.Address != "outer.example.com:2222" || via.Via.User != "ops" || via.Via.Via != nil {
+		t.Fatalf("first hop: %+v", via.Via)
+	}
+}

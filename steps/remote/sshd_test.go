@@ -1,0 +1,155 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
+)
+
+// These tests run against real OpenSSH sshd processes on 127.0.0.1.
+
+func TestSSHDExec(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	ctx := context.Background()
+	var out, errOut syncBuffer
+	code, err := c.Exec(ctx, remote.ExecSpec{Script: `echo "$A"; echo err >&2; pwd; exit 3`, Env: map[string]string{"A": "x y"}, Dir: h.DeployDir, Stdout: &out, Stderr: &errOut})
+	if err != nil || code != 3 || out.String() != "x y\n"+h.DeployDir+"\n" || errOut.String() != "err\n" {
+		t.Fatalf("Exec: %d %v stdout %q stderr %q\nsshd log:\n%s", code, err, out.String(), errOut.String(), h.Log())
+	}
+	token := "r1:run:1:sshd"
+	out = syncBuffer{}
+	code, err = c.Exec(ctx, remote.ExecSpec{Script: "echo marked; exit 9", Token: token, Stdout: &out})
+	if err != nil || code != 9 || out.String() != "marked\n" {
+		t.Fatalf("Exec with markers: %d %v %q", code, err, out.String())
+	}
+	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.Finished || m.ExitCode != 9 {
+		t.Fatalf("markers %+v %v", m, err)
+	}
+	var again syncBuffer
+	if code, err := c.Wait(ctx, token, &again); err != nil || code != 9 || again.String() != "marked\n" {
+		t.Errorf("Wait on a finished run: %d %v %q", code, err, again.String())
+	}
+	if _, err := c.Exec(ctx, remote.ExecSpec{Script: "true", Dir: "/no/such/dir"}); err == nil || !strings.Contains(err.Error(), "/no/such/dir") {
+		t.Errorf("missing dir: %v", err)
+	}
+	if p.Dials() != 1 {
+		t.Errorf("%d dials, want 1", p.Dials())
+	}
+}
+
+func TestSSHDUploadAndActivate(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	ctx := context.Background()
+	local, sum := randomFile(t, 50<<20)
+	dir := filepath.Join(h.DeployDir, "releases", "2.4.0")
+	res, err := c.Upload(ctx, remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "billing.ear"})
+	if err != nil {
+		t.Fatalf("upload: %v\nsshd log:\n%s", err, h.Log())
+	}
+	if res.Written != 50<<20 {
+		t.Errorf("result %+v", res)
+	}
+	t.Logf("50 MiB in %s (%.0f MiB/s)", res.Duration, 50/res.Duration.Seconds())
+	if got := fileSHA256(t, filepath.Join(dir, "billing.ear")); got != sum {
+		t.Errorf("hash %s, want %s", got, sum)
+	}
+	if got, err := c.StagedSHA256(ctx, h.DeployDir, "2.4.0", "billing.ear"); err != nil || got != sum {
+		t.Errorf("StagedSHA256 %s %v", got, err)
+	}
+	if res, err := c.Upload(ctx, remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "billing.ear"}); err != nil || !res.Skipped {
+		t.Errorf("second upload %+v %v, want skipped", res, err)
+	}
+	activateAndKeep(t, c, filepath.Join(h.DeployDir, "activate"))
+}
+
+// Production reached through a jump host, both real sshd: the jump host's
+// connection is dialled once and shared.
+func TestSSHDJumpHost(t *testing.T) {
+	bastion := sshdtest.Start(t, sshdtest.Options{})
+	prod := sshdtest.Start(t, sshdtest.Options{ClientKey: bastion.ClientKey})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(bastion.KnownHostsLine()+"\n"+prod.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := remote.NewPool(remote.PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	t.Cleanup(func() { p.Close() })
+	jump := remote.HostConfig{Name: "pre1", Address: bastion.Addr, User: bastion.User, KeyFile: bastion.ClientKey}
+	for i := range 2 {
+		cfg := remote.HostConfig{Name: fmt.Sprintf("prod%d", i+1), Address: prod.Addr, User: prod.User, KeyFile: prod.ClientKey, Via: &jump}
+		c := connect(t, p, cfg)
+		var out syncBuffer
+		if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "echo $SSH_CONNECTION", Stdout: &out}); err != nil || code != 0 {
+			t.Fatalf("%s: %d %v\nbastion log:\n%s", cfg.Name, code, err, bastion.Log())
+		}
+		// The production sshd sees the connection coming from the bastion
+		// side of loopback, on its own port.
+		if f := strings.Fields(out.String()); len(f) != 4 || f[3] != fmt.Sprint(prod.Port) {
+			t.Errorf("SSH_CONNECTION %q, want the production port %d", out.String(), prod.Port)
+		}
+	}
+	if p.Dials() != 3 {
+		t.Errorf("%d dials, want 3 (bastion once, each production host once)", p.Dials())
+	}
+}
+
+func TestSSHDKnownHosts(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	cfg := remote.HostConfig{Name: "pre1", Address: h.Addr, User: h.User, KeyFile: h.ClientKey}
+	none := filepath.Join(t.TempDir(), "none")
+
+	unknown := filepath.Join(t.TempDir(), "known_hosts")
+	_, err := remote.NewPool(remote.PoolOptions{KnownHosts: unknown, SSHConfig: none}).Conn(context.Background(), cfg)
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || !hk.Unknown {
+		t.Fatalf("unknown key: %v", err)
+	}
+	p := remote.NewPool(remote.PoolOptions{KnownHosts: unknown, SSHConfig: none, AcceptNewHostKeys: true})
+	if _, err := p.Conn(context.Background(), cfg); err != nil {
+		t.Fatalf("accept new: %v", err)
+	}
+	p.Close()
+	if b, _ := os.ReadFile(unknown); strings.TrimSpace(string(b)) != h.KnownHostsLine() {
+		t.Errorf("recorded %q, want %q", b, h.KnownHostsLine())
+	}
+
+	other, _, err := remotetest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(changed, []byte(remotetest.KnownHostsLine(h.Addr, other.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = remote.NewPool(remote.PoolOptions{KnownHosts: changed, SSHConfig: none, AcceptNewHostKeys: true}).Conn(context.Background(), cfg)
+	if !errors.As(err, &hk) || hk.Unknown || !strings.Contains(err.Error(), changed+":1") {
+		t.Fatalf("changed key: %v", err)
+	}
+}
+
+// sshd offers an ed25519 and an ECDSA host key, known_hosts knows only the
+// ed25519 one: the client must ask for ed25519, not its preferred ECDSA,
+// or the key would look changed (golang/go#29286).
+func TestSSHDHostKeyAlgorithmFromKnownHosts(t *testing.T) {
+	extraKey := filepath.Join(t.TempDir(), "ecdsa_host_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", extraKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	h := sshdtest.Start(t, sshdtest.Options{ExtraConfig: []string{"HostKey " + extraKey}})
+	p, cfg := sshdPool(t, h)
+	if _, err := p.Conn(context.Background(), cfg); err != nil {
+		t.Fatalf("ed25519 host key known, ecdsa offered too: %v", err)
+	}
+}

@@ -1,0 +1,170 @@
+package remote
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"time"
+)
+
+// stager is what an upload needs from a host; the local and the SFTP
+// transport implement it so both run the same staging algorithm.
+type stager interface {
+	mkdirAll(ctx context.Context, dir string) error
+	// size returns the size of p, or an error wrapping fs.ErrNotExist.
+	size(ctx context.Context, p string) (int64, error)
+	// hashPrefix returns the hex SHA-256 of the first n bytes of p, of
+	// all of it when n < 0, computed where the file lives.
+	hashPrefix(ctx context.Context, p string, n int64) (string, error)
+	// write truncates p to offset (creating it when offset is 0), writes
+	// r from there, and syncs it to stable storage.
+	write(ctx context.Context, p string, offset int64, r *uploadReader) error
+	// rename replaces to with from.
+	rename(ctx context.Context, from, to string) error
+	remove(ctx context.Context, p string) error
+	// resumeMargin is how many bytes before the end of a partial file may
+	// be holes left by concurrent writes cut short; a resume starts that
+	// far back.
+	resumeMargin() int64
+	where() string
+}
+
+// partName is the temporary name of an upload in its target directory: a
+// dot file, so a directory listing of releases looks clean.
+func partName(name string) string { return "." + name + ".part" }
+
+// stage is Conn.Upload for any stager.
+func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error) {
+	start := time.Now()
+	if spec.Name == "" || path.Base(spec.Name) != spec.Name {
+		return UploadResult{}, fmt.Errorf("invalid upload name %q: it must be a plain file name", spec.Name)
+	}
+	local, err := os.Open(spec.Local)
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("open artifact: %w", err)
+	}
+	defer local.Close()
+	fi, err := local.Stat()
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("stat artifact: %w", err)
+	}
+	total := fi.Size()
+	final := path.Join(spec.Dir, spec.Name)
+	part := path.Join(spec.Dir, partName(spec.Name))
+
+	if err := st.mkdirAll(ctx, spec.Dir); err != nil {
+		return UploadResult{}, fmt.Errorf("create %s on %s: %w", spec.Dir, st.where(), err)
+	}
+	if n, err := st.size(ctx, final); err == nil && n == total {
+		sum, err := st.hashPrefix(ctx, final, -1)
+		if err != nil {
+			return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", final, st.where(), err)
+		}
+		if sum == spec.SHA256 {
+			report(spec.Progress, total, total)
+			return UploadResult{Skipped: true, Duration: time.Since(start)}, nil
+		}
+	}
+
+	h := sha256.New()
+	offset, err := resumable(ctx, st, local, h, part, total)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	report(spec.Progress, offset, total)
+	r := &uploadReader{ctx: ctx, r: local, h: h, done: offset, total: total, progress: spec.Progress}
+	if err := st.write(ctx, part, offset, r); err != nil {
+		return UploadResult{Resumed: offset, Written: r.done - offset}, err
+	}
+	if r.done != total {
+		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != spec.SHA256 {
+		return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, got, spec.SHA256)
+	}
+	remoteSum, err := st.hashPrefix(ctx, part, -1)
+	if err != nil {
+		return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", part, st.where(), err)
+	}
+	if remoteSum != spec.SHA256 {
+		// A corrupt copy must not be resumed from next time.
+		_ = st.remove(ctx, part)
+		return UploadResult{}, fmt.Errorf("checksum mismatch on %s for %s: got %s, expected %s; the partial file was removed, upload again",
+			st.where(), part, remoteSum, spec.SHA256)
+	}
+	if err := st.rename(ctx, part, final); err != nil {
+		return UploadResult{}, fmt.Errorf("rename %s to %s on %s: %w", part, spec.Name, st.where(), err)
+	}
+	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start)}, nil
+}
+
+// resumable returns where to continue a partial upload: after a prefix of
+// the temp file whose hash on the host equals the local prefix hash (h then
+// holds the state after that prefix, local is positioned there), else 0.
+func resumable(ctx context.Context, st stager, local *os.File, h hash.Hash, part string, total int64) (int64, error) {
+	n, err := st.size(ctx, part)
+	if err != nil || n <= 0 {
+		return 0, nil
+	}
+	offset := min(n, total) - st.resumeMargin()
+	if offset <= 0 {
+		return 0, nil
+	}
+	if _, err := io.CopyN(h, local, offset); err != nil {
+		return 0, fmt.Errorf("read artifact: %w", err)
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	got, err := st.hashPrefix(ctx, part, offset)
+	if err == nil && got == want {
+		return offset, nil
+	}
+	h.Reset()
+	if _, err := local.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("rewind artifact: %w", err)
+	}
+	return 0, nil
+}
+
+func report(progress func(done, total int64), done, total int64) {
+	if progress != nil {
+		progress(done, total)
+	}
+}
+
+// uploadReader streams the artifact: it hashes what it reads (to catch a
+// file that changed since its checksum was taken), reports progress and
+// stops on cancellation. Size lets sftp.File.ReadFrom keep its concurrent
+// writes; a plain wrapper reader would silently make them sequential.
+type uploadReader struct {
+	ctx      context.Context
+	r        io.Reader
+	h        hash.Hash
+	done     int64
+	total    int64
+	progress func(done, total int64)
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	if err := u.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := u.r.Read(p)
+	if n > 0 {
+		u.h.Write(p[:n])
+		u.done += int64(n)
+		report(u.progress, u.done, u.total)
+	}
+	return n, err
+}
+
+// Size is the number of bytes still to read.
+func (u *uploadReader) Size() int64 { return u.total - u.done }
+
+// errNoSpace marks a write refused for lack of space on the host.
+var errNoSpace = errors.New("no space left on device")
