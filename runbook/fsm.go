@@ -29,7 +29,7 @@ const (
 	EvInterrupt = "interrupt" // running|undoing → interrupted
 	EvRerun     = "rerun"     // interrupted → running (run again, reattach or adopt the outcome)
 	EvMarkDone  = "mark_done" // interrupted → succeeded (verified by check, or the operator)
-	EvUndo      = "undo"      // succeeded|interrupted → undoing
+	EvUndo      = "undo"      // succeeded|interrupted|undo_failed → undoing
 	EvUndone    = "undone"    // undoing → undone
 	EvUndoFail  = "undo_fail" // undoing → undo_failed
 )
@@ -74,7 +74,9 @@ func runEvents() fsm.Events {
 		{Name: EvRerun, Src: s(RunInterrupted), Dst: string(RunRunning)},
 		{Name: EvMarkDone, Src: s(RunInterrupted), Dst: string(RunSucceeded)},
 		{Name: EvRetry, Src: s(RunFailed), Dst: string(RunRunning)},
-		{Name: EvUndo, Src: s(RunSucceeded, RunInterrupted), Dst: string(RunUndoing)},
+		// undo_failed → undoing is not in SPEC §4's list; without it a
+		// failed undo could never be tried again once its cause is fixed.
+		{Name: EvUndo, Src: s(RunSucceeded, RunInterrupted, RunUndoFailed), Dst: string(RunUndoing)},
 		{Name: EvUndone, Src: s(RunUndoing), Dst: string(RunUndone)},
 		{Name: EvUndoFail, Src: s(RunUndoing), Dst: string(RunUndoFailed)},
 	}

@@ -31,7 +31,7 @@ var wantRun = map[string]map[string]string{
 	"interrupted": {"rerun": "running", "mark_done": "succeeded", "skip": "skipped", "undo": "undoing"},
 	"undoing":     {"undone": "undone", "undo_fail": "undo_failed", "interrupt": "interrupted"},
 	"undone":      {},
-	"undo_failed": {},
+	"undo_failed": {"undo": "undoing"},
 }
 
 var allReleaseEvents = []string{EvStart, EvPause, EvResume, EvFail, EvRetry, EvSucceed, EvRollback, EvRolledBack, EvAbort}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -61,7 +62,7 @@ func (w *Walker) runHosts(ctx context.Context, s *Step, sr *StepRun) error {
 			switch {
 			case err == nil && hr.State == RunSucceeded:
 			case err == nil:
-				failed = append(failed, hr.Host)
+				failed = append(failed, hr.Host+" ("+w.failReason(hr)+")")
 			case stopErr == nil:
 				stopErr = err
 			}
@@ -75,7 +76,7 @@ func (w *Walker) runHosts(ctx context.Context, s *Step, sr *StepRun) error {
 		return err
 	}
 	if len(failed) > maxFail {
-		return fmt.Errorf("step %s failed on %d host(s): %v (max_fail %d)", s.Name, len(failed), failed, maxFail)
+		return fmt.Errorf("step %s failed on %s (max_fail %d)", s.Name, strings.Join(failed, ", "), maxFail)
 	}
 	pending := 0
 	for _, hr := range sr.Hosts {
@@ -115,6 +116,17 @@ func (w *Walker) runHost(ctx context.Context, s *Step, sr *StepRun, hr *HostRun)
 	out := w.output(s, hr)
 	call.Out = out
 	outcome, doErr := w.Exec.Do(ctx, call)
+	if errors.Is(doErr, ErrNeedsHuman) {
+		// The action never started (e.g. an unknown host key): the run
+		// failed, and the walk stops for the operator.
+		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
+		out.Close()
+		hr.OutputTail = out.Tail()
+		if err := w.fireHost(ctx, sr, hr, EvFail, doErr.Error()); err != nil {
+			return err
+		}
+		return doErr
+	}
 	return w.finishHost(ctx, s, sr, hr, call, out, outcome, doErr)
 }
 
@@ -174,7 +186,12 @@ func (w *Walker) finishHost(ctx context.Context, s *Step, sr *StepRun, hr *HostR
 			return err
 		}
 	}
-	if err := w.fireHost(ctx, sr, hr, ev, reason); err != nil {
+	if ok && w.single == sr && sr.State == RunRunning {
+		sr.FinishedAt = hr.FinishedAt
+		if err := w.fireBoth(ctx, sr, EvSucceed, "", hr, EvSucceed, ""); err != nil {
+			return err
+		}
+	} else if err := w.fireHost(ctx, sr, hr, ev, reason); err != nil {
 		return err
 	}
 	w.Exec.Forget(context.WithoutCancel(ctx), call)
@@ -268,4 +285,23 @@ func (w *Walker) call(ctx context.Context, s *Step, h *Host) (*Call, error) {
 		}
 	}
 	return c, nil
+}
+
+// failReason is the last line runbook wrote about a failed host run, or
+// its exit status: enough to say on stderr why the step failed.
+func (w *Walker) failReason(hr *HostRun) string {
+	for _, l := range reverseLines(hr.OutputTail) {
+		if r, ok := strings.CutPrefix(l, "runbook: "); ok {
+			return r
+		}
+	}
+	return fmt.Sprintf("exit status %d", hr.ExitCode)
+}
+
+func reverseLines(s string) []string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, j := 0, len(ls)-1; i < j; i, j = i+1, j-1 {
+		ls[i], ls[j] = ls[j], ls[i]
+	}
+	return ls
 }

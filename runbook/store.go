@@ -206,6 +206,9 @@ type Store interface {
 	RecordStep(ctx context.Context, s *StepRun, t *Transition) error
 	// RecordHost updates the host run row and inserts t when non-nil.
 	RecordHost(ctx context.Context, h *HostRun, t *Transition) error
+	// RecordStepHost is RecordStep and RecordHost in one transaction, for a
+	// step that moves together with its only host run (one commit, not two).
+	RecordStepHost(ctx context.Context, s *StepRun, st *Transition, h *HostRun, ht *Transition) error
 	// AddSignoff records a sign-off.
 	AddSignoff(ctx context.Context, s Signoff) error
 	// AddNote records a note and fills its ID.

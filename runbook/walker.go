@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,7 @@ type Walker struct {
 	Prompt  Prompter // nil when nobody can be asked
 	UI      UI
 	Secrets Secrets // nil when no vault is open
+	Differ  Differ  // collects consistency facts for diff steps
 	Masker  Masker
 
 	Operator string // OS user
@@ -25,14 +27,20 @@ type Walker struct {
 	Yes      bool   // answer the default "go on" to every prompt that has one
 	// Signoffs maps a role to the name given with --signoff ROLE=NAME.
 	Signoffs map[string]string
+	// AcceptDiff maps a diff step to the reason its differences are accepted.
+	AcceptDiff map[string]string
 	// RetryFailed makes a failed step run again without asking (resume).
 	RetryFailed bool
 	LogDir      string // .runbook/logs
 	Now         func() time.Time
 
-	rel        *Release
-	steps      []*StepRun
-	previous   map[string]string // env → version live before this release
+	rel      *Release
+	steps    []*StepRun
+	previous map[string]string // env → version live before this release
+	mu       sync.Mutex
+	deferred *deferredStep // a step start waiting for its host's commit
+	single   *StepRun      // the step whose only host run ends it
+
 	artSHA     string
 	artChecked bool // the artifact was hashed in this walk
 }
@@ -121,6 +129,13 @@ func (w *Walker) Resume(ctx context.Context, from string) error {
 	if un.Kind != KindRelease {
 		return WithHint(fmt.Errorf("%w: the unfinished run is a %s to %s", ErrUsage, un.Kind, un.Version), "`runbook rollback --to "+un.Version+"` continues it")
 	}
+	if un.State == ReleaseRollingBack || un.State == ReleasePaused {
+		w.rel = un
+		if un.State == ReleaseRollingBack || w.mustBool(w.wasRollingBack(ctx)) {
+			w.UI.Info(fmt.Sprintf("release %s (#%d) was rolling back: continuing the rollback", un.Version, un.ID))
+			return w.Rollback(ctx)
+		}
+	}
 	w.RetryFailed = true
 	w.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s", un.Version, un.ID, un.State))
 	return w.continueRelease(ctx, un, from)
@@ -157,7 +172,7 @@ func (w *Walker) continueRelease(ctx context.Context, r *Release, from string) e
 	if err := w.load(ctx, r); err != nil {
 		return err
 	}
-	if r.State == ReleaseRollingBack {
+	if r.State == ReleaseRollingBack || (r.State == ReleasePaused && w.mustBool(w.wasRollingBack(ctx))) {
 		return WithHint(fmt.Errorf("%w: release %s is rolling back", ErrUnfinished, r.Version), "`runbook rollback` continues the rollback")
 	}
 	if r.RunbookHash != "" && r.RunbookHash != w.RB.Hash {
@@ -210,9 +225,14 @@ func (w *Walker) firstFailed() *StepRun {
 
 // create records a new planned release with every step and host run pending.
 func (w *Walker) create(ctx context.Context, version string) error {
+	return w.createKind(ctx, version, KindRelease, nil)
+}
+
+func (w *Walker) createKind(ctx context.Context, version, kind string, envs []string) error {
 	r := &Release{
 		Version:      version,
-		Kind:         KindRelease,
+		Kind:         kind,
+		Envs:         envs,
 		State:        ReleasePlanned,
 		Operator:     w.Operator,
 		Machine:      w.Machine,
@@ -233,7 +253,7 @@ func (w *Walker) create(ctx context.Context, version string) error {
 		steps = append(steps, sr)
 	}
 	t := Transition{At: r.StartedAt, Scope: "release", From: "", To: string(ReleasePlanned), Event: "create", Operator: w.Operator,
-		Reason: fmt.Sprintf("release %s planned on %s", version, w.Machine)}
+		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, w.Machine)}
 	if err := w.Store.CreateRelease(ctx, r, steps, t); err != nil {
 		return fmt.Errorf("record the new release: %w", err)
 	}
@@ -428,3 +448,6 @@ func token(releaseID int64, s *Step, attempt int, host string) string {
 	}
 	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s", releaseID, s.Index+1, clean(s.Name), attempt, clean(host))
 }
+
+// mustBool reads a lookup whose error only means "no evidence".
+func (w *Walker) mustBool(b bool, err error) bool { return err == nil && b }

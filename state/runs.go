@@ -46,29 +46,7 @@ func insertHost(ctx context.Context, tx *sql.Tx, stepID int64, h *runbook.HostRu
 func (s *Store) RecordStep(ctx context.Context, st *runbook.StepRun, t *runbook.Transition) error {
 	var tr runbook.Transition
 	err := s.write(ctx, fmt.Sprintf("record step %s (run %d)", st.Name, st.ID), func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE step_runs SET state = ?, attempts = ?, started_at = ?,
-			finished_at = ?, reason = ? WHERE id = ?`,
-			st.State, st.Attempts, timeArg(st.StartedAt), timeArg(st.FinishedAt), st.Reason, st.ID)
-		if err != nil {
-			return fmt.Errorf("update step run: %w", err)
-		}
-		if err := checkUpdated(res, "step run", st.ID); err != nil {
-			return err
-		}
-		if t == nil {
-			return nil
-		}
-		releaseID := st.ReleaseID
-		if releaseID == 0 {
-			err := tx.QueryRowContext(ctx, "SELECT release_id FROM step_runs WHERE id = ?", st.ID).Scan(&releaseID)
-			if err != nil {
-				return fmt.Errorf("find the release of step run %d: %w", st.ID, err)
-			}
-		}
-		tr = *t
-		s.fillTransition(&tr, "step", releaseID, st.ID, 0)
-		tr.ID, err = insertTransition(ctx, tx, tr)
-		return err
+		return s.recordStep(ctx, tx, st, t, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr
@@ -82,35 +60,86 @@ func (s *Store) RecordStep(ctx context.Context, st *runbook.StepRun, t *runbook.
 func (s *Store) RecordHost(ctx context.Context, h *runbook.HostRun, t *runbook.Transition) error {
 	var tr runbook.Transition
 	err := s.write(ctx, fmt.Sprintf("record host run %s (%d)", h.Host, h.ID), func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, attempts = ?, exit_code = ?,
-			token = ?, started_at = ?, finished_at = ?, duration_ms = ?, output_tail = ?, detail = ?
-			WHERE id = ?`,
-			h.State, h.Attempts, h.ExitCode, h.Token, timeArg(h.StartedAt), timeArg(h.FinishedAt),
-			h.DurationMS, h.OutputTail, h.Detail, h.ID)
-		if err != nil {
-			return fmt.Errorf("update host run: %w", err)
-		}
-		if err := checkUpdated(res, "host run", h.ID); err != nil {
-			return err
-		}
-		if t == nil {
-			return nil
-		}
-		// A HostRun does not carry its release: read it from the row.
-		var stepID, releaseID int64
-		err = tx.QueryRowContext(ctx, `SELECT s.id, s.release_id FROM host_runs h
-			JOIN step_runs s ON s.id = h.step_run_id WHERE h.id = ?`, h.ID).Scan(&stepID, &releaseID)
-		if err != nil {
-			return fmt.Errorf("find the step of host run %d: %w", h.ID, err)
-		}
-		tr = *t
-		s.fillTransition(&tr, "host", releaseID, stepID, h.ID)
-		tr.ID, err = insertTransition(ctx, tx, tr)
-		return err
+		return s.recordHost(ctx, tx, h, t, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr
 	}
+	return err
+}
+
+// RecordStepHost is RecordStep and RecordHost in one transaction: one
+// commit (one fsync) where a step and its only host move together.
+func (s *Store) RecordStepHost(ctx context.Context, st *runbook.StepRun, stT *runbook.Transition, h *runbook.HostRun, hT *runbook.Transition) error {
+	var str, htr runbook.Transition
+	err := s.write(ctx, fmt.Sprintf("record step %s and host run %s", st.Name, h.Host), func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.recordStep(ctx, tx, st, stT, &str); err != nil {
+			return err
+		}
+		return s.recordHost(ctx, tx, h, hT, &htr)
+	})
+	if err == nil {
+		if stT != nil {
+			*stT = str
+		}
+		if hT != nil {
+			*hT = htr
+		}
+	}
+	return err
+}
+
+func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun, t, out *runbook.Transition) error {
+	res, err := tx.ExecContext(ctx, `UPDATE step_runs SET state = ?, attempts = ?, started_at = ?,
+		finished_at = ?, reason = ? WHERE id = ?`,
+		st.State, st.Attempts, timeArg(st.StartedAt), timeArg(st.FinishedAt), st.Reason, st.ID)
+	if err != nil {
+		return fmt.Errorf("update step run: %w", err)
+	}
+	if err := checkUpdated(res, "step run", st.ID); err != nil {
+		return err
+	}
+	if t == nil {
+		return nil
+	}
+	releaseID := st.ReleaseID
+	if releaseID == 0 {
+		err := tx.QueryRowContext(ctx, "SELECT release_id FROM step_runs WHERE id = ?", st.ID).Scan(&releaseID)
+		if err != nil {
+			return fmt.Errorf("find the release of step run %d: %w", st.ID, err)
+		}
+	}
+	*out = *t
+	s.fillTransition(out, "step", releaseID, st.ID, 0)
+	out.ID, err = insertTransition(ctx, tx, *out)
+	return err
+}
+
+func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, t, out *runbook.Transition) error {
+	res, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, attempts = ?, exit_code = ?,
+		token = ?, started_at = ?, finished_at = ?, duration_ms = ?, output_tail = ?, detail = ?
+		WHERE id = ?`,
+		h.State, h.Attempts, h.ExitCode, h.Token, timeArg(h.StartedAt), timeArg(h.FinishedAt),
+		h.DurationMS, h.OutputTail, h.Detail, h.ID)
+	if err != nil {
+		return fmt.Errorf("update host run: %w", err)
+	}
+	if err := checkUpdated(res, "host run", h.ID); err != nil {
+		return err
+	}
+	if t == nil {
+		return nil
+	}
+	// A HostRun does not carry its release: read it from the row.
+	var stepID, releaseID int64
+	err = tx.QueryRowContext(ctx, `SELECT s.id, s.release_id FROM host_runs h
+		JOIN step_runs s ON s.id = h.step_run_id WHERE h.id = ?`, h.ID).Scan(&stepID, &releaseID)
+	if err != nil {
+		return fmt.Errorf("find the step of host run %d: %w", h.ID, err)
+	}
+	*out = *t
+	s.fillTransition(out, "host", releaseID, stepID, h.ID)
+	out.ID, err = insertTransition(ctx, tx, *out)
 	return err
 }
 

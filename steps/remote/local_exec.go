@@ -56,7 +56,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		}
 		// Written before the start: a crash between here and Start leaves
 		// "started, no rc", which settles as in doubt, never as "never ran".
-		if err := writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("0 %d\n", time.Now().Unix()), true); err != nil {
+		if err := writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("0 %d\n", time.Now().Unix())); err != nil {
 			return -1, fmt.Errorf("marker: %w", err)
 		}
 	}
@@ -67,7 +67,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		return -1, fmt.Errorf("start sh: %w", err)
 	}
 	if spec.Token != "" {
-		_ = writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("%d %d\n", cmd.Process.Pid, time.Now().Unix()), false)
+		// In place, not through a rename: a torn write reads as pid 0,
+		// which settles as in doubt — the safe side.
+		_ = os.WriteFile(l.marker(spec.Token, ".started"), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, time.Now().Unix()), 0o600)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -112,9 +114,10 @@ func (l *Local) writeRC(token string, code int) {
 	if token == "" {
 		return
 	}
-	// Not synced: a lost .rc after a power cut settles as in doubt, which
-	// is the safe side; the outcome commit that follows is synced anyway.
-	_ = writeAtomic(l.marker(token, ".rc"), strconv.Itoa(code)+"\n", false)
+	// Neither synced nor renamed: a lost or torn .rc (power cut, crash
+	// mid-write) does not parse and settles as in doubt, the safe side;
+	// the outcome commit that follows is synced anyway.
+	_ = os.WriteFile(l.marker(token, ".rc"), []byte(strconv.Itoa(code)+"\n"), 0o600)
 }
 
 // Markers implements Conn.
@@ -212,9 +215,9 @@ func orDiscard(w io.Writer) io.Writer {
 }
 
 // writeAtomic writes a small file through a temp name and a rename, synced,
-// so a reader sees the old content or the new, never a torn one. With sync
-// the data is on disk before the rename.
-func writeAtomic(path, content string, sync bool) error {
+// so a reader sees the old content or the new, never a torn one, and the
+// data is on disk before the rename.
+func writeAtomic(path, content string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -224,11 +227,9 @@ func writeAtomic(path, content string, sync bool) error {
 		f.Close()
 		return err
 	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
