@@ -59,7 +59,9 @@ func (l *loader) secretOrText(n *yaml.Node, key string) string {
 	}
 	s := l.nonEmpty(n, key)
 	if strings.HasPrefix(s, secretPrefix) {
-		if _, ok := ParseSecretRef(s); !ok {
+		if name, ok := ParseSecretRef(s); ok {
+			l.noteSecretRef(name, pos(n)) // for validate's vault check
+		} else {
 			l.errorf(n, "%s: malformed secret reference %q: write secret:NAME, NAME made of letters, digits and _ . / -", key, s)
 		}
 	}

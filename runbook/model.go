@@ -27,6 +27,10 @@ type Runbook struct {
 	Consistency Consistency
 	Handbook    Handbook
 	Steps       []*Step
+
+	// secretRefs is where the file refers to vault secrets, recorded by the
+	// loader for SecretRefPositions (secretrefs.go).
+	secretRefs []SecretRef
 }
 
 // Artifact is the file a release ships.

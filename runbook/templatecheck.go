@@ -171,6 +171,9 @@ func (l *loader) checkTemplateAt(n *yaml.Node, key, text string) {
 	if text == "" {
 		return
 	}
+	// Every template passes here: the one place to learn where secrets are
+	// referenced, for validate's vault check.
+	l.noteTemplateSecrets(n, text)
 	line, msg := checkTemplate(text)
 	if msg == "" {
 		return
