@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+
+	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/steps/remote"
+)
+
+// upload stages the artifact as deploy_dir/releases/<version>/<name>.
+func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	art := e.RB.Artifact
+	if c.Data.Artifact.SHA256 == "" {
+		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("artifact %s has not been hashed", art.Path)
+	}
+	spec := remote.UploadSpec{
+		Local:  art.Abs,
+		SHA256: c.Data.Artifact.SHA256,
+		Dir:    path.Join(c.Host.DeployDir, "releases", c.Release.Version),
+		Name:   art.Name,
+	}
+	if e.Progress != nil {
+		if fi, err := os.Stat(art.Abs); err == nil {
+			spec.Progress = e.Progress(c.Host.Name, fi.Size())
+		}
+	}
+	res, err := conn.Upload(ctx, spec)
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
+	}
+	d := runbook.ActionDetail{SHA256: spec.SHA256, Skipped: res.Skipped, Resumed: res.Resumed, Bytes: res.Written}
+	summary := fmt.Sprintf("staged %s (%s) in %s", art.Name, human(res.Written), res.Duration.Round(1e6))
+	switch {
+	case res.Skipped:
+		summary = "already staged with the same checksum"
+	case res.Resumed > 0:
+		summary += fmt.Sprintf(", resumed after %s", human(res.Resumed))
+	}
+	fmt.Fprintf(c.Out, "%s sha256 %s verified on %s\n", path.Join(spec.Dir, spec.Name), spec.SHA256, c.Host.Name)
+	return runbook.Outcome{Detail: d.JSON(), Summary: summary}, nil
+}
+
+// unstage removes a staged release unless it is live or the previous one:
+// rollback must never take away what a host runs or falls back to.
+func unstage(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	dir := c.Host.DeployDir
+	cur, err := conn.Current(ctx, dir)
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, err
+	}
+	v := c.Release.Version
+	if cur == v || (c.Data.Release.Previous != "" && c.Data.Release.Previous == v) {
+		fmt.Fprintf(c.Out, "kept releases/%s on %s: it is live or the previous release\n", v, c.Host.Name)
+		return runbook.Outcome{Summary: "kept: live or previous"}, nil
+	}
+	code, err := conn.Exec(ctx, remote.ExecSpec{Script: "rm -rf -- " + remote.ShellQuote(path.Join(dir, "releases", v)), Stdout: c.Out, Stderr: c.Out})
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, inDoubt(err)
+	}
+	return runbook.Outcome{ExitCode: code, Summary: "removed releases/" + v}, nil
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// StagedSHA256 implements runbook.StagedChecker.
+func (e *Executor) StagedSHA256(ctx context.Context, h *runbook.Host, version string) (string, error) {
+	conn, err := e.conn(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	return conn.StagedSHA256(ctx, h.DeployDir, version, e.RB.Artifact.Name)
+}
