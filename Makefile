@@ -1,0 +1,56 @@
+# runbook — two commands do everything on a fresh machine:
+#   make demo   a complete release of the example runbook on local hosts
+#   make test   every test (unit, in-process SSH, real sshd, tmux, kill -9)
+
+GO       ?= go
+BIN      := bin/runbook
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w -X github.com/runbook-dev/runbook/runbook/cli.Version=$(VERSION) \
+            -X github.com/runbook-dev/runbook/runbook/cli.Commit=$(COMMIT) \
+            -X github.com/runbook-dev/runbook/runbook/cli.Date=$(DATE)
+DEMO     ?= /tmp/runbook-demo
+SIGNOFF  := --signoff QA="Li Na" --signoff DBA="Wang Li"
+STATICCHECK ?= $(shell command -v staticcheck || echo $(HOME)/go/bin/staticcheck)
+
+.PHONY: all build demo test test-short lint bench clean report-screenshot
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# The example night, twice (1.0.0 then 1.1.0), non-interactively, on
+# directories of this machine; then where it stands and the history.
+demo: build
+	rm -rf $(DEMO)
+	$(BIN) init $(DEMO)
+	cd $(DEMO) && $(CURDIR)/$(BIN) validate
+	cd $(DEMO) && $(CURDIR)/$(BIN) start --version 1.0.0 --yes $(SIGNOFF)
+	cd $(DEMO) && $(CURDIR)/$(BIN) start --version 1.1.0 --yes $(SIGNOFF)
+	cd $(DEMO) && $(CURDIR)/$(BIN) status
+	cd $(DEMO) && $(CURDIR)/$(BIN) history
+
+# The HTML report of an example night as headless Chromium renders it:
+# bin/report-screenshot/report.{html,png}. CI runs the same script through
+# the e2e test TestReportHTMLInChromium, which also checks the pixels.
+report-screenshot: build
+	scripts/report-screenshot.sh $(BIN) bin/report-screenshot
+
+test: build
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./e2e/ ./state/ ./steps/remote/
+
+clean:
+	rm -rf bin $(DEMO)

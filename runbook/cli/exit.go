@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/secrets"
+	"github.com/runbook-dev/runbook/steps/remote"
+)
+
+// Exit codes (SPEC §2). This file is the only place that decides them.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitNeedsHuman  = 3
+	ExitLocked      = 4
+	ExitVault       = 5
+	ExitInterrupted = 130
+)
+
+// usageError marks command-line mistakes found by the cli itself.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitCode maps an error to the SPEC's exit code.
+func exitCode(err error) int {
+	var (
+		fe  *runbook.FileError
+		fes runbook.FileErrors
+		le  *runbook.LockedError
+		ue  *usageError
+		hk  *remote.HostKeyError
+	)
+	switch {
+	case err == nil, errors.Is(err, runbook.ErrPaused):
+		return ExitOK
+	case errors.Is(err, runbook.ErrInterrupted):
+		return ExitInterrupted
+	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished):
+		return ExitLocked
+	case errors.Is(err, secrets.ErrVault):
+		return ExitVault
+	case errors.As(err, &hk):
+		if hk.Unknown {
+			return ExitNeedsHuman
+		}
+		return ExitFailed
+	case errors.Is(err, runbook.ErrNeedsHuman):
+		return ExitNeedsHuman
+	case errors.As(err, &fe), errors.As(err, &fes), errors.As(err, &ue),
+		errors.Is(err, runbook.ErrUsage), errors.Is(err, runbook.ErrNothingToDo),
+		// A bad secret name or value, an empty passphrase, a malformed age
+		// recipient: the operator's input, not the vault, is wrong.
+		errors.Is(err, secrets.ErrInvalid):
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// printError writes "runbook: error: ..." and the hints, never a stack.
+func printError(w io.Writer, err error, mask func(string) string) {
+	if errors.Is(err, runbook.ErrPaused) {
+		return
+	}
+	msg := err.Error()
+	var fes runbook.FileErrors
+	if errors.As(err, &fes) {
+		// One position per line, as compilers do, so editors can jump.
+		for _, fe := range fes {
+			fmt.Fprintf(w, "%s\n", mask(fe.Error()))
+		}
+		// A caller that knows the fix better (validate's vault check: add
+		// the secret, not edit the file) gives its own hint.
+		hs := hints(err)
+		if len(hs) == 0 {
+			hs = []string{fmt.Sprintf("%d problem(s) in the runbook file; fix them and run `runbook validate`", len(fes))}
+		}
+		for _, h := range hs {
+			fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
+		}
+		return
+	}
+	var fe *runbook.FileError
+	if errors.As(err, &fe) {
+		fmt.Fprintf(w, "%s\n", mask(fe.Error()))
+		if fe.Line > 0 {
+			fmt.Fprintf(w, "runbook: hint: fix the runbook file and run `runbook validate`\n")
+		} else {
+			fmt.Fprintf(w, "runbook: hint: `runbook init` writes an example runbook.yaml; -f FILE names another\n")
+		}
+		return
+	}
+	switch {
+	case errors.Is(err, runbook.ErrInterrupted) && !strings.Contains(msg, ":"):
+		msg = "interrupted: the release is paused and its state saved"
+	case errors.Is(err, runbook.ErrAborted):
+		msg = "the release was aborted"
+	}
+	fmt.Fprintf(w, "runbook: error: %s\n", mask(msg))
+	for _, h := range hints(err) {
+		fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
+	}
+}
+
+func hints(err error) []string {
+	var out []string
+	for e := err; e != nil; {
+		if he, ok := e.(*runbook.HintError); ok {
+			out = append(out, he.Hint)
+		}
+		if u, ok := e.(interface{ Unwrap() error }); ok {
+			e = u.Unwrap()
+			continue
+		}
+		if u, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range u.Unwrap() {
+				out = append(out, hints(x)...)
+			}
+		}
+		break
+	}
+	var le *runbook.LockedError
+	if errors.As(err, &le) && len(out) == 0 {
+		out = append(out, "wait for it to finish, or ask its operator; a lock whose process died is taken over automatically")
+	}
+	return out
+}

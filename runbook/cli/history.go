@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/runbook-dev/runbook/runbook/report"
+	"github.com/spf13/cobra"
+)
+
+func newHistory(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Every release and rollback: id, version, state, operator, start, end, kind",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, st, err := g.readStore()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rels, err := st.Releases(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				docs := make([]*report.ReleaseDoc, 0, len(rels))
+				for _, r := range rels {
+					docs = append(docs, report.Release(r))
+				}
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(docs)
+			}
+			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-19s %-19s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
+			for _, r := range rels {
+				end := "-"
+				if !r.FinishedAt.IsZero() {
+					end = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-19s %-19s\n", r.ID, r.Version, r.Kind, stateColor(string(r.State)), r.Operator, r.StartedAt.Local().Format("2006-01-02 15:04:05"), end)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: a list of release objects (SPEC §7)")
+	return cmd
+}

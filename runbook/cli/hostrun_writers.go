@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"github.com/runbook-dev/runbook/secrets"
+)
+
+// hostStream is one output stream of a host run: masked first, then cut
+// into whole lines for the shared sink.
+type hostStream struct {
+	masked io.WriteCloser
+	lines  *lineWriter
+}
+
+func newHostStream(m *secrets.Masker, sink io.Writer) *hostStream {
+	lw := &lineWriter{sink: sink}
+	return &hostStream{masked: m.Writer(lw), lines: lw}
+}
+
+func (s *hostStream) Write(p []byte) (int, error) { return s.masked.Write(p) }
+
+// Close flushes what the masker held back, then a last partial line.
+func (s *hostStream) Close() {
+	_ = s.masked.Close()
+	s.lines.flush()
+}
+
+// lineWriter passes only whole lines on, so two streams sharing a sink
+// interleave by line, never inside one.
+type lineWriter struct {
+	sink io.Writer
+	buf  []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+		if _, err := l.sink.Write(l.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	}
+	return len(p), nil
+}
+
+func (l *lineWriter) flush() {
+	if len(l.buf) > 0 {
+		_, _ = l.sink.Write(append(l.buf, '\n'))
+		l.buf = nil
+	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// tailWriter keeps the last max bytes written.
+type tailWriter struct {
+	max int
+	buf []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string { return string(t.buf) }

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/AlecAivazis/survey/v2"
+	"github.com/runbook-dev/runbook/runbook"
+	"github.com/spf13/cobra"
+)
+
+// panelQuit is the menu entry that ends the panel.
+const panelQuit = "quit"
+
+// panelItem is one entry of the panel's menu.
+type panelItem struct {
+	label string
+	run   func(ctx context.Context) error
+}
+
+func newPanel(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "panel",
+		Short: "Interactive menu of what the night needs: operations, checks, diff, status, handbook",
+		Long: `Show a menu of everything that makes sense during a release night — each
+environment's operations, the handbook's checks, diff, status and the
+handbook itself — and run the chosen entry, until the operator quits. It
+takes no release lock, so it can stay open beside a running release.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !g.interactive {
+				return runbook.WithHint(usagef("panel is a menu for a terminal, and there is none"),
+					"the same actions run without it: runbook op, exec, diff, status, info")
+			}
+			rb, err := g.load()
+			if err != nil {
+				return err
+			}
+			r := g.reach(rb)
+			defer r.Close()
+			return g.panel(cmd.Context(), r)
+		},
+	}
+}
+
+// panel shows the menu until the operator quits. A failing entry is
+// reported and the menu comes back: the night goes on.
+func (g *globals) panel(ctx context.Context, r *reach) error {
+	items := g.panelItems(r)
+	labels := make([]string, len(items))
+	byLabel := map[string]panelItem{}
+	for i, it := range items {
+		labels[i] = it.label
+		byLabel[it.label] = it
+	}
+	p := newPrompter(g)
+	last := labels[0]
+	for {
+		var choice string
+		q := &survey.Select{Message: "What now?", Options: labels, Default: last, PageSize: min(len(labels), 20)}
+		if err := survey.AskOne(q, &choice, p.opts...); err != nil {
+			if errors.Is(promptErr(err), runbook.ErrPromptInterrupted) {
+				return nil // Ctrl-C at the menu is a way to quit
+			}
+			return fmt.Errorf("panel menu: %w", err)
+		}
+		if choice == panelQuit {
+			return nil
+		}
+		last = choice
+		if err := byLabel[choice].run(ctx); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			printError(g.stderr, err, g.masker.Mask)
+		}
+		fmt.Fprintln(g.stdout)
+	}
+}
+
+// panelItems lists the menu: operations per environment, the handbook's
+// checks, the diffs worth making, status, the handbook, quit.
+func (g *globals) panelItems(r *reach) []panelItem {
+	rb := r.rb
+	var items []panelItem
+	add := func(label string, run func(ctx context.Context) error) {
+		items = append(items, panelItem{label, run})
+	}
+	add("status — where the release stands", func(ctx context.Context) error {
+		c := newStatus(g)
+		c.SetContext(ctx)
+		return c.RunE(c, nil)
+	})
+	for _, en := range rb.EnvOrder {
+		env := rb.Envs[en]
+		for _, op := range env.OpOrder {
+			add(fmt.Sprintf("op %s %s", en, op), func(ctx context.Context) error { return g.runOp(ctx, r, en, op, "") })
+		}
+	}
+	for _, c := range rb.Handbook.Checks {
+		env := rb.Envs[c.On]
+		if env == nil {
+			continue
+		}
+		add(fmt.Sprintf("check %s (on %s)", c.Name, c.On), func(ctx context.Context) error {
+			return g.runOnHosts(ctx, r, hostJob{
+				env: env, hosts: env.Hosts, name: "check: " + c.Name, title: "check " + c.Name,
+				command: func(h *runbook.Host) (string, error) { return r.render("check "+c.Name, c.Run, h) },
+			})
+		})
+	}
+	for _, pair := range diffPairs(rb) {
+		add(fmt.Sprintf("diff %s %s", pair[0], pair[1]), func(ctx context.Context) error { return g.runDiff(ctx, r, pair[0], pair[1], false) })
+	}
+	add("info — the handbook", func(ctx context.Context) error { return g.runInfo(ctx, infoOptions{format: "text"}) })
+	add(panelQuit, nil)
+	return items
+}
+
+// diffPairs are the environment pairs the runbook's diff steps compare;
+// without diff steps, every pair, when there are facts to compare.
+func diffPairs(rb *runbook.Runbook) [][2]string {
+	var pairs [][2]string
+	seen := map[[2]string]bool{}
+	for _, s := range rb.Steps {
+		if s.Kind == runbook.KindDiff && len(s.Diff) == 2 {
+			p := [2]string{s.Diff[0], s.Diff[1]}
+			if !seen[p] {
+				seen[p] = true
+				pairs = append(pairs, p)
+			}
+		}
+	}
+	c := rb.Consistency
+	if len(pairs) > 0 || len(c.Files)+len(c.Commands) == 0 {
+		return pairs
+	}
+	for i, a := range rb.EnvOrder {
+		for _, b := range rb.EnvOrder[i+1:] {
+			pairs = append(pairs, [2]string{a, b})
+		}
+	}
+	return pairs
+}

@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// printer implements runbook.UI: the walk on stdout, warnings on stderr,
+// host output line by line with a coloured host prefix. Safe for the
+// concurrent host runs of a parallel step.
+type printer struct {
+	mu     sync.Mutex
+	out    io.Writer
+	err    io.Writer
+	mask   interface{ Mask(string) string }
+	hosts  map[string]*color.Color
+	width  int // widest host name seen, for aligned prefixes
+	starts map[string]time.Time
+}
+
+var hostColors = []color.Attribute{color.FgCyan, color.FgMagenta, color.FgBlue, color.FgYellow, color.FgGreen, color.FgHiCyan, color.FgHiMagenta, color.FgHiBlue}
+
+func newPrinter(out, errw io.Writer, mask interface{ Mask(string) string }) *printer {
+	return &printer{out: out, err: errw, mask: mask, hosts: map[string]*color.Color{}, starts: map[string]time.Time{}}
+}
+
+var (
+	bold   = color.New(color.Bold)
+	green  = color.New(color.FgGreen)
+	red    = color.New(color.FgRed, color.Bold)
+	yellow = color.New(color.FgYellow)
+	faint  = color.New(color.Faint)
+)
+
+func (p *printer) hostColor(h string) *color.Color {
+	c, ok := p.hosts[h]
+	if !ok {
+		c = color.New(hostColors[len(p.hosts)%len(hostColors)])
+		p.hosts[h] = c
+	}
+	if len(h) > p.width {
+		p.width = len(h)
+	}
+	return c
+}
+
+func (p *printer) println(w io.Writer, s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(w, s)
+}
+
+// StepHeader implements runbook.UI.
+func (p *printer) StepHeader(i, n int, s *runbook.Step, sr *runbook.StepRun) {
+	where := ""
+	if s.On != "" {
+		where = " on " + s.On
+	}
+	resumed := ""
+	if sr.State != runbook.RunPending {
+		resumed = faint.Sprintf(" (%s, attempt %d so far)", sr.State, sr.Attempts)
+	}
+	line := fmt.Sprintf("\n%s %s %s%s", bold.Sprintf("[%d/%d]", i+1, n), bold.Sprint(s.Name), faint.Sprintf("— %s%s", s.Kind, where), resumed)
+	if s.Description != "" {
+		line += "\n      " + s.Description
+	}
+	p.println(p.out, line)
+}
+
+// HostOutput implements runbook.UI.
+func (p *printer) HostOutput(s *runbook.Step, host string) io.WriteCloser {
+	p.mu.Lock()
+	c := p.hostColor(host)
+	p.starts[s.Name+"/"+host] = time.Now()
+	p.mu.Unlock()
+	return &prefixWriter{p: p, prefix: func() string {
+		return c.Sprintf("  %-*s │ ", p.width, host)
+	}}
+}
+
+// HostDone implements runbook.UI.
+func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string) {
+	p.mu.Lock()
+	c := p.hostColor(hr.Host)
+	p.mu.Unlock()
+	d := time.Duration(hr.DurationMS) * time.Millisecond
+	var mark string
+	switch hr.State {
+	case runbook.RunSucceeded:
+		mark = green.Sprint("✓ ") + c.Sprint(hr.Host) + fmt.Sprintf(" done in %s", d.Round(time.Millisecond))
+	case runbook.RunFailed:
+		mark = red.Sprint("✗ ") + c.Sprint(hr.Host) + red.Sprintf(" failed (exit %d) after %s", hr.ExitCode, d.Round(time.Millisecond))
+	default:
+		mark = yellow.Sprint("• ") + c.Sprint(hr.Host) + " " + string(hr.State)
+	}
+	if summary != "" {
+		mark += faint.Sprint(" — " + summary)
+	}
+	p.println(p.out, "  "+mark)
+}
+
+// StepDone implements runbook.UI.
+func (p *printer) StepDone(s *runbook.Step, sr *runbook.StepRun) {
+	switch sr.State {
+	case runbook.RunSucceeded:
+		p.println(p.out, green.Sprintf("  ✓ %s succeeded", s.Name))
+	case runbook.RunFailed:
+		p.println(p.out, red.Sprintf("  ✗ %s failed", s.Name))
+	default:
+		p.println(p.out, yellow.Sprintf("  • %s %s", s.Name, sr.State))
+	}
+}
+
+// Info implements runbook.UI.
+func (p *printer) Info(msg string) { p.println(p.out, bold.Sprint(p.mask.Mask(msg))) }
+
+// Warn implements runbook.UI.
+func (p *printer) Warn(msg string) {
+	p.println(p.err, yellow.Sprint("runbook: warning: ")+p.mask.Mask(msg))
+}
+
+// Detail implements runbook.UI.
+func (p *printer) Detail(msg string) { p.println(p.out, faint.Sprint("  "+p.mask.Mask(msg))) }
+
+// prefixWriter prefixes every line with the host; a partial line is held
+// until its end (or Close) so parallel hosts never interleave mid-line.
+type prefixWriter struct {
+	p      *printer
+	prefix func() string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(w.buf[:i]), "\r")
+		w.buf = w.buf[i+1:]
+		w.p.println(w.p.out, w.prefix()+line)
+	}
+	return len(b), nil
+}
+
+func (w *prefixWriter) Close() error {
+	if len(w.buf) > 0 {
+		w.p.println(w.p.out, w.prefix()+string(w.buf))
+		w.buf = nil
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"github.com/runbook-dev/runbook/runbook"
+	"github.com/spf13/cobra"
+)
+
+func newRollback(g *globals) *cobra.Command {
+	var to string
+	var envs []string
+	cmd := &cobra.Command{
+		Use:   "rollback [--to V [--env E]...]",
+		Short: "Undo the latest release step by step, or switch environments back to a staged release",
+		Long: `Without --to: undo the latest release — its completed steps in reverse
+order, each through its undo (built in for upload and activate). Interrupted,
+it continues where it stopped when run again.
+
+With --to V: check that V is staged and intact on every host of the
+environments (default: every environment with a deploy_dir), then switch
+each host's current to it and run the environment's restart operation.
+--env E without --to takes each environment back to the release live
+before its current one. Recorded as a release of kind rollback.`,
+		Example: `  runbook rollback --yes
+  runbook rollback --to 2.3.1 --env production`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.needTerminal("rollback"); err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context(), "rollback", to)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			w := g.walker(s, nil)
+			// --env alone means --to the previous release of those environments.
+			if cmd.Flags().Changed("to") || len(envs) > 0 {
+				err = w.RollbackTo(cmd.Context(), runbook.RollbackToOptions{Version: to, Envs: envs})
+			} else {
+				err = w.Rollback(cmd.Context())
+			}
+			return g.afterWalk(s, w, err)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "switch back to this already staged version (empty: the previous one)")
+	cmd.Flags().StringArrayVar(&envs, "env", nil, "environment to switch (repeatable; default: all with a deploy_dir)")
+	return cmd
+}

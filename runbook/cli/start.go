@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/runbook-dev/runbook/runbook"
+	"github.com/spf13/cobra"
+)
+
+type startOptions struct {
+	version  string
+	from     string
+	signoffs []string
+	again    bool
+	accept   []string
+}
+
+func newStart(g *globals) *cobra.Command {
+	o := &startOptions{}
+	cmd := &cobra.Command{
+		Use:   "start --version V",
+		Short: "Start a release of version V, or resume the unfinished one of V",
+		Long: `Start a release of version V: walk every step of the runbook, asking
+before each one. If a release of V is unfinished it is resumed; if V was
+already released successfully, nothing runs (--again starts a new release).`,
+		Example: `  runbook start --version 2.4.0
+  runbook start --version 2.4.0 --yes --signoff QA="Li Na" --signoff DBA="Wang Li"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.version == "" {
+				return usagef("start needs --version V (the version being released)")
+			}
+			signoffs, err := parseSignoffs(o.signoffs)
+			if err != nil {
+				return err
+			}
+			if err := g.needTerminal("start"); err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context(), "start", o.version)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			w := g.walker(s, signoffs)
+			if w.AcceptDiff, err = parseAcceptDiff(o.accept, s.rb); err != nil {
+				return err
+			}
+			err = w.Start(cmd.Context(), runbook.StartOptions{Version: o.version, From: o.from, Again: o.again})
+			return g.afterWalk(s, w, err)
+		},
+	}
+	cmd.Flags().StringVar(&o.version, "version", "", "version to release (required)")
+	cmd.Flags().StringVar(&o.from, "from", "", "skip the steps before STEP (recorded as skipped)")
+	cmd.Flags().StringArrayVar(&o.signoffs, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
+	cmd.Flags().BoolVar(&o.again, "again", false, "start a new release even if this version already succeeded")
+	cmd.Flags().StringArrayVar(&o.accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	return cmd
+}
+
+func newResume(g *globals) *cobra.Command {
+	var from string
+	var so, accept []string
+	cmd := &cobra.Command{
+		Use:   "resume",
+		Short: "Resume the unfinished release (a failed step is retried)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			signoffs, err := parseSignoffs(so)
+			if err != nil {
+				return err
+			}
+			if err := g.needTerminal("resume"); err != nil {
+				return err
+			}
+			s, err := g.open(cmd.Context(), "resume", "")
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			w := g.walker(s, signoffs)
+			if w.AcceptDiff, err = parseAcceptDiff(accept, s.rb); err != nil {
+				return err
+			}
+			return g.afterWalk(s, w, w.Resume(cmd.Context(), from))
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "skip the pending steps before STEP (recorded as skipped)")
+	cmd.Flags().StringArrayVar(&so, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
+	cmd.Flags().StringArrayVar(&accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	return cmd
+}
+
+func newAbort(g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "abort",
+		Short: "End the unfinished release without undoing anything (recorded)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.open(cmd.Context(), "abort", "")
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return g.walker(s, nil).Abort(cmd.Context(), reason)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the report)")
+	return cmd
+}
+
+func parseSignoffs(list []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, s := range list {
+		k, v, err := splitKV(s)
+		if err != nil {
+			return nil, usagef("--signoff %q: %v", s, err)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// parseAcceptDiff reads --accept-diff STEP=REASON; STEP must be a diff
+// step, since an acceptance that matches nothing would go unnoticed.
+func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, error) {
+	m := map[string]string{}
+	for _, s := range list {
+		k, v, err := splitKV(s)
+		if err != nil {
+			return nil, usagef("--accept-diff %q: want STEP=REASON, the reason is recorded", s)
+		}
+		if st := rb.Step(k); st == nil || st.Kind != runbook.KindDiff {
+			return nil, usagef("--accept-diff %q: %s is not a diff step of the runbook", s, k)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// afterWalk prints where the release stands when the walk stopped early.
+func (g *globals) afterWalk(s *session, w *runbook.Walker, err error) error {
+	if err != nil && w.Release() != nil {
+		r := w.Release()
+		fmt.Fprintf(g.stdout, "\nrelease %s (#%d) is %s; `runbook status` shows where it stands\n", r.Version, r.ID, r.State)
+	}
+	if err == nil && w.Release() != nil && w.Release().State == runbook.ReleaseSucceeded {
+		fmt.Fprintf(g.stdout, "`runbook status` shows the record; `runbook report` the summary\n")
+	}
+	return err
+}
