@@ -14,6 +14,13 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
+// Progress follows one upload. Update is called often and must be cheap;
+// Done is called once, with the upload's error (nil on success).
+type Progress interface {
+	Update(done, total int64)
+	Done(err error)
+}
+
 // Dialer hands out one open connection per host (remote.Pool does).
 type Dialer interface {
 	// Conn returns the connection to a host, opening it on first use.
@@ -29,8 +36,9 @@ type Executor struct {
 	// Secret resolves secret:NAME references in auth fields; nil when no
 	// vault is open.
 	Secret func(name string) (string, error)
-	// Progress, when set, makes a progress reporter for an upload to a host.
-	Progress func(host string, total int64) func(done, total int64)
+	// Progress, when set, starts a progress display for an upload to a
+	// host; nil when nothing is shown (no terminal).
+	Progress func(host string, total int64) Progress
 	// Closer ends the dialer's connections.
 	Closer io.Closer
 }

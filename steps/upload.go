@@ -22,12 +22,17 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 		Dir:    path.Join(c.Host.DeployDir, "releases", c.Release.Version),
 		Name:   art.Name,
 	}
+	var bar Progress
 	if e.Progress != nil {
 		if fi, err := os.Stat(art.Abs); err == nil {
-			spec.Progress = e.Progress(c.Host.Name, fi.Size())
+			bar = e.Progress(c.Host.Name, fi.Size())
+			spec.Progress = bar.Update
 		}
 	}
 	res, err := conn.Upload(ctx, spec)
+	if bar != nil {
+		bar.Done(err)
+	}
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
 	}

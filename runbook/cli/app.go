@@ -126,6 +126,9 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 		Secret:    s.secrets.Secret,
 		Closer:    s.pool,
 	}
+	if isTerminal(g.stdout) {
+		s.exec.Progress = newUploadBars(g.stdout, s.ui).Start
+	}
 	if err := preloadSecrets(rb, s.secrets); err != nil {
 		s.Close()
 		return nil, err

@@ -51,10 +51,23 @@ func (p *printer) hostColor(h string) *color.Color {
 	return c
 }
 
+// println writes a line to w, or to the walk's output when w is nil (read
+// under the lock: progress bars redirect it while they run).
 func (p *printer) println(w io.Writer, s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if w == nil {
+		w = p.out
+	}
 	fmt.Fprintln(w, s)
+}
+
+// setOut redirects the walk's lines (progress bars print them above
+// themselves while they run).
+func (p *printer) setOut(w io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out = w
 }
 
 // StepHeader implements runbook.UI.
@@ -71,7 +84,7 @@ func (p *printer) StepHeader(i, n int, s *runbook.Step, sr *runbook.StepRun) {
 	if s.Description != "" {
 		line += "\n      " + s.Description
 	}
-	p.println(p.out, line)
+	p.println(nil, line)
 }
 
 // HostOutput implements runbook.UI.
@@ -103,23 +116,23 @@ func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string)
 	if summary != "" {
 		mark += faint.Sprint(" — " + summary)
 	}
-	p.println(p.out, "  "+mark)
+	p.println(nil, "  "+mark)
 }
 
 // StepDone implements runbook.UI.
 func (p *printer) StepDone(s *runbook.Step, sr *runbook.StepRun) {
 	switch sr.State {
 	case runbook.RunSucceeded:
-		p.println(p.out, green.Sprintf("  ✓ %s succeeded", s.Name))
+		p.println(nil, green.Sprintf("  ✓ %s succeeded", s.Name))
 	case runbook.RunFailed:
-		p.println(p.out, red.Sprintf("  ✗ %s failed", s.Name))
+		p.println(nil, red.Sprintf("  ✗ %s failed", s.Name))
 	default:
-		p.println(p.out, yellow.Sprintf("  • %s %s", s.Name, sr.State))
+		p.println(nil, yellow.Sprintf("  • %s %s", s.Name, sr.State))
 	}
 }
 
 // Info implements runbook.UI.
-func (p *printer) Info(msg string) { p.println(p.out, bold.Sprint(p.mask.Mask(msg))) }
+func (p *printer) Info(msg string) { p.println(nil, bold.Sprint(p.mask.Mask(msg))) }
 
 // Warn implements runbook.UI.
 func (p *printer) Warn(msg string) {
@@ -127,7 +140,7 @@ func (p *printer) Warn(msg string) {
 }
 
 // Detail implements runbook.UI.
-func (p *printer) Detail(msg string) { p.println(p.out, faint.Sprint("  "+p.mask.Mask(msg))) }
+func (p *printer) Detail(msg string) { p.println(nil, faint.Sprint("  "+p.mask.Mask(msg))) }
 
 // prefixWriter prefixes every line with the host; a partial line is held
 // until its end (or Close) so parallel hosts never interleave mid-line.
@@ -146,14 +159,14 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		}
 		line := strings.TrimRight(string(w.buf[:i]), "\r")
 		w.buf = w.buf[i+1:]
-		w.p.println(w.p.out, w.prefix()+line)
+		w.p.println(nil, w.prefix()+line)
 	}
 	return len(b), nil
 }
 
 func (w *prefixWriter) Close() error {
 	if len(w.buf) > 0 {
-		w.p.println(w.p.out, w.prefix()+string(w.buf))
+		w.p.println(nil, w.prefix()+string(w.buf))
 		w.buf = nil
 	}
 	return nil
