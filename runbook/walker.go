@@ -372,7 +372,11 @@ func (w *Walker) walk(ctx context.Context) error {
 	if err := w.fireRelease(ctx, EvSucceed, ""); err != nil {
 		return err
 	}
-	w.UI.Info(fmt.Sprintf("release %s succeeded", w.rel.Version))
+	if w.rel.Kind == KindRollback {
+		w.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel.Envs, ", "), w.rel.Version))
+	} else {
+		w.UI.Info(fmt.Sprintf("release %s succeeded", w.rel.Version))
+	}
 	return nil
 }
 

@@ -238,3 +238,25 @@ func TestSSHRollbackTo(t *testing.T) {
 		t.Fatalf("a refused rollback switched prod1 to %s", currentOf(t, f.p1))
 	}
 }
+
+// TestSSHOneConnectionPerHost: fifty remote steps over three hosts open one
+// SSH connection per host for the whole run (the jump host's connection
+// carries production's), counted in the sshd logs.
+func TestSSHOneConnectionPerHost(t *testing.T) {
+	f := startNightFleet(t)
+	var b strings.Builder
+	b.WriteString(strings.SplitN(read(t, filepath.Join(f.dir, "runbook.yaml")), "steps:", 2)[0] + "steps:\n")
+	for i := 0; i < 50; i++ {
+		env := []string{"prerelease", "production"}[i%2]
+		fmt.Fprintf(&b, "  - {name: s%02d, on: %s, run: \"echo step %d on $(hostname)\"}\n", i, env, i)
+	}
+	write(t, f.dir, "runbook.yaml", b.String())
+	if r := run(t, f.dir, "start", "--version", "1", "--yes"); r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for name, h := range f.all() {
+		if n := strings.Count(h.Log(), "Accepted publickey"); n != 1 {
+			t.Errorf("%s: %d SSH connections for 50 steps, want 1\n%s", name, n, h.Log())
+		}
+	}
+}
