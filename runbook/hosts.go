@@ -110,9 +110,11 @@ func (w *Walker) runHost(ctx context.Context, s *Step, sr *StepRun, hr *HostRun)
 	hr.StartedAt, hr.FinishedAt, hr.ExitCode, hr.DurationMS = w.now(), time.Time{}, -1, 0
 	call.Token, call.Attempt = hr.Token, hr.Attempts
 	// Committed before anything touches the host (DESIGN "Resume exactly" 1).
+	Hit(PointIntentBefore)
 	if err := w.fireHost(ctx, sr, hr, ev, ""); err != nil {
 		return err
 	}
+	Hit(PointIntentAfter)
 	out := w.output(s, hr)
 	call.Out = out
 	outcome, doErr := w.Exec.Do(ctx, call)
@@ -164,6 +166,10 @@ func (w *Walker) finishHost(ctx context.Context, s *Step, sr *StepRun, hr *HostR
 	case doErr != nil:
 		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
 		reason = doErr.Error()
+	case !ok && outcome.Summary != "":
+		// Built-in actions (probe) say more than their exit status.
+		reason = outcome.Summary
+		out.Line("runbook: " + outcome.Summary)
 	case !ok:
 		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
 	}
@@ -179,6 +185,7 @@ func (w *Walker) finishHost(ctx context.Context, s *Step, sr *StepRun, hr *HostR
 	hr.OutputTail = out.Tail()
 	hr.FinishedAt = w.now()
 	hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
+	Hit(PointOutcomeBefore)
 	ev := EvFail
 	if ok {
 		ev = EvSucceed
@@ -194,6 +201,7 @@ func (w *Walker) finishHost(ctx context.Context, s *Step, sr *StepRun, hr *HostR
 	} else if err := w.fireHost(ctx, sr, hr, ev, reason); err != nil {
 		return err
 	}
+	Hit(PointOutcomeAfter)
 	w.Exec.Forget(context.WithoutCancel(ctx), call)
 	w.UI.HostDone(s, hr, outcome.Summary)
 	return nil

@@ -65,39 +65,46 @@ type sftpFS struct {
 	sc *sftp.Client
 }
 
-func (c *sshConn) fs(ctx context.Context) (*sftpFS, error) {
-	sc, _, err := c.sftpClient(ctx)
+// withFS runs fn on the host's file system. When fn reports the SFTP
+// connection lost, the pooled connection is discarded at once: its reader
+// may not have noticed yet, and the next call must redial, not reuse it.
+func (c *sshConn) withFS(ctx context.Context, fn func(*sftpFS) error) error {
+	sc, cl, err := c.sftpClient(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &sftpFS{c: c, sc: sc}, nil
+	err = fn(&sftpFS{c: c, sc: sc})
+	if err != nil && (errors.Is(err, sftp.ErrSSHFxConnectionLost) || !cl.alive()) {
+		c.pool.discard(c.cfg, cl)
+	}
+	return err
 }
 
 // Upload implements Conn.
-func (c *sshConn) Upload(ctx context.Context, spec UploadSpec) (UploadResult, error) {
-	f, err := c.fs(ctx)
-	if err != nil {
-		return UploadResult{}, err
-	}
-	return stage(ctx, f, spec)
+func (c *sshConn) Upload(ctx context.Context, spec UploadSpec) (res UploadResult, err error) {
+	err = c.withFS(ctx, func(f *sftpFS) error {
+		res, err = stage(ctx, f, spec)
+		return err
+	})
+	return res, err
 }
 
 // Activate implements Conn.
-func (c *sshConn) Activate(ctx context.Context, spec ActivateSpec) (ActivateResult, error) {
-	f, err := c.fs(ctx)
-	if err != nil {
-		return ActivateResult{}, err
-	}
-	return activate(ctx, f, spec)
+func (c *sshConn) Activate(ctx context.Context, spec ActivateSpec) (res ActivateResult, err error) {
+	err = c.withFS(ctx, func(f *sftpFS) error {
+		res, err = activate(ctx, f, spec)
+		return err
+	})
+	return res, err
 }
 
 // Current implements Conn.
-func (c *sshConn) Current(ctx context.Context, deployDir string) (string, error) {
-	f, err := c.fs(ctx)
-	if err != nil {
-		return "", err
-	}
-	return current(ctx, f, deployDir)
+func (c *sshConn) Current(ctx context.Context, deployDir string) (v string, err error) {
+	err = c.withFS(ctx, func(f *sftpFS) error {
+		v, err = current(ctx, f, deployDir)
+		return err
+	})
+	return v, err
 }
 
 // StagedSHA256 implements Conn.
