@@ -14,7 +14,7 @@ DEMO     ?= /tmp/runbook-demo
 SIGNOFF  := --signoff QA="Li Na" --signoff DBA="Wang Li"
 STATICCHECK ?= $(shell command -v staticcheck || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: all build demo test test-short lint bench clean report-screenshot
+.PHONY: all build demo test test-short lint bench clean report-screenshot faults faults-crash faults-net
 
 all: build
 
@@ -40,6 +40,31 @@ report-screenshot: build
 
 test: build
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Proof under faults (RELIABILITY.md): `make test` runs a representative
+# subset of each fault test; these run all of it.
+faults: faults-crash faults-net
+
+# kill -9 at every hit of every crash point of a release and of a
+# rollback on real sshd hosts (a test build: -tags faults), random kills,
+# 1,000 two-process lock races, kills during vault rewrites. The full log
+# is bin/faults-crash.log; the figures are its lines "figure: ...".
+faults-crash:
+	@mkdir -p bin
+	RUNBOOK_FAULTS=full $(GO) test -count=1 -timeout 120m -v -run '^TestKill' ./runbook/e2e/ > bin/faults-crash.log 2>&1; \
+	rc=$$?; grep -hE 'figure:|seed|^(--- FAIL|FAIL|ok )' bin/faults-crash.log; exit $$rc
+
+# Network, disk, bad input and secrets (reliability-net-disk.md):
+# connections cut and black-holed at random bytes by a proxy on 127.0.0.1
+# (commands, uploads, the real binary against real sshd, the default
+# keepalive's detection time), the state directory and deploy directories
+# filling up on a tmpfs, every fuzz target for FUZZTIME from its checked-in
+# seed corpus, the masker property test and a process-list watcher during
+# a release. The full log is bin/faults-net.log; the figures are its lines
+# "figure: ...".
+FUZZTIME ?= 30s
+faults-net:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/faults-net.sh bin/faults-net.log
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -41,6 +41,10 @@ func (d ActionDetail) JSON() string {
 // handbook tables (staged versions, live versions) before the host run is
 // marked succeeded: a crash in between re-runs an idempotent action.
 func (w *Walker) recordEffects(ctx context.Context, s *Step, hr *HostRun) error {
+	return notRecorded(w.storeEffects(ctx, s, hr))
+}
+
+func (w *Walker) storeEffects(ctx context.Context, s *Step, hr *HostRun) error {
 	d := ParseDetail(hr.Detail)
 	switch s.Kind {
 	case KindUpload:

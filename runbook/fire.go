@@ -18,7 +18,7 @@ func (w *Walker) fireRelease(ctx context.Context, event, reason string) error {
 		t := &Transition{At: w.now(), ReleaseID: r.ID, Scope: "release", From: from, To: to, Event: ev, Operator: w.Operator, Reason: w.Masker.Mask(reason)}
 		if err := w.Store.RecordRelease(ctx, r, t); err != nil {
 			r.State = old
-			return fmt.Errorf("record release %s %s → %s: %w", r.Version, from, to, err)
+			return notRecorded(fmt.Errorf("record release %s %s → %s: %w", r.Version, from, to, err))
 		}
 		return nil
 	})
@@ -38,7 +38,7 @@ func (w *Walker) fireStep(ctx context.Context, sr *StepRun, event, reason string
 		t := &Transition{At: w.now(), ReleaseID: w.rel.ID, StepRunID: sr.ID, Scope: "step:" + sr.Name, From: from, To: to, Event: ev, Operator: w.Operator, Reason: w.Masker.Mask(reason)}
 		if err := w.Store.RecordStep(ctx, sr, t); err != nil {
 			sr.State = old
-			return fmt.Errorf("record step %s %s → %s: %w", sr.Name, from, to, err)
+			return notRecorded(fmt.Errorf("record step %s %s → %s: %w", sr.Name, from, to, err))
 		}
 		return nil
 	})
@@ -58,7 +58,7 @@ func (w *Walker) fireHostOnly(ctx context.Context, sr *StepRun, hr *HostRun, eve
 		t := &Transition{At: w.now(), ReleaseID: w.rel.ID, StepRunID: sr.ID, HostRunID: hr.ID, Scope: "host:" + sr.Name + "/" + hr.Host, From: from, To: to, Event: ev, Operator: w.Operator, Reason: w.Masker.Mask(reason)}
 		if err := w.Store.RecordHost(ctx, hr, t); err != nil {
 			hr.State = old
-			return fmt.Errorf("record %s on %s %s → %s: %w", sr.Name, hr.Host, from, to, err)
+			return notRecorded(fmt.Errorf("record %s on %s %s → %s: %w", sr.Name, hr.Host, from, to, err))
 		}
 		return nil
 	})
@@ -115,7 +115,7 @@ func (w *Walker) fireBoth(ctx context.Context, sr *StepRun, stepEv, stepReason s
 		ht := &Transition{At: w.now(), ReleaseID: w.rel.ID, StepRunID: sr.ID, HostRunID: hr.ID, Scope: "host:" + sr.Name + "/" + hr.Host, From: from, To: to, Event: ev, Operator: w.Operator, Reason: w.Masker.Mask(hostReason)}
 		if err := w.Store.RecordStepHost(ctx, sr, st, hr, ht); err != nil {
 			hr.State = old
-			return fmt.Errorf("record step %s and %s on %s: %w", sr.Name, to, hr.Host, err)
+			return notRecorded(fmt.Errorf("record step %s and %s on %s: %w", sr.Name, to, hr.Host, err))
 		}
 		return nil
 	})

@@ -106,6 +106,7 @@ var parseErrorCases = []struct {
 	{"local host with address", "name: t\nenvironments:\n  e: {local: true, hosts: [{name: h, address: x}]}\n", "3:38", "runs on this machine, so it takes no address"},
 	{"address with a user", "name: t\nenvironments:\n  e: {hosts: [{name: h, address: root@x}]}\n", "3:34", "must not hold a user"},
 	{"address with a bad port", "name: t\nenvironments:\n  e: {hosts: [{name: h, address: \"x:0\"}]}\n", "3:34", `has port "0": use a number from 1 to 65535`},
+	{"address with a stray bracket", "name: t\nenvironments:\n  e: {hosts: [{name: h, address: \"]0\"}]}\n", "3:34", `address "]0" of host "h" must be HOST or HOST:PORT`},
 	{"host without name", "name: t\nenvironments:\n  e: {hosts: [{address: x}]}\n", "3:15", "has no name"},
 	{"check on unknown environment", "name: t\nenvironments: {e: {local: true}}\nhandbook:\n  checks: [{name: c, on: f, run: x}]\n", "4:26", `check runs on unknown environment "f"`},
 	{"duplicate check name", "name: t\nenvironments: {e: {local: true}}\nhandbook:\n  checks:\n    - {name: c, on: e, run: x}\n    - {name: c, on: e, run: y}\n", "6:14", `check name "c" is already used at line 5`},

@@ -29,6 +29,11 @@ func checkHostPort(s string, needPort bool) string {
 	if host == "" || strings.ContainsAny(host, " \t/\\") {
 		return "must be HOST or HOST:PORT, like 10.1.0.5 or 10.1.0.5:2222"
 	}
+	// What is dialled is host:port joined again: a host that does not
+	// come back out of it whole (a stray bracket) could never be reached.
+	if h, _, err := net.SplitHostPort(net.JoinHostPort(host, "22")); err != nil || h != host {
+		return "must be HOST or HOST:PORT, like 10.1.0.5 or 10.1.0.5:2222"
+	}
 	if needPort && port == "" {
 		return "must be HOST:PORT with a numeric port, like db.example.com:3306"
 	}

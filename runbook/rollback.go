@@ -277,6 +277,7 @@ func (w *Walker) undoHosts(ctx context.Context, s *Step, sr *StepRun) (int, erro
 		if err != nil {
 			return failed, err
 		}
+		Hit(PointUndoAfter)
 		hr.OutputTail = out.Tail()
 		hr.FinishedAt = w.now()
 		hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
@@ -307,6 +308,10 @@ func (w *Walker) undoHosts(ctx context.Context, s *Step, sr *StepRun) (int, erro
 		if err := w.fireHost(ctx, sr, hr, EvUndone, outcome.Summary); err != nil {
 			return failed, err
 		}
+		// The markers go only once `undone` is committed: removed before,
+		// a crash in between would leave an undo that settles as never
+		// started, and it would run a second time.
+		w.Exec.Forget(context.WithoutCancel(ctx), call)
 		w.UI.HostDone(s, hr, outcome.Summary)
 	}
 	return failed, nil
@@ -331,6 +336,10 @@ func (w *Walker) recordUndoEffects(ctx context.Context, s *Step, hr *HostRun, o 
 
 // stopRollback leaves the step where it is and pauses the rollback.
 func (w *Walker) stopRollback(ctx context.Context, sr *StepRun, cause error) error {
+	var re *RecordError
+	if errors.As(cause, &re) {
+		return cause // nothing more can be recorded (see RecordError)
+	}
 	if sr.State == RunUndoing {
 		if err := w.fireStep(ctx, sr, EvInterrupt, stopReason(cause)); err != nil {
 			return err
@@ -410,9 +419,7 @@ func (w *Walker) runUndo(ctx context.Context, s *Step, sr *StepRun, hr *HostRun,
 	}
 	call.Token = hr.Token
 	hr.StartedAt = w.now()
+	Hit(PointUndoBefore)
 	o, uerr := w.Exec.Undo(ctx, call, hr.Detail)
-	if uerr == nil {
-		w.Exec.Forget(context.WithoutCancel(ctx), call)
-	}
 	return o, uerr, nil
 }

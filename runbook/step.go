@@ -87,6 +87,16 @@ func (w *Walker) execute(ctx context.Context, s *Step, sr *StepRun) error {
 			err = w.runHosts(ctx, s, sr)
 			w.single = nil
 		}
+		var re *RecordError
+		if errors.As(err, &re) {
+			// The database refused a write (full disk): the step and its
+			// host runs stay as last committed, and recording the step
+			// failed would blame it for the database.
+			w.mu.Lock()
+			w.deferred = nil
+			w.mu.Unlock()
+			return err
+		}
 		if ferr := w.flushDeferred(ctx); ferr != nil {
 			return ferr
 		}
@@ -120,6 +130,10 @@ func (w *Walker) execute(ctx context.Context, s *Step, sr *StepRun) error {
 // stopInStep leaves the step interrupted and the release paused when the
 // walk stops part-way through a step (Ctrl-C, a decision nobody can make).
 func (w *Walker) stopInStep(ctx context.Context, sr *StepRun, cause error) error {
+	var re *RecordError
+	if errors.As(cause, &re) {
+		return cause // nothing more can be recorded (see RecordError)
+	}
 	if sr.State == RunRunning {
 		if err := w.fireStep(ctx, sr, EvInterrupt, stopReason(cause)); err != nil {
 			return err

@@ -182,6 +182,29 @@ func (e *LockedError) Error() string {
 		h.User, h.Machine, h.PID, h.Command, h.Version, h.Since.UTC().Format(time.RFC3339))
 }
 
+// RecordError is a write to the Store that failed (a full disk, an I/O
+// error): the transition it carried is not recorded, and the record stays
+// as it was last committed. A walk stopped by one records nothing more
+// about the step it was in: the next record would fail the same way, or
+// worse, blame the step for the database (a host run left running on disk
+// is settled by its markers on resume, which is the truth).
+type RecordError struct{ Err error }
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// notRecorded marks err, from a Store write, as a RecordError.
+func notRecorded(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *RecordError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &RecordError{Err: err}
+}
+
 // ErrNotFound is returned by Store lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 

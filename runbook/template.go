@@ -67,11 +67,30 @@ func Render(text string, data TemplateData, secret func(name string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("parse template: %w", err)
 	}
-	var b strings.Builder
+	var b cappedBuilder
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render template: %w", err)
 	}
 	return b.String(), nil
+}
+
+// maxRendered bounds what one command template may render to. Commands
+// reach hosts on stdin, so no ARG_MAX applies, but a template that nests
+// template calls or ranges can ask for gigabytes, in memory, on the
+// release night; 16 MiB is far beyond any real script.
+const maxRendered = 16 << 20
+
+var errTooLarge = fmt.Errorf("the command would be larger than %d MiB: look for a runaway range or template call", maxRendered>>20)
+
+// cappedBuilder is a strings.Builder that refuses to grow past
+// maxRendered; text/template stops at the first failed write.
+type cappedBuilder struct{ strings.Builder }
+
+func (b *cappedBuilder) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxRendered {
+		return 0, errTooLarge
+	}
+	return b.Builder.Write(p)
 }
 
 // ParseSecretRef reads an auth value of the form secret:NAME. ok is false

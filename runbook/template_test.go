@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -59,6 +60,23 @@ func TestRenderKeepsSecretErrors(t *testing.T) {
 	_, err := Render(`{{ secret "db/password" }}`, sampleData(), func(string) (string, error) { return "", missing })
 	if !errors.Is(err, missing) {
 		t.Errorf("err = %v, want the secret function's error reachable with errors.Is", err)
+	}
+}
+
+// A template that asks for more than any script (nested template calls
+// double the text ten times over here) stops at the limit, in memory
+// bounded by it, instead of rendering gigabytes on the release night.
+func TestRenderRefusesARunawayTemplate(t *testing.T) {
+	text := `{{define "t0"}}` + strings.Repeat("x", 64<<10) + `{{end}}`
+	for i := 1; i <= 10; i++ {
+		text += fmt.Sprintf(`{{define "t%d"}}{{template "t%d"}}{{template "t%d"}}{{end}}`, i, i-1, i-1)
+	}
+	text += `{{template "t10"}}`
+	if _, err := Render(text, sampleData(), nil); err == nil || !strings.Contains(err.Error(), "larger than 16 MiB") {
+		t.Fatalf("a 64 MiB command rendered: %v", err)
+	}
+	if out, err := Render(`{{define "a"}}ab{{end}}{{template "a"}}{{template "a"}}`, sampleData(), nil); err != nil || out != "abab" {
+		t.Errorf("a small template: %q %v", out, err)
 	}
 }
 
@@ -126,6 +144,12 @@ func TestCheckTemplate(t *testing.T) {
 		{`{{ "a" | secret }}`, "secret takes one quoted name", 1},
 		{`{{ printf "%s" secret }}`, "secret takes one quoted name", 1},
 		{`{{ secret "a" "b" }}`, "secret takes one quoted name", 1},
+		// Defined templates run too: their secret calls are checked, their
+		// fields are not (their dot is what the caller passes).
+		{`{{ define "x" }}{{ secret . }}{{ end }}{{ template "x" "db/pw" }}`, "secret takes one quoted name", 1},
+		{"one\n{{ define \"x\" }}\n{{ secret \"\" }}{{ end }}", `secret name ""`, 3},
+		{`{{ define "x" }}{{ .Anything }}{{ $.Else }}{{ end }}{{ template "x" 1 }}`, "", 0},
+		{`{{ block "b" . }}{{ secret .Version }}{{ end }}`, "secret takes one quoted name", 1},
 	} {
 		line, msg := checkTemplate(tc.text)
 		if tc.msg == "" && msg != "" || !strings.Contains(msg, tc.msg) || line != tc.line {

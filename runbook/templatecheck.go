@@ -1,9 +1,11 @@
 package runbook
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -29,20 +31,41 @@ func checkTemplate(text string) (line int, msg string) {
 		}
 		return 0, "template does not parse: " + err.Error()
 	}
-	if t.Tree == nil {
-		return 0, ""
-	}
 	c := &templateChecker{text: text}
-	c.node(t.Tree.Root, true)
+	if t.Tree != nil {
+		c.node(t.Tree.Root, true)
+	}
+	// Templates the text defines ({{ define }}, {{ block }}) run too, so
+	// their secret calls must name a literal secret as well: otherwise
+	// {{ define "x" }}{{ secret . }}{{ end }}{{ template "x" "db/pw" }}
+	// would pass validate and ask the vault, on the release night, for a
+	// secret nobody checked. Their dot and $ are whatever the caller
+	// passes, so their fields are not checked. In the order they appear,
+	// so the first problem reported is the first in the text.
+	var defined []*template.Template
+	for _, tt := range t.Templates() {
+		if tt.Name() != t.Name() && tt.Tree != nil && tt.Tree.Root != nil {
+			defined = append(defined, tt)
+		}
+	}
+	slices.SortFunc(defined, func(a, b *template.Template) int {
+		return cmp.Compare(a.Tree.Root.Position(), b.Tree.Root.Position())
+	})
+	c.inDefined = true
+	for _, tt := range defined {
+		c.node(tt.Tree.Root, false)
+	}
 	return c.line, c.msg
 }
 
-// templateChecker walks the main template. dot is TemplateData except
-// inside range and with, where the walk stops checking dot's fields.
+// templateChecker walks the templates of a command. dot is TemplateData
+// in the main template except inside range and with, where the walk stops
+// checking dot's fields, and unknown in defined templates.
 type templateChecker struct {
-	text string
-	line int
-	msg  string
+	text      string
+	line      int
+	msg       string
+	inDefined bool // walking a {{ define }}d template: $ is not TemplateData
 }
 
 func (c *templateChecker) fail(n parse.Node, format string, args ...any) {
@@ -74,7 +97,7 @@ func (c *templateChecker) node(n parse.Node, dotIsData bool) {
 			c.fields(n, n.Ident)
 		}
 	case *parse.VariableNode:
-		if n.Ident[0] == "$" {
+		if n.Ident[0] == "$" && !c.inDefined {
 			c.fields(n, n.Ident[1:])
 		}
 	case *parse.IfNode:

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path"
@@ -255,7 +256,7 @@ func (w *Walker) createKind(ctx context.Context, version, kind string, envs []st
 	t := Transition{At: r.StartedAt, Scope: "release", From: "", To: string(ReleasePlanned), Event: "create", Operator: w.Operator,
 		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, w.Machine)}
 	if err := w.Store.CreateRelease(ctx, r, steps, t); err != nil {
-		return fmt.Errorf("record the new release: %w", err)
+		return notRecorded(fmt.Errorf("record the new release: %w", err))
 	}
 	w.rel, w.steps = r, steps
 	return w.loadPrevious(ctx)
@@ -292,6 +293,12 @@ func (w *Walker) load(ctx context.Context, r *Release) error {
 	return w.loadPrevious(ctx)
 }
 
+// loadPrevious finds, per environment, the version live before this
+// release. A host this release switched to its own version keeps it as
+// Previous; one this release's rollback has already switched back runs it
+// again — its Previous is then this release's version, which is why a
+// rollback resumed after a crash must not read it (it took the release
+// being undone for the one to fall back to, and kept it staged).
 func (w *Walker) loadPrevious(ctx context.Context) error {
 	live, err := w.Store.LiveVersions(ctx)
 	if err != nil {
@@ -300,7 +307,7 @@ func (w *Walker) loadPrevious(ctx context.Context) error {
 	w.previous = map[string]string{}
 	for _, l := range live {
 		v := l.Version
-		if l.ReleaseID == w.rel.ID {
+		if l.ReleaseID == w.rel.ID && l.Version == w.rel.Version {
 			v = l.Previous
 		}
 		if _, ok := w.previous[l.Env]; !ok || v != "" {
@@ -440,7 +447,13 @@ func short(h string) string {
 	return h
 }
 
-// token names one attempt of one host run; it is also a file name on hosts.
+// token names one attempt of one host run; it is also the name of the
+// run's marker files on its host. Those live in the remote user's home,
+// shared by every state database that deploys there as that user (another
+// checkout, a database recreated after a loss), and release ids start at 1
+// in each: without the random part, a run resumed after a crash could find
+// the markers another database's run left under the same name and adopt
+// its outcome as its own.
 func token(releaseID int64, s *Step, attempt int, host string) string {
 	clean := func(x string) string {
 		return strings.Map(func(r rune) rune {
@@ -450,7 +463,9 @@ func token(releaseID int64, s *Step, attempt int, host string) string {
 			return '_'
 		}, x)
 	}
-	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s", releaseID, s.Index+1, clean(s.Name), attempt, clean(host))
+	var nonce [4]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on Linux.
+	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s-%x", releaseID, s.Index+1, clean(s.Name), attempt, clean(host), nonce)
 }
 
 // mustBool reads a lookup whose error only means "no evidence".

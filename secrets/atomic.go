@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // writeFileAtomic replaces path with data, mode 0600, so that a crash at
@@ -44,6 +45,7 @@ func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	Hit(PointVaultTemp)
 	if exclusive {
 		err = linkExclusive(tmp, path)
 	} else {
@@ -52,7 +54,31 @@ func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
+	Hit(PointVaultRenamed)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	removeStrays(dir, filepath.Base(path))
+	return nil
+}
+
+// removeStrays removes the temporary files that writes of path killed
+// before their rename left in dir. Each is a whole vault, encrypted and
+// 0600, but under the key of its day: left there, it would outlive the
+// `vault rekey` that retires a leaked passphrase and still open with it.
+// A concurrent writer of the same vault whose file goes this way fails
+// loudly at its rename, where it would otherwise have silently replaced
+// this write.
+func removeStrays(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // best effort: the vault itself is written
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+base+".tmp-") {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // linkExclusive puts tmp at path only if nothing is there. A hard link

@@ -303,3 +303,32 @@ func TestRekeyFailureKeepsOldLock(t *testing.T) {
 		t.Fatalf("after a failed rekey the old passphrase must still open the vault: %v", err)
 	}
 }
+
+// A write killed before its rename leaves a whole vault under a temporary
+// name, locked with the passphrase of its day. The rekey that retires a
+// leaked passphrase must not leave such a copy behind, still opening with
+// it.
+func TestRekeyRemovesCopiesUnderTheOldKey(t *testing.T) {
+	v, path := filledVault(t, passEnc(t, "leaked"))
+	stray := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-123456")
+	sealed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stray, sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Rekey(passEnc(t, "fresh")); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(filepath.Dir(path), e.Name())
+		if _, err := Open(p, passDec(t, "leaked")); err == nil {
+			t.Errorf("%s still opens with the retired passphrase", e.Name())
+		}
+	}
+}

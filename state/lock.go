@@ -45,9 +45,10 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 	// the removal would lock the orphaned inode while the next one locks a
 	// new file, and both would think they hold the lock. os.OpenFile sets
 	// O_CLOEXEC, so commands we start do not inherit the lock.
+	runbook.Hit(runbook.PointLockBefore)
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open the lock file of the state database: %w", err)
+		return nil, nil, explainNoSpace(s.path, fmt.Errorf("open the lock file of the state database: %w", err))
 	}
 	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -63,6 +64,7 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 		f.Close() // drops the flock
 		return nil, nil, err
 	}
+	runbook.Hit(runbook.PointLockAfter)
 	unlock = sync.OnceFunc(func() {
 		// The row goes first: with the flock dropped first, the next Lock
 		// could find our row and report us as a dead holder.
@@ -116,18 +118,30 @@ func (s *Store) takeHolder(h runbook.Holder) (*runbook.Holder, error) {
 }
 
 // currentHolder names the process that holds the flock. Its row may lag
-// the flock by one transaction, hence the short wait.
+// the flock by one transaction, hence the short wait. Until then the row
+// may still be that of a holder killed before: a process of this machine
+// that is gone cannot hold the flock, so its row is waited past too —
+// reported, it would send the operator after a dead process while the
+// live one goes unnamed.
 func (s *Store) currentHolder() runbook.Holder {
+	host, _ := os.Hostname()
 	for range holderPolls {
 		h, err := scanHolder(s.r.QueryRow(holderQuery))
-		if err == nil {
+		if err == nil && !(h.Machine == host && processGone(h.PID)) {
 			return h
 		}
 		time.Sleep(holderPollDelay)
 	}
-	// No row after all this time: the holder is stuck between its flock
-	// and its first write. It did take the lock just now, as far as we know.
+	// No live holder's row after all this time: the holder is stuck
+	// between its flock and its first write. It did take the lock just
+	// now, as far as we know.
 	return runbook.Holder{User: "an unknown user", Machine: "an unknown machine", Command: "runbook", Since: s.now()}
+}
+
+// processGone reports whether no process of this machine has pid. EPERM
+// means one exists that belongs to another user.
+func processGone(pid int) bool {
+	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 const holderQuery = "SELECT user, machine, pid, version, command, since FROM lock_holder WHERE id = 1"

@@ -249,3 +249,38 @@ func TestLockHeldWithoutRow(t *testing.T) {
 		t.Errorf("holder = %+v, want an unknown holder since now", locked.Holder)
 	}
 }
+
+// The row of a holder killed before is still there while the process that
+// took its flock writes its own: that dead holder must not be named as
+// the one holding the lock.
+func TestLockHeldNotReportedAsDeadHolder(t *testing.T) {
+	s := openTemp(t)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if _, err := s.takeHolder(runbook.Holder{User: "dave", Machine: host, PID: gone.Process.Pid, Command: "start", Since: t0}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(s.Path()+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	polls := holderPolls
+	holderPolls = 1
+	defer func() { holderPolls = polls }()
+
+	_, _, err = s.Lock(runbook.Holder{User: "alice"})
+	var locked *runbook.LockedError
+	if !errors.As(err, &locked) {
+		t.Fatalf("err = %v, want *runbook.LockedError", err)
+	}
+	if locked.Holder.User == "dave" || locked.Holder.PID == gone.Process.Pid {
+		t.Errorf("holder = %+v: the dead holder is named instead of the live one", locked.Holder)
+	}
+}

@@ -41,7 +41,7 @@ func Open(path string) (*Store, error) {
 	for {
 		s, err := open(path)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
-			return s, err
+			return s, explainNoSpace(path, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -107,7 +107,9 @@ func OpenReadOnly(path string) (*Store, error) {
 	s := &Store{Now: time.Now, path: abs, r: r}
 	if err := s.checkReadable(context.Background()); err != nil {
 		r.Close()
-		return nil, err
+		// Even a reader needs room: the WAL index (-shm) it maps must
+		// have its full size.
+		return nil, explainNoSpace(abs, err)
 	}
 	return s, nil
 }

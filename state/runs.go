@@ -130,12 +130,16 @@ func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, 
 	if t == nil {
 		return nil
 	}
-	// A HostRun does not carry its release: read it from the row.
-	var stepID, releaseID int64
-	err = tx.QueryRowContext(ctx, `SELECT s.id, s.release_id FROM host_runs h
-		JOIN step_runs s ON s.id = h.step_run_id WHERE h.id = ?`, h.ID).Scan(&stepID, &releaseID)
-	if err != nil {
-		return fmt.Errorf("find the step of host run %d: %w", h.ID, err)
+	// A HostRun does not carry its release: read it from the row, unless
+	// the caller named it in the transition (the walker does; it saves a
+	// query per commit).
+	stepID, releaseID := t.StepRunID, t.ReleaseID
+	if stepID == 0 || releaseID == 0 {
+		err = tx.QueryRowContext(ctx, `SELECT s.id, s.release_id FROM host_runs h
+			JOIN step_runs s ON s.id = h.step_run_id WHERE h.id = ?`, h.ID).Scan(&stepID, &releaseID)
+		if err != nil {
+			return fmt.Errorf("find the step of host run %d: %w", h.ID, err)
+		}
 	}
 	*out = *t
 	s.fillTransition(out, "host", releaseID, stepID, h.ID)

@@ -72,14 +72,15 @@ func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Cont
 	ctx = context.WithoutCancel(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: begin a transaction on %s: %w", what, s.path, err)
+		return explainNoSpace(s.path, fmt.Errorf("%s: begin a transaction on %s: %w", what, s.path, err))
 	}
 	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback() // the error from fn is the one worth reporting
-		return fmt.Errorf("%s: %w", what, err)
+		return explainNoSpace(s.path, fmt.Errorf("%s: %w", what, err))
 	}
+	runbook.Hit(runbook.PointStateTx)
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit to %s: %w", what, s.path, err)
+		return explainNoSpace(s.path, fmt.Errorf("%s: commit to %s: %w", what, s.path, err))
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +15,18 @@ import (
 // running a command) from one Go process. The difference per step is the
 // engine's overhead: templates, four durable commits, markers, output.
 //
+// The tmpfs variant keeps the state database and markers in /dev/shm: the
+// difference between the two is what the durable commits (fsync) cost.
+//
 //	go test -run '^$' -bench Walk500 -benchtime 3x ./runbook/e2e/
 func BenchmarkWalk500(b *testing.B) {
+	b.Run("disk", func(b *testing.B) { benchWalk(b, false) })
+	if _, err := os.Stat("/dev/shm"); err == nil {
+		b.Run("tmpfs", func(b *testing.B) { benchWalk(b, true) })
+	}
+}
+
+func benchWalk(b *testing.B, tmpfs bool) {
 	const n = 500
 	var sb strings.Builder
 	sb.WriteString("name: bench\nenvironments:\n  build: {local: true}\nsteps:\n")
@@ -25,8 +37,17 @@ func BenchmarkWalk500(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		write(b, dir, "runbook.yaml", sb.String())
+		args := []string{"start", "--version", "1", "--yes"}
+		if tmpfs {
+			shm, err := os.MkdirTemp("/dev/shm", "runbook-bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.RemoveAll(shm)
+			args = append(args, "--state", filepath.Join(shm, "state.db"))
+		}
 		t0 := time.Now()
-		r := run(b, dir, "start", "--version", "1", "--yes")
+		r := run(b, dir, args...)
 		walk += time.Since(t0)
 		if r.code != 0 {
 			b.Fatalf("%s", r)

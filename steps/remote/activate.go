@@ -62,9 +62,11 @@ func activate(ctx context.Context, fs releaseFS, spec ActivateSpec) (ActivateRes
 				return ActivateResult{}, fmt.Errorf("record previous release on %s: %w", fs.where(), err)
 			}
 		}
+		Hit(PointSwitchBefore)
 		if err := fs.replaceLink(ctx, target, path.Join(spec.DeployDir, currentLink)); err != nil {
 			return ActivateResult{}, fmt.Errorf("switch current to %s on %s: %w", spec.Version, fs.where(), err)
 		}
+		Hit(PointSwitchAfter)
 	}
 	res := ActivateResult{Previous: previous}
 	if spec.Keep <= 0 {

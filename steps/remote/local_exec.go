@@ -38,7 +38,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		defer cancel()
 	}
 	cmd := exec.Command("/bin/sh", "-s")
-	cmd.Stdin = strings.NewReader(ScriptWithEnv(spec.Script, spec.Env))
+	cmd.Stdin = wholeOrNothing(ScriptWithEnv(spec.Script, spec.Env))
 	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
 	if spec.Dir != "" {
 		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
@@ -53,6 +53,11 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	if spec.Token != "" {
 		if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
 			return -1, fmt.Errorf("marker directory: %w", err)
+		}
+		// The .rc gets its room now (see rcPlaceholder); a run that cannot
+		// have it does not start, rather than end with no outcome.
+		if err := os.WriteFile(l.marker(spec.Token, ".rc"), []byte(rcPlaceholder), 0o600); err != nil {
+			return -1, fmt.Errorf("marker: %w", err)
 		}
 		// Written before the start: a crash between here and Start leaves
 		// "started, no rc", which settles as in doubt, never as "never ran".
@@ -70,6 +75,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		// In place, not through a rename: a torn write reads as pid 0,
 		// which settles as in doubt — the safe side.
 		_ = os.WriteFile(l.marker(spec.Token, ".started"), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, time.Now().Unix()), 0o600)
+		Hit(PointExecStart)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -110,6 +116,14 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	return code, nil
 }
 
+// rcPlaceholder is what an .rc holds while its run lasts: blanks, which
+// read as no exit code yet. The exit code later overwrites them in place,
+// so it needs no new room on the file system: a disk that fills up while
+// the command runs (its own output, or the logs beside the markers) loses
+// neither the outcome nor, with it, the resume that adopts it instead of
+// asking the operator. 16 bytes hold any exit code.
+const rcPlaceholder = "               \n"
+
 func (l *Local) writeRC(token string, code int) {
 	if token == "" {
 		return
@@ -117,12 +131,18 @@ func (l *Local) writeRC(token string, code int) {
 	// Neither synced nor renamed: a lost or torn .rc (power cut, crash
 	// mid-write) does not parse and settles as in doubt, the safe side;
 	// the outcome commit that follows is synced anyway.
-	_ = os.WriteFile(l.marker(token, ".rc"), []byte(strconv.Itoa(code)+"\n"), 0o600)
+	f, err := os.OpenFile(l.marker(token, ".rc"), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteAt(fmt.Appendf(nil, "%-*d\n", len(rcPlaceholder)-1, code), 0)
+	_ = f.Close()
 }
 
 // Markers implements Conn.
 func (l *Local) Markers(_ context.Context, token string) (Marker, error) {
-	if b, err := os.ReadFile(l.marker(token, ".rc")); err == nil {
+	// A blank .rc is a placeholder: the run has not ended (or never began).
+	if b, err := os.ReadFile(l.marker(token, ".rc")); err == nil && strings.TrimSpace(string(b)) != "" {
 		code, perr := strconv.Atoi(strings.TrimSpace(string(b)))
 		if perr != nil {
 			return Marker{State: InDoubt}, nil

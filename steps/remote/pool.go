@@ -28,8 +28,9 @@ type PoolOptions struct {
 	// ConnectTimeout bounds the TCP connect and the SSH handshake
 	// together; 0 means 10s.
 	ConnectTimeout time.Duration
-	// Keepalive is the interval of keepalive@openssh.com requests; three
-	// unanswered in a row close the connection. 0 means 15s.
+	// Keepalive is the interval of keepalive@openssh.com requests; a
+	// connection that answers nothing for three intervals is closed (so a
+	// dead link is noticed 2 to 3 intervals after it died). 0 means 15s.
 	Keepalive time.Duration
 	// SSHConfig is the OpenSSH client config consulted for host aliases;
 	// "" means ~/.ssh/config.

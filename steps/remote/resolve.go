@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/user"
+	"strconv"
 	"strings"
 )
 
@@ -58,7 +59,18 @@ func (p *Pool) resolve(cfg HostConfig) (target, error) {
 		t.user = u.Username
 	}
 	t.addr = net.JoinHostPort(host, port)
+	// HostName and Port come from the ssh config unchecked: say so here
+	// rather than fail the dial with a parser's complaint.
+	if h, _, err := net.SplitHostPort(t.addr); err != nil || h == "" || h != host || !validPort(port) {
+		return target{}, fmt.Errorf("host %s resolves to %q, which is not HOST:PORT: check its address and the HostName and Port for it in %s",
+			cfg.Name, t.addr, p.opts.SSHConfig)
+	}
 	return t, nil
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535 && s == strconv.Itoa(n)
 }
 
 // splitAddress splits host[:port] (IPv6 in brackets); port is "" when absent.

@@ -59,11 +59,17 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	}
 	defer sess.Close()
 	out := newTrailerWriter(orDiscard(spec.Stdout), nonce)
-	sess.Stdin = strings.NewReader(script)
+	if spec.Token != "" {
+		out.first = func() { Hit(PointExecOutput) }
+	}
+	sess.Stdin = wholeOrNothing(script)
 	sess.Stdout = out
 	sess.Stderr = orDiscard(spec.Stderr)
 	if err := sess.Start(remoteCommand); err != nil {
 		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
+	}
+	if spec.Token != "" {
+		Hit(PointExecStart)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -113,8 +119,12 @@ func (c *sshConn) outcome(waitErr error, code byte, spec ExecSpec) (int, error) 
 	switch code {
 	case trailerNoDir:
 		return -1, fmt.Errorf("working directory %s does not exist on %s: create it or fix workdir", spec.Dir, c.name())
+	case trailerSettled:
+		// Only a wrapper whose runbook died before it began gets here:
+		// a resume has since settled its run as never started.
+		return -1, fmt.Errorf("the run %s on %s was settled as never started before it began, and was not run", spec.Token, c.name())
 	case trailerMarkerDir:
-		return -1, fmt.Errorf("cannot write run markers on %s (%s): check that the user may write to its home or set another marker directory",
+		return -1, fmt.Errorf("cannot write run markers on %s (%s): check that the user may write to its home and that its file system has room",
 			c.name(), orDefault(c.cfg.MarkerDir, "~/.runbook/runs"))
 	}
 	if waitErr == nil {
@@ -187,7 +197,7 @@ func (c *sshConn) runOn(cl *client, script string) ([]byte, int, error) {
 func (c *sshConn) runIn(sess *ssh.Session, script string) ([]byte, int, error) {
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
-	sess.Stdin = strings.NewReader(script)
+	sess.Stdin = wholeOrNothing(script)
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	err := sess.Run(remoteCommand)
 	var ee *ssh.ExitError
@@ -268,7 +278,7 @@ func (c *sshConn) Wait(ctx context.Context, token string, out io.Writer) (int, e
 	defer sess.Close()
 	nonce := randomHex(8)
 	tw := newTrailerWriter(orDiscard(out), nonce)
-	sess.Stdin = strings.NewReader(waitScript(c.cfg.MarkerDir, token, nonce))
+	sess.Stdin = wholeOrNothing(waitScript(c.cfg.MarkerDir, token, nonce))
 	sess.Stdout = tw
 	if err := sess.Start(remoteCommand); err != nil {
 		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)

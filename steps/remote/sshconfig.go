@@ -54,7 +54,8 @@ func parseSSHConfig(r io.Reader) (*sshConfig, error) {
 	cur := &hostBlock{patterns: []string{"*"}}
 	skipping := false
 	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		key, value, err := splitConfigLine(sc.Text())
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
@@ -77,7 +78,11 @@ func parseSSHConfig(r io.Reader) (*sshConfig, error) {
 		}
 	}
 	c.blocks = append(c.blocks, *cur)
-	return c, sc.Err()
+	if err := sc.Err(); err != nil {
+		// A line longer than the scanner's 64 KiB: say which.
+		return nil, fmt.Errorf("line %d: %w", n, err)
+	}
+	return c, nil
 }
 
 // splitConfigLine returns the lowercased keyword and the value of a line in

@@ -66,7 +66,8 @@ func TestSSHConfigNoHostBlockMatches(t *testing.T) {
 }
 
 func TestSSHConfigErrors(t *testing.T) {
-	for _, in := range []string{"User\n", "Host a\n  Port =\n"} {
+	// The last one is a line longer than the scanner's buffer.
+	for _, in := range []string{"User\n", "Host a\n  Port =\n", "Host a\n  User " + strings.Repeat("x", 70000) + "\n"} {
 		if _, err := parseSSHConfig(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line") {
 			t.Errorf("%q: got %v, want an error naming the line", in, err)
 		}
@@ -100,5 +101,26 @@ func TestProxyJumpChain(t *testing.T) {
 	}
 	if via.Via == nil || via.Via.Address != "outer.example.com:2222" || via.Via.User != "ops" || via.Via.Via != nil {
 		t.Fatalf("first hop: %+v", via.Via)
+	}
+}
+
+// HostName and Port come from ~/.ssh/config unchecked: what cannot be
+// dialled is refused when resolving, naming the host and the file.
+func TestResolveRefusesWhatCannotBeDialled(t *testing.T) {
+	for _, config := range []string{"Host x\n  HostName [::1\n", "Host x\n  Port seventy\n", "Host x\n  Port 70000\n"} {
+		c, err := parseSSHConfig(strings.NewReader(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Pool{opts: PoolOptions{SSHConfig: "/home/u/.ssh/config"}, sshConfig: func() (*sshConfig, error) { return c, nil }}
+		_, err = p.resolve(HostConfig{Name: "pre1", Address: "x", User: "deploy"})
+		if err == nil || !strings.Contains(err.Error(), "host pre1 resolves to") || !strings.Contains(err.Error(), "/home/u/.ssh/config") {
+			t.Errorf("%q: %v, want an error naming the host and the config file", config, err)
+		}
+	}
+	c, _ := parseSSHConfig(strings.NewReader("Host x\n  HostName 10.1.0.5\n  Port 2222\n"))
+	p := &Pool{sshConfig: func() (*sshConfig, error) { return c, nil }}
+	if tg, err := p.resolve(HostConfig{Name: "pre1", Address: "x", User: "deploy"}); err != nil || tg.addr != "10.1.0.5:2222" {
+		t.Errorf("a good alias: %+v %v", tg, err)
 	}
 }

@@ -98,9 +98,11 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("checksum mismatch on %s for %s: got %s, expected %s; the partial file was removed, upload again",
 			st.where(), part, remoteSum, spec.SHA256)
 	}
+	Hit(PointRenameBefore)
 	if err := st.rename(ctx, part, final); err != nil {
 		return UploadResult{}, fmt.Errorf("rename %s to %s on %s: %w", part, spec.Name, st.where(), err)
 	}
+	Hit(PointRenameAfter)
 	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start)}, nil
 }
 
@@ -148,6 +150,7 @@ type uploadReader struct {
 	done     int64
 	total    int64
 	progress func(done, total int64)
+	halfway  bool // PointUploadMid was hit
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
@@ -159,6 +162,10 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 		u.h.Write(p[:n])
 		u.done += int64(n)
 		report(u.progress, u.done, u.total)
+		if !u.halfway && 2*u.done >= u.total {
+			u.halfway = true
+			Hit(PointUploadMid)
+		}
 	}
 	return n, err
 }

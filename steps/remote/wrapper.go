@@ -23,11 +23,26 @@ import (
 // "\nrunbook-NONCE:C\n", that Exec strips: an exit code alone cannot tell
 // them from the user's command failing.
 
+// wholeOrNothing makes sh run a script only once it has read all of it.
+// `sh -s` runs each command as soon as it has read it, and a connection
+// cut while the script is in flight (or a runbook process killed while it
+// writes a local command's stdin) ends that stdin early: the commands read
+// so far would run, and a here-document cut short is closed by end of file
+// (silently, for dash), so the first half of the user's script would run
+// and could even leave an exit code behind. A brace group is parsed whole
+// before any of it runs; cut short, it is a syntax error and nothing runs.
+// The brace shares the first line, so that sh's line numbers in error
+// messages stay those of the script.
+func wholeOrNothing(script string) io.Reader {
+	return strings.NewReader("{ " + script + "\n}\n")
+}
+
 // Trailer codes.
 const (
 	trailerNoDir     = 'D' // the working directory is missing
 	trailerMarkerDir = 'M' // the marker directory cannot be written
 	trailerInDoubt   = 'I' // Wait: the run ended without an .rc
+	trailerSettled   = 'S' // the run was settled as never started before it began
 )
 
 func randomHex(n int) string {
@@ -124,7 +139,10 @@ exit "$rc"
 //     forked: a script that may have run always left one. The id is the
 //     session's process group (the wrapper is its leader), which outlives
 //     the wrapper while any part of the run lives, and which a pid
-//     cannot be reused for meanwhile;
+//     cannot be reused for meanwhile. It is created exclusively (set -C,
+//     O_EXCL): a resume that found no .started claimed the name first
+//     (see markersScript), and then the wrapper, arriving late, must not
+//     run the script — the resume has started it again under a new token;
 //   - the script runs in a background subshell with its output in
 //     <token>.log, not on the session: when the connection drops, sshd
 //     closes the session's pipes and nothing of the run writes to them;
@@ -146,13 +164,18 @@ func detachedScript(spec ExecSpec, markerDir, nonce string, now int64) string {
 	fmt.Fprintf(&b, `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || %s`+"\n", failWith(nonce, trailerMarkerDir))
 	b.WriteString(cdScript(spec.Dir, nonce))
 	fmt.Fprintf(&b, `: > "$f.log" 2>/dev/null || %s`+"\n", failWith(nonce, trailerMarkerDir))
-	b.WriteString(`[ ! -e "$f.rc" ] || rm -f "$f.rc"` + "\n")
-	fmt.Fprintf(&b, `printf '%%s %%d\n' "$$" %d > "$f.started" || %s`+"\n", now, failWith(nonce, trailerMarkerDir))
+	// The .rc starts as blanks (no code yet) and the code overwrites them
+	// in place (1<> does not truncate): it needs no new room, so a disk
+	// that fills up while the run lasts (its log grows beside it) cannot
+	// lose the outcome.
+	fmt.Fprintf(&b, `printf '%%15s\n' '' > "$f.rc" || %s`+"\n", failWith(nonce, trailerMarkerDir))
+	fmt.Fprintf(&b, "set -C\nif ! printf '%%s %%d\\n' \"$$\" %d 2>/dev/null > \"$f.started\"; then [ ! -e \"$f.started\" ] || %s; %s; fi\nset +C\n",
+		now, failWith(nonce, trailerSettled), failWith(nonce, trailerMarkerDir))
 	b.WriteString(`(
 trap : TERM
 ( . /dev/stdin ) >> "$f.log" 2>&1
 rc=$?
-printf '%s\n' "$rc" > "$f.rc"
+printf '%-15s\n' "$rc" 1<> "$f.rc"
 exit "$rc"
 ) ` + open + " >/dev/null 2>&1 &\n")
 	b.WriteString(rest)
@@ -190,18 +213,34 @@ exit "$rc"
 }
 
 // markersScript prints one line, "runbook-markers STATE [N]": F code,
-// R pid (alive), D pid (dead, no rc), N (never started). Builtins only.
+// R pid (alive), D pid (dead, no rc), N (never started).
+//
+// "Never started" must stay true once said: the resume runs the command
+// again under a new token. A wrapper whose script was sent before the
+// crash may still be on its way (a loaded host, a slow login shell), so
+// the answer claims the token: .started is created exclusively, holding
+// "-" for a pid, and the wrapper that comes later finds it taken and runs
+// nothing. When the marker directory cannot be written, no wrapper can
+// start either (it writes .started before anything runs). Builtins only
+// (and mkdir, the first time on a host).
 func markersScript(markerDir, token string) string {
 	dir, base := markerBase(markerDir, token)
 	return fmt.Sprintf(`d=%s
 f=%s
 rc=
 [ ! -e "$f.rc" ] || read rc < "$f.rc"
-if [ -n "$rc" ]; then echo "runbook-markers F $rc"
-elif [ -e "$f.started" ]; then
-  read p t < "$f.started"
-  if [ -n "$p" ] && kill -0 "-$p" 2>/dev/null; then echo "runbook-markers R $p"; else echo "runbook-markers D $p"; fi
-else echo "runbook-markers N"; fi
+if [ -n "$rc" ]; then echo "runbook-markers F $rc"; exit 0; fi
+if [ ! -e "$f.started" ]; then
+  [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null
+  set -C
+  { echo "- never started: settled" > "$f.started"; } 2>/dev/null && { echo "runbook-markers N"; exit 0; }
+  set +C
+  [ -e "$f.started" ] || { echo "runbook-markers N"; exit 0; }
+fi
+read p t < "$f.started"
+if [ "$p" = - ]; then echo "runbook-markers N"
+elif [ -n "$p" ] && kill -0 "-$p" 2>/dev/null; then echo "runbook-markers R $p"
+else echo "runbook-markers D $p"; fi
 `, dir, base)
 }
 
@@ -238,6 +277,9 @@ type trailerWriter struct {
 	prefix []byte // "\nrunbook-NONCE:"
 	held   []byte
 	failed bool
+	// first, when set, is called once, when the first output arrives
+	// (a crash point: the command is running on the host).
+	first func()
 }
 
 func newTrailerWriter(w io.Writer, nonce string) *trailerWriter {
@@ -247,6 +289,11 @@ func newTrailerWriter(w io.Writer, nonce string) *trailerWriter {
 func (t *trailerWriter) size() int { return len(t.prefix) + 2 }
 
 func (t *trailerWriter) Write(p []byte) (int, error) {
+	if t.first != nil && len(p) > 0 {
+		f := t.first
+		t.first = nil
+		f()
+	}
 	t.held = append(t.held, p...)
 	if n := len(t.held) - t.size(); n > 0 {
 		t.forward(t.held[:n])

@@ -31,6 +31,10 @@ type Options struct {
 	// ClientKey, when set, is authorized instead of a freshly generated
 	// key (so several hosts accept the same key, as in a real fleet).
 	ClientKey string
+	// OwnHome gives the sessions HOME=Dir/home instead of the test user's
+	// home: what runs there (run markers in ~/.runbook/runs, ~ paths)
+	// stays in the test's directory and goes with it.
+	OwnHome bool
 }
 
 // Host is one running sshd.
@@ -46,6 +50,8 @@ type Host struct {
 	HostKey string
 	LogFile string
 	PID     int
+	// Home is the sessions' HOME with Options.OwnHome, else "".
+	Home string
 }
 
 // KnownHostsLine is the known_hosts line for this host's address and key.
@@ -117,6 +123,12 @@ func start(dir string, opts Options) (*Host, error) {
 	if err := os.MkdirAll(h.DeployDir, 0o755); err != nil {
 		return nil, err
 	}
+	if opts.OwnHome {
+		h.Home = filepath.Join(dir, "home")
+		if err := os.MkdirAll(h.Home, 0o700); err != nil {
+			return nil, err
+		}
+	}
 	typ := opts.HostKeyType
 	if typ == "" {
 		typ = "ed25519"
@@ -171,6 +183,12 @@ func start(dir string, opts Options) (*Host, error) {
 }
 
 func config(h *Host, hostKey, authKeys string, extra []string) string {
+	// sshd takes only the first SetEnv line, so HOME goes on the one
+	// below; a SetEnv value overrides the HOME of the password file.
+	homeEnv := ""
+	if h.Home != "" {
+		homeEnv = ` "HOME=` + h.Home + `"`
+	}
 	lines := []string{
 		"ListenAddress 127.0.0.1",
 		"Port " + strconv.Itoa(h.Port),
@@ -196,7 +214,7 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 		// SHLVL says it is nested; a developer's heavy .bashrc would then add
 		// its start-up time to every session and skew every measurement.
 		// The transport itself does not care which shell the user has.
-		"SetEnv SHLVL=1",
+		"SetEnv SHLVL=1" + homeEnv,
 	}
 	lines = append(lines, extra...)
 	return strings.Join(lines, "\n") + "\n"

@@ -21,3 +21,20 @@ func TestStartAcceptsClientKey(t *testing.T) {
 		t.Fatalf("ssh printed %q, want ok", out)
 	}
 }
+
+// With OwnHome a session's HOME is the host's own directory, so what a
+// test runs there leaves nothing in the real home of the user.
+func TestOwnHome(t *testing.T) {
+	h := Start(t, Options{OwnHome: true})
+	kh := h.WriteKnownHosts(t)
+	out, err := exec.Command("ssh", "-i", h.ClientKey, "-p", strconv.Itoa(h.Port),
+		"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+		"-o", "IdentitiesOnly=yes", "-F", "/dev/null",
+		h.User+"@127.0.0.1", `echo "home=$HOME"`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh: %v: %s\nsshd log:\n%s", err, out, h.Log())
+	}
+	if !strings.Contains(string(out), "home="+h.Home+"\n") || h.Home == "" {
+		t.Fatalf("ssh printed %q, want home=%s", out, h.Home)
+	}
+}
