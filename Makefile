@@ -75,7 +75,7 @@ lint:
 	$(STATICCHECK) ./...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./e2e/ ./state/ ./steps/remote/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./runbook/e2e/ ./state/ ./steps/remote/
 
 clean:
 	rm -rf bin $(DEMO)
