@@ -377,6 +377,20 @@ func (w *Walker) interruptedRollback(ctx context.Context) error {
 
 const undoSuffix = "-undo"
 
+// newUndoToken names a new run of an undo. A run is never started twice
+// under one token: settling one as never started claims its token on the
+// host, so that a copy still on its way there cannot start later, and the
+// run that replaces it needs a name of its own. What a failed undo left
+// under its token is cleared: its outcome is committed.
+func (w *Walker) newUndoToken(ctx context.Context, s *Step, hr *HostRun, call *Call) {
+	if hr.State == RunUndoFailed && strings.HasSuffix(hr.Token, undoSuffix) {
+		call.Token = hr.Token
+		w.Exec.Forget(context.WithoutCancel(ctx), call)
+	}
+	hr.Token = token(w.rel.ID, s, hr.Attempts, hr.Host) + undoSuffix
+	call.Token = hr.Token
+}
+
 // runUndo undoes one host run. An undo interrupted by a crash is settled
 // by its markers first: finished → its exit code is adopted; still
 // running → waited for; otherwise it runs again (undos are safe to repeat).
@@ -401,18 +415,20 @@ func (w *Walker) runUndo(ctx context.Context, s *Step, sr *StepRun, hr *HostRun,
 			if uerr == nil || !errors.Is(uerr, ErrInDoubt) {
 				return o, uerr, nil
 			}
-			// It died without an outcome: run it again below.
+			// It died without an outcome: run it again below, under a
+			// new token, committed before it starts.
+			w.newUndoToken(ctx, s, hr, call)
+			if err := w.Store.RecordHost(ctx, hr, nil); err != nil {
+				return Outcome{}, nil, fmt.Errorf("record the undo of %s on %s: %w", s.Name, hr.Host, err)
+			}
 		default:
+			w.newUndoToken(ctx, s, hr, call)
 			if err := w.fireHost(ctx, sr, hr, EvUndo, "undo interrupted before it finished: running it again (undos are safe to repeat)"); err != nil {
 				return Outcome{}, nil, err
 			}
 		}
 	} else if hr.State != RunUndoing {
-		hr.Token = token(w.rel.ID, s, hr.Attempts, hr.Host) + undoSuffix
-		call.Token = hr.Token
-		// A failed undo tried again reuses its token: clear what the
-		// failed try left so its exit code is not taken for this one's.
-		w.Exec.Forget(context.WithoutCancel(ctx), call)
+		w.newUndoToken(ctx, s, hr, call)
 		if err := w.fireHost(ctx, sr, hr, EvUndo, ""); err != nil {
 			return Outcome{}, nil, err
 		}

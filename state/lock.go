@@ -41,11 +41,11 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 		return nil, nil, fmt.Errorf("lock state database %s: it was opened read-only", s.path)
 	}
 	lockPath := s.path + ".lock"
+	runbook.Hit(runbook.PointLockBefore)
 	// The lock file is never removed: a process that opened it just before
 	// the removal would lock the orphaned inode while the next one locks a
 	// new file, and both would think they hold the lock. os.OpenFile sets
 	// O_CLOEXEC, so commands we start do not inherit the lock.
-	runbook.Hit(runbook.PointLockBefore)
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, explainNoSpace(s.path, fmt.Errorf("open the lock file of the state database: %w", err))

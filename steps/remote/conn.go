@@ -130,7 +130,11 @@ type Conn interface {
 	Exec(ctx context.Context, spec ExecSpec) (exitCode int, err error)
 
 	// Markers reports what the markers of token say. It never runs the
-	// command. Idempotent.
+	// command. Idempotent. NeverStarted is final: the command must then
+	// be run under a new token, never this one again — on an SSH host the
+	// answer claims the token, so that a command sent under it before a
+	// crash and still on its way to the host runs nothing when it
+	// arrives (its Exec fails without running).
 	Markers(ctx context.Context, token string) (Marker, error)
 
 	// Wait reattaches to a run that Markers reported StillRunning: it

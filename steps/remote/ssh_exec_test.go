@@ -163,9 +163,6 @@ func TestMarkersLifecycle(t *testing.T) {
 	token := "r7:deploy:1:pre1"
 	dir := t.TempDir()
 
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
-		t.Fatalf("before: %+v %v, want never started", m, err)
-	}
 	done := make(chan int, 1)
 	go func() {
 		code, err := c.Exec(ctx, remote.ExecSpec{Token: token, Script: fmt.Sprintf(
@@ -204,6 +201,32 @@ func TestMarkersLifecycle(t *testing.T) {
 	}
 	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
 		t.Fatalf("after forget: %+v %v, want never started", m, err)
+	}
+}
+
+// "Never started" is final: the answer claims the token on the host, so a
+// command sent under it before a crash, still on its way to the host, runs
+// nothing when it arrives (the resume runs it again under a new token).
+func TestMarkersNeverStartedIsFinal(t *testing.T) {
+	srv := remotetest.NewServer(t, remotetest.Options{})
+	c := connect(t, testPool(t, srv, remote.PoolOptions{}), hostConfig(srv))
+	ctx := context.Background()
+	token := "r7:deploy:1:pre1"
+	for range 2 {
+		if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
+			t.Fatalf("markers: %+v %v, want never started", m, err)
+		}
+	}
+	ran := filepath.Join(t.TempDir(), "ran")
+	_, err := c.Exec(ctx, remote.ExecSpec{Token: token, Script: "touch " + ran})
+	if err == nil || errors.Is(err, remote.ErrInDoubt) || !strings.Contains(err.Error(), "settled as never started") {
+		t.Fatalf("Exec of a token settled as never started: %v, want an error saying it did not run", err)
+	}
+	if exists(ran) {
+		t.Fatal("the command ran under a token settled as never started")
+	}
+	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
+		t.Fatalf("markers after the late arrival: %+v %v, want never started", m, err)
 	}
 }
 
