@@ -307,20 +307,27 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
-// leftMarkers counts the runs whose markers are still on the hosts: a run
-// whose outcome was committed has its markers removed, unless a kill
-// came in between.
-func (f *crashFleet) leftMarkers(t *testing.T) int {
+// leftMarkers counts what is left in the hosts' marker directories: runs
+// whose markers are still there (a run whose outcome was committed has
+// them removed, unless a kill came in between), and tokens claimed by a
+// resume that found their run never started (kept for good: a copy of the
+// run still on its way to the host must find the claim).
+func (f *crashFleet) leftMarkers(t *testing.T) (runs, claims int) {
 	t.Helper()
-	n := 0
 	for _, h := range crashHosts {
-		rcs, err := filepath.Glob(filepath.Join(f.hosts[h].Home, ".runbook", "runs", "*.started"))
+		started, err := filepath.Glob(filepath.Join(f.hosts[h].Home, ".runbook", "runs", "*.started"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += len(rcs)
+		for _, p := range started {
+			if b, _ := os.ReadFile(p); strings.HasPrefix(string(b), "- ") {
+				claims++
+			} else {
+				runs++
+			}
+		}
 	}
-	return n
+	return runs, claims
 }
 
 // counterFiles are the counted effects of a release of v: file → where

@@ -112,8 +112,8 @@ func TestKillPointSweep(t *testing.T) {
 	took := time.Since(began)
 	hits := hitCounts(t, log)
 	f.exactlyOnce(t, "ref", counterFiles("2.0"))
-	if n := f.leftMarkers(t); n != 0 {
-		t.Fatalf("uninterrupted releases left the markers of %d runs on the hosts", n)
+	if runs, claims := f.leftMarkers(t); runs+claims != 0 {
+		t.Fatalf("uninterrupted releases left markers on the hosts: %d runs, %d claims", runs, claims)
 	}
 	want := f.snapshot(t, "ref")
 
@@ -136,10 +136,11 @@ func TestKillPointSweep(t *testing.T) {
 		quickCheck(t, dir)
 		f.removeCase(t, name)
 	}
+	runs, claims := f.leftMarkers(t)
 	figure(t, "release sweep: %d crash points, %d kill -9 runs (%s) on 3 sshd hosts + the operator machine: "+
 		"0 lost transitions (%d checked), 0 duplicated effects, %d settled as in doubt (%s), %d dead holders' locks taken over; "+
-		"markers of %d runs left on the hosts; uninterrupted release %s",
-		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), tally.takeovers, f.leftMarkers(t), took.Round(time.Millisecond))
+		"left on the hosts: markers of %d runs, %d never-started claims; uninterrupted release %s",
+		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), tally.takeovers, runs, claims, took.Round(time.Millisecond))
 }
 
 // TestKillPointRollback kills `runbook rollback` of 2.0 at every crash
@@ -158,8 +159,8 @@ func TestKillPointRollback(t *testing.T) {
 	}
 	hits := hitCounts(t, log)
 	f.exactlyOnce(t, "ref", undoCounterFiles("2.0"))
-	if n := f.leftMarkers(t); n != 0 {
-		t.Fatalf("an uninterrupted rollback left the markers of %d runs on the hosts", n)
+	if runs, claims := f.leftMarkers(t); runs+claims != 0 {
+		t.Fatalf("an uninterrupted rollback left markers on the hosts: %d runs, %d claims", runs, claims)
 	}
 	want := f.snapshot(t, "ref")
 
@@ -181,9 +182,10 @@ func TestKillPointRollback(t *testing.T) {
 		quickCheck(t, dir)
 		f.removeCase(t, name)
 	}
+	runs, claims := f.leftMarkers(t)
 	figure(t, "rollback sweep: %d crash points, %d kill -9 runs (%s) during `runbook rollback` on 3 sshd hosts: "+
-		"0 lost transitions (%d checked), 0 undos run twice, %d settled as in doubt (%s); markers of %d runs left on the hosts",
-		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), f.leftMarkers(t))
+		"0 lost transitions (%d checked), 0 undos run twice, %d settled as in doubt (%s); left on the hosts: markers of %d runs, %d never-started claims",
+		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), runs, claims)
 }
 
 // TestKillRandom kills the release of 2.0 with SIGKILL at random moments,
@@ -333,19 +335,12 @@ func (f *crashFleet) settleAsOperator(t *testing.T, name, v string) string {
 	}
 	tm := newTmux(t)
 	tm.run(f.caseDir(name), bin+" resume")
-	tm.waitFor("may have run. What now?")
-	// The choices are Re-run, Mark done, Skip, Show details, Pause; the
-	// cursor starts on Pause.
+	tm.choose("may have run. What now?", answer)
 	if done {
-		tm.keys("Up", "Up", "Up", "Enter")
-		tm.waitFor("Why is it done?")
-		tm.keys("its counter file on the host shows it ran", "Enter")
-	} else {
-		tm.keys("Up", "Up", "Up", "Up", "Enter")
+		tm.typeLine("Why is it done?", "its counter file on the host shows it ran")
 	}
 	if next != "" {
-		tm.waitFor("Run " + next + "?")
-		tm.keys("Down", "Down", "Down", "Enter") // Pause
+		tm.choose("Run "+next+"?", runbook.ChPause)
 	}
 	tm.waitFor("EXIT=0")
 	return step + "/" + host + ": " + answer
@@ -480,4 +475,100 @@ steps:
 		t.Fatalf("the command ran %d times", n)
 	}
 	quickCheck(t, dir)
+}
+
+// choose moves the cursor of the select prompt below the last line
+// holding prompt to the option target, then presses Enter. Keys typed
+// before the prompt reads its terminal are lost (it draws itself first),
+// so each key's effect is seen on the screen before the next is sent, and
+// a key without effect is sent again: how fast the machine is does not
+// matter, only that the prompt reads keys at some point.
+func (tm *tmux) choose(prompt, target string) {
+	tm.t.Helper()
+	tm.waitFor(prompt)
+	moved := false
+	for give := time.Now().Add(60 * time.Second); ; {
+		if time.Now().After(give) {
+			tm.t.Fatalf("the prompt %q does not take keys:\n%s", prompt, tm.screen())
+		}
+		options, at := tm.selectState(prompt)
+		want := slices.Index(options, target)
+		if want < 0 {
+			tm.t.Fatalf("no option %q under %q:\n%s", target, prompt, tm.screen())
+		}
+		if want == at && moved {
+			tm.keys("Enter")
+			return
+		}
+		// Wrapping from the last option to the first is a move too: it
+		// proves the prompt reads keys even when the cursor starts on
+		// the target.
+		key := "Down"
+		if want < at {
+			key = "Up"
+		}
+		tm.keys(key)
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, now := tm.selectState(prompt); now != at {
+				moved = true
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// selectState reads the options of the select prompt below prompt and
+// the index the cursor (">", survey's focus icon) is on.
+func (tm *tmux) selectState(prompt string) (options []string, at int) {
+	tm.t.Helper()
+	lines := strings.Split(tm.screen(), "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.Contains(l, prompt) {
+			start = i
+		}
+	}
+	at = -1
+	for _, l := range lines[start+1:] {
+		switch {
+		case strings.HasPrefix(l, "> "):
+			at = len(options)
+			options = append(options, strings.TrimSpace(strings.TrimPrefix(l, "> ")))
+		case strings.HasPrefix(l, "  ") && strings.TrimSpace(l) != "":
+			options = append(options, strings.TrimSpace(l))
+		default:
+			return options, at
+		}
+	}
+	return options, at
+}
+
+// typeLine answers the text prompt on the last line holding prompt: it
+// types text until the prompt shows it (text typed before the prompt
+// reads its terminal is lost), then presses Enter.
+func (tm *tmux) typeLine(prompt, text string) {
+	tm.t.Helper()
+	tm.waitFor(prompt)
+	shown := func() bool {
+		lines := strings.Split(tm.screen(), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], prompt) {
+				return strings.Contains(lines[i], text[:8])
+			}
+		}
+		return false
+	}
+	for give := time.Now().Add(60 * time.Second); !shown(); {
+		if time.Now().After(give) {
+			tm.t.Fatalf("the prompt %q does not take keys:\n%s", prompt, tm.screen())
+		}
+		tm.keys(text)
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && !shown() {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	tm.keys("Enter")
 }
