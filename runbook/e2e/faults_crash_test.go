@@ -191,7 +191,7 @@ func TestKillPointRollback(t *testing.T) {
 // TestKillRandom kills the release of 2.0 with SIGKILL at random moments,
 // up to three times per round (the resumes too), then lets it finish.
 func TestKillRandom(t *testing.T) {
-	rounds := 2
+	rounds := 1
 	if fullFaults() {
 		rounds = 60
 	}

@@ -66,6 +66,9 @@ func TestKillVaultRewrite(t *testing.T) {
 			case !after && r.code != 5:
 				t.Fatalf("killed before the rename, the new secret is there: %s", r)
 			}
+			if after && !fullFaults() {
+				return // nothing was left to retire; make faults rekeys anyway
+			}
 			// The passphrase is retired next (as after a leak): the
 			// rekey must work, and leave nothing that opens with it.
 			if r := runEnv(t, dir, []string{passEnv, "RUNBOOK_NEW_VAULT_PASSPHRASE=" + newPass}, "vault", "rekey"); r.code != 0 {
