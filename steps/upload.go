@@ -37,7 +37,7 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
 	}
 	d := runbook.ActionDetail{SHA256: spec.SHA256, Skipped: res.Skipped, Resumed: res.Resumed, Bytes: res.Written}
-	summary := fmt.Sprintf("staged %s (%s) in %s", art.Name, human(res.Written), res.Duration.Round(1e6))
+	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), res.Duration.Round(1e6), res.Verify.Round(1e6))
 	switch {
 	case res.Skipped:
 		summary = "already staged with the same checksum"

@@ -100,6 +100,9 @@ type UploadResult struct {
 	Resumed  int64 // bytes of a verified partial temp file that were kept
 	Written  int64 // bytes sent this time
 	Duration time.Duration
+	// Verify is the part of Duration spent hashing the copy on the host:
+	// what distribution costs beyond the transfer.
+	Verify time.Duration
 }
 
 // ActivateSpec switches a host's current link to a staged release.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,8 +73,11 @@ func TestUploadRefusesAChangedArtifact(t *testing.T) {
 	if err == nil {
 		t.Fatal("an artifact that does not match its checksum was staged")
 	}
-	if exists(filepath.Join(dir, "a.ear")) {
-		t.Error("the final file exists")
+	if !strings.Contains(err.Error(), "changed since its checksum was taken") {
+		t.Errorf("error %q does not say the artifact changed", err)
+	}
+	if exists(filepath.Join(dir, "a.ear")) || exists(filepath.Join(dir, ".a.ear.part")) {
+		t.Error("the final or the temp file exists")
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -72,29 +71,35 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		}
 	}
 
-	h := sha256.New()
-	offset, err := resumable(ctx, st, local, h, part, total)
+	// The bytes are not hashed on their way out: the host hashes what
+	// landed and compares it with the checksum of record, which catches a
+	// corrupt transfer and an artifact changed since its checksum was taken
+	// alike, and hashing here as well would cost the client a second pass
+	// per host (eight for eight hosts) for nothing.
+	offset, err := resumable(ctx, st, local, part, total)
 	if err != nil {
 		return UploadResult{}, err
 	}
 	report(spec.Progress, offset, total)
-	r := &uploadReader{ctx: ctx, r: local, h: h, done: offset, total: total, progress: spec.Progress}
+	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress}
 	if err := st.write(ctx, part, offset, r); err != nil {
 		return UploadResult{Resumed: offset, Written: r.done - offset}, err
 	}
 	if r.done != total {
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != spec.SHA256 {
-		return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, got, spec.SHA256)
-	}
+	verifyStart := time.Now()
 	remoteSum, err := st.hashPrefix(ctx, part, -1)
+	verify := time.Since(verifyStart)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", part, st.where(), err)
 	}
 	if remoteSum != spec.SHA256 {
 		// A corrupt copy must not be resumed from next time.
 		_ = st.remove(ctx, part)
+		if now, err := (localFS{}).hashPrefix(ctx, spec.Local, -1); err == nil && now != spec.SHA256 {
+			return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, now, spec.SHA256)
+		}
 		return UploadResult{}, fmt.Errorf("checksum mismatch on %s for %s: got %s, expected %s; the partial file was removed, upload again",
 			st.where(), part, remoteSum, spec.SHA256)
 	}
@@ -103,13 +108,13 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("rename %s to %s on %s: %w", part, spec.Name, st.where(), err)
 	}
 	Hit(PointRenameAfter)
-	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start)}, nil
+	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify}, nil
 }
 
 // resumable returns where to continue a partial upload: after a prefix of
-// the temp file whose hash on the host equals the local prefix hash (h then
-// holds the state after that prefix, local is positioned there), else 0.
-func resumable(ctx context.Context, st stager, local *os.File, h hash.Hash, part string, total int64) (int64, error) {
+// the temp file whose hash on the host equals the local prefix hash (local
+// is then positioned there), else 0.
+func resumable(ctx context.Context, st stager, local *os.File, part string, total int64) (int64, error) {
 	n, err := st.size(ctx, part)
 	if err != nil || n <= 0 {
 		return 0, nil
@@ -118,6 +123,7 @@ func resumable(ctx context.Context, st stager, local *os.File, h hash.Hash, part
 	if offset <= 0 {
 		return 0, nil
 	}
+	h := sha256.New()
 	if _, err := io.CopyN(h, local, offset); err != nil {
 		return 0, fmt.Errorf("read artifact: %w", err)
 	}
@@ -126,7 +132,6 @@ func resumable(ctx context.Context, st stager, local *os.File, h hash.Hash, part
 	if err == nil && got == want {
 		return offset, nil
 	}
-	h.Reset()
 	if _, err := local.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("rewind artifact: %w", err)
 	}
@@ -139,14 +144,12 @@ func report(progress func(done, total int64), done, total int64) {
 	}
 }
 
-// uploadReader streams the artifact: it hashes what it reads (to catch a
-// file that changed since its checksum was taken), reports progress and
-// stops on cancellation. Size lets sftp.File.ReadFrom keep its concurrent
+// uploadReader streams the artifact: it reports progress and stops on
+// cancellation. Size lets sftp.File.ReadFrom keep its concurrent
 // writes; a plain wrapper reader would silently make them sequential.
 type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
-	h        hash.Hash
 	done     int64
 	total    int64
 	progress func(done, total int64)
@@ -159,7 +162,6 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	}
 	n, err := u.r.Read(p)
 	if n > 0 {
-		u.h.Write(p[:n])
 		u.done += int64(n)
 		report(u.progress, u.done, u.total)
 		if !u.halfway && 2*u.done >= u.total {
