@@ -51,6 +51,21 @@ func BenchmarkExec(b *testing.B) {
 			}
 		}
 	})
+	// What a remote step costs the walker on a host: the run with its
+	// markers, then their removal once the outcome is committed.
+	b.Run("step", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			tok := fmt.Sprintf("bench-step:%d", i)
+			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+			if err := c.ForgetMarkers(context.Background(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("markers-lookup", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := c.Markers(context.Background(), "bench:1"); err != nil {

@@ -65,6 +65,9 @@ type client struct {
 	done   chan struct{} // closed when the connection has ended
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
+	// sftpErr is why the host refused the SFTP subsystem on this
+	// connection: asked once, not again on every step.
+	sftpErr error
 }
 
 func (c *client) alive() bool {

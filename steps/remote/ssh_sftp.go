@@ -37,9 +37,16 @@ func (c *sshConn) sftpClient(ctx context.Context) (*sftp.Client, *client, error)
 	if cl.sftp != nil {
 		return cl.sftp, cl, nil
 	}
+	if cl.sftpErr != nil {
+		return nil, nil, cl.sftpErr
+	}
 	sc, err := sftp.NewClient(cl.ssh, sftp.UseConcurrentWrites(true))
 	if err != nil {
-		return nil, nil, fmt.Errorf("start sftp on %s: %w; check that the sftp subsystem is enabled in its sshd_config", c.name(), err)
+		err = fmt.Errorf("start sftp on %s: %w; check that the sftp subsystem is enabled in its sshd_config", c.name(), err)
+		if cl.alive() {
+			cl.sftpErr = err
+		}
+		return nil, nil, err
 	}
 	// The packet size can only be chosen once the server has told its
 	// extensions, i.e. after NewClient; the options only set fields read

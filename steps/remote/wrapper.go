@@ -185,7 +185,9 @@ exit "$rc"
 	// overhead small (18 ms in all against 29 ms with 10 ms) for about
 	// 0.3% of a core while a command runs. A tail without --pid (busybox)
 	// fails at once with 1, and the log is printed whole at the end.
-	b.WriteString(`tail -n +1 -s 0.002 -f --pid="$p" "$f.log" 2>/dev/null &
+	// LC_ALL=C spares it loading the locale (a millisecond and more per
+	// step); it copies bytes and its own messages go to /dev/null.
+	b.WriteString(`LC_ALL=C tail -n +1 -s 0.002 -f --pid="$p" "$f.log" 2>/dev/null &
 t=$!
 while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
 while :; do wait "$t"; ts=$?; kill -0 "$t" 2>/dev/null || break; done
@@ -204,7 +206,7 @@ f=%s
 [ -e "$f.started" ] || %s
 read p t < "$f.started"
 ( while [ -n "$p" ] && kill -0 "-$p" 2>/dev/null; do sleep 0.1; done ) &
-tail -n +1 -s 0.05 -f --pid="$!" "$f.log" 2>/dev/null || { wait; cat "$f.log" 2>/dev/null; }
+LC_ALL=C tail -n +1 -s 0.05 -f --pid="$!" "$f.log" 2>/dev/null || { wait; cat "$f.log" 2>/dev/null; }
 rc=
 [ ! -e "$f.rc" ] || read rc < "$f.rc"
 [ -n "$rc" ] || %s
