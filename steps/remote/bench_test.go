@@ -75,6 +75,46 @@ func BenchmarkExec(b *testing.B) {
 	})
 }
 
+// slowRC is a ~/.bashrc that starts eight programs, as version managers'
+// init lines do (pyenv's and its virtualenv plugin's start about that many).
+const slowRC = `for i in 1 2 3 4 5 6 7 8; do x=$(/bin/true); done
+`
+
+// BenchmarkExecSlowRC is BenchmarkExec against a user whose bash sources
+// a heavy ~/.bashrc for every command sshd runs (Debian's bash does, for
+// commands from sshd): what every session then costs.
+func BenchmarkExecSlowRC(b *testing.B) {
+	h := sshdtest.Start(b, sshdtest.Options{OwnHome: true, SourceRC: true})
+	if err := os.WriteFile(filepath.Join(h.Home, ".bashrc"), []byte(slowRC), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	p, cfg := sshdPool(b, h)
+	c, err := p.Conn(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true"}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+		}
+	})
+	b.Run("step", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			tok := fmt.Sprintf("bench-rc:%d", i)
+			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
+				b.Fatal(code, err)
+			}
+			if err := c.ForgetMarkers(context.Background(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkUpload256MiB sends a 256 MiB file to one sshd host (the
 // checksum on the host and the rename included).
 func BenchmarkUpload256MiB(b *testing.B) {

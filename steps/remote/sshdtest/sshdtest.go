@@ -35,6 +35,9 @@ type Options struct {
 	// home: what runs there (run markers in ~/.runbook/runs, ~ paths)
 	// stays in the test's directory and goes with it.
 	OwnHome bool
+	// SourceRC lets the user's bash source ~/.bashrc for commands, as a
+	// stock Debian sshd does: to measure what a heavy rc file costs.
+	SourceRC bool
 }
 
 // Host is one running sshd.
@@ -52,6 +55,8 @@ type Host struct {
 	PID     int
 	// Home is the sessions' HOME with Options.OwnHome, else "".
 	Home string
+
+	sourceRC bool
 }
 
 // KnownHostsLine is the known_hosts line for this host's address and key.
@@ -119,7 +124,7 @@ func start(dir string, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current user: %w", err)
 	}
-	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log")}
+	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log"), sourceRC: opts.SourceRC}
 	if err := os.MkdirAll(h.DeployDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -183,11 +188,22 @@ func start(dir string, opts Options) (*Host, error) {
 }
 
 func config(h *Host, hostKey, authKeys string, extra []string) string {
-	// sshd takes only the first SetEnv line, so HOME goes on the one
-	// below; a SetEnv value overrides the HOME of the password file.
+	// sshd takes only the first SetEnv line, so HOME shares SHLVL's; a
+	// SetEnv value overrides the HOME of the password file.
 	homeEnv := ""
 	if h.Home != "" {
 		homeEnv = ` "HOME=` + h.Home + `"`
+	}
+	// Debian's bash sources ~/.bashrc for commands run by sshd unless
+	// SHLVL says it is nested; a developer's heavy .bashrc would then add
+	// its start-up time to every session and skew every measurement.
+	// The transport itself does not care which shell the user has.
+	env := "SetEnv SHLVL=1" + homeEnv
+	if h.sourceRC {
+		env = "SetEnv" + homeEnv
+		if homeEnv == "" {
+			env = ""
+		}
 	}
 	lines := []string{
 		"ListenAddress 127.0.0.1",
@@ -210,11 +226,7 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 		"MaxStartups 100:30:200",
 		"MaxSessions 100",
 		"LogLevel VERBOSE",
-		// Debian's bash sources ~/.bashrc for commands run by sshd unless
-		// SHLVL says it is nested; a developer's heavy .bashrc would then add
-		// its start-up time to every session and skew every measurement.
-		// The transport itself does not care which shell the user has.
-		"SetEnv SHLVL=1" + homeEnv,
+		env,
 	}
 	lines = append(lines, extra...)
 	return strings.Join(lines, "\n") + "\n"
