@@ -2,14 +2,21 @@
 # Compare runbook's SFTP upload with scp and ssh 'cat > file' against real
 # OpenSSH sshd hosts on 127.0.0.1, and print a markdown table.
 #
-#   scripts/bench-upload.sh [SIZE_MIB] [HOSTS] [BIG_MIB] [REPEAT]
+#   [TMPDIR=/dev/shm] scripts/bench-upload.sh [SIZE_MIB] [HOSTS] [BIG_MIB] [REPEAT]
 #
 # SIZE_MIB (default 256) is the file sent in the throughput rows, HOSTS
 # (default 8) the number of sshd started, BIG_MIB (default 1024) the file
 # sent to every host for the peak-RSS row. Every throughput row is run
 # REPEAT times (default 3) and the fastest run is shown: on a shared
-# machine the slower runs measure the neighbours. Needs openssh-server and
-# openssh-client; run as root (sshd logs in as the current user).
+# machine the slower runs measure the neighbours. Every row's clock
+# includes connecting, as a whole scp process does; "transfer" stops when
+# the bytes are on the hosts (before runbook's checksum there and rename),
+# "client CPU" is what the sending side used (scp rows: scp and its ssh),
+# "hosts' CPU" what the sshd processes used (with runbook: the checksum on
+# the host too). On loopback both share the same cores. TMPDIR=/dev/shm
+# puts the hosts' deploy directories on tmpfs, to measure without the disk.
+# Needs openssh-server and openssh-client; run as root (sshd logs in as the
+# current user).
 set -euo pipefail
 
 size_mib=${1:-256}
@@ -19,7 +26,7 @@ repeat=${4:-3}
 cipher=aes128-gcm@openssh.com
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/runbook-bench.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-bench.XXXXXX")
 server_pid=
 cleanup() {
 	if [[ -n $server_pid ]]; then
@@ -62,9 +69,37 @@ rate() { # seconds bytes_per_host hosts
 bytes=$((size_mib << 20))
 declare -a rows
 
+# children_cpu VAR sets VAR to the user+system seconds of this shell's
+# waited-for children so far. times must run in this shell, not in a
+# command substitution's.
+children_cpu() {
+	times >"$work/times"
+	printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times")"
+}
+
+# server_cpu VAR sets VAR to the CPU seconds the sshd hosts have used, the
+# sessions they reaped included (/proc/PID/stat fields 14-17).
+server_cpu() {
+	local pid sum=0
+	for pid in $(cat "$work/hosts/pids"); do
+		sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")))
+	done
+	printf -v "$1" '%s' "$(awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+}
+
+# since A B prints B - A to two places.
+since() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# Best-of results of the comparison rows, for the ratios at the end.
+declare -A best_secs best_xfer
+
 run_parallel() { # label hosts kind
-	local label=$1 n=$2 kind=$3 start end i r secs best=
+	local label=$1 n=$2 kind=$3 start end i r secs best= cpu0 cpu bestcpu= srv0 srv bestsrv=
 	for ((r = 0; r < repeat; r++)); do
+		children_cpu cpu0
+		server_cpu srv0
 		local pids=()
 		start=$(now)
 		for ((i = 0; i < n; i++)); do
@@ -78,48 +113,67 @@ run_parallel() { # label hosts kind
 		done
 		for p in "${pids[@]}"; do wait "$p"; done
 		end=$(now)
+		children_cpu cpu
+		server_cpu srv
+		cpu=$(since "$cpu0" "$cpu") srv=$(since "$srv0" "$srv")
 		secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-		best=$(min "$best" "$secs")
+		if [[ -z $best || $(min "$best" "$secs") != "$best" ]]; then
+			best=$secs bestcpu=$cpu bestsrv=$srv
+		fi
 	done
-	rows+=("| $label | $n | $size_mib MiB | $best | $(rate "$best" "$bytes" "$n") | |")
+	best_secs[$kind$n]=$best best_xfer[$kind$n]=$best
+	rows+=("| $label | $n | $size_mib MiB | $best | $best | $(rate "$best" "$bytes" "$n") | $bestcpu | $bestsrv | |")
 }
 
 min() { # a b: the smaller, b when a is empty
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 < a + 0) print b; else print a }'
 }
 
-ours() { # label hosts file mib runs
-	local out secs mibps rss r best= bestmibps= peak=0
+ours() { # label hosts file mib runs key
+	local out secs xfer mibps cpu rss r best= bestxfer= bestmibps= bestcpu= peak=0 srv0 srv bestsrv=
 	for ((r = 0; r < $5; r++)); do
+		server_cpu srv0
 		if [[ -x /usr/bin/time ]]; then
 			out=$(/usr/bin/time -f 'maxrss_kib=%M' "$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
 		else
 			out=$("$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
 		fi
-		secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+		secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+		xfer=$(sed -n 's/.*transfer_seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+		cpu=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+		server_cpu srv
+		srv=$(since "$srv0" "$srv")
 		mibps=$(sed -n 's/.*mibps=\([0-9]*\).*/\1/p' <<<"$out")
 		rss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' <<<"$out")
 		[[ -n $rss ]] || rss=$(sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' <<<"$out")
 		[[ -n $secs ]] || { echo "$out" >&2; exit 1; }
 		if [[ -z $best || $(min "$best" "$secs") != "$best" ]]; then
-			best=$secs bestmibps=$mibps
+			best=$secs bestxfer=$xfer bestmibps=$mibps bestcpu=$cpu bestsrv=$srv
 		fi
 		((rss > peak)) && peak=$rss
 	done
-	rows+=("| $1 | $2 | $4 MiB | $best | $bestmibps | $((peak / 1024)) MiB |")
+	best_secs[$6]=$best best_xfer[$6]=$bestxfer
+	rows+=("| $1 | $2 | $4 MiB | $best | $bestxfer | $bestmibps | $bestcpu | $bestsrv | $((peak / 1024)) MiB |")
+}
+
+ratio() { # a b: a / b to two places
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
 echo "running..." >&2
 run_parallel "scp ($cipher)" 1 scp
 run_parallel "scp ($cipher), parallel" "$nhosts" scp
 run_parallel "ssh 'cat > file' ($cipher), parallel" "$nhosts" cat
-ours "runbook upload (SFTP, checksum, rename)" 1 "$work/artifact.ear" "$size_mib" "$repeat"
-ours "runbook upload (SFTP, checksum, rename)" "$nhosts" "$work/artifact.ear" "$size_mib" "$repeat"
-ours "runbook upload, peak RSS" "$nhosts" "$work/big.ear" "$big_mib" 1
+ours "runbook upload (SFTP, checksum, rename)" 1 "$work/artifact.ear" "$size_mib" "$repeat" ours1
+ours "runbook upload (SFTP, checksum, rename)" "$nhosts" "$work/artifact.ear" "$size_mib" "$repeat" "ours$nhosts"
+ours "runbook upload, peak RSS" "$nhosts" "$work/big.ear" "$big_mib" 1 rss
 
 echo
 echo "$(nproc) cores, $(ssh -V 2>&1), loopback, best of $repeat, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| what | hosts | file | seconds | MiB/s (aggregate) | peak RSS |"
-echo "|---|---|---|---|---|---|"
+echo "| what | hosts | file | seconds | transfer s | MiB/s (aggregate) | client CPU s | hosts' CPU s | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo
+echo "- one host: transfer $(ratio "${best_xfer[scp1]}" "${best_xfer[ours1]}")× as fast as scp; whole upload with the checksum on the host $(ratio "${best_secs[scp1]}" "${best_secs[ours1]}")×"
+echo "- $nhosts hosts: transfer $(ratio "${best_xfer[scp$nhosts]}" "${best_xfer[ours$nhosts]}")× as fast as $nhosts parallel scp, $(ratio "${best_xfer[cat$nhosts]}" "${best_xfer[ours$nhosts]}")× as fast as $nhosts ssh 'cat > file'; whole step $(ratio "${best_secs[ours$nhosts]}" "${best_secs[scp$nhosts]}")× the parallel scp wall time"

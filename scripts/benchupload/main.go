@@ -1,11 +1,13 @@
 // Command benchupload measures runbook's SFTP upload against real sshd
 // hosts on 127.0.0.1, for scripts/bench-upload.sh.
 //
-//	benchupload serve -n 8 -dir D    start 8 sshd, write D/hosts and D/known_hosts, run until stdin closes
+//	benchupload serve -n 8 -dir D    start 8 sshd, write D/hosts, D/known_hosts and D/pids, run until stdin closes
 //	benchupload upload -dir D -n 8 -file F
 //	                                 upload F to the first 8 hosts of D/hosts in parallel
 //
-// upload prints one line: hosts, bytes, seconds, aggregate MiB/s, and the
+// upload prints one line: hosts, bytes, seconds (connecting included),
+// transfer seconds (until the last host has the bytes, before its checksum
+// and rename), aggregate MiB/s, the CPU seconds the upload used, and the
 // peak RSS of this process (VmHWM).
 package main
 
@@ -20,8 +22,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
@@ -62,7 +67,7 @@ func serve(args []string) error {
 			_ = h.Stop()
 		}
 	}()
-	var lines, known []string
+	var lines, known, pids []string
 	key := ""
 	for i := range *n {
 		d := filepath.Join(*dir, fmt.Sprintf("host%d", i))
@@ -77,6 +82,12 @@ func serve(args []string) error {
 		hosts = append(hosts, h)
 		lines = append(lines, fmt.Sprintf("%s %d %s %s %s", h.Addr, h.Port, h.User, h.ClientKey, h.DeployDir))
 		known = append(known, h.KnownHostsLine())
+		pids = append(pids, fmt.Sprint(h.PID))
+	}
+	// The listening sshd reap their sessions, so their children's CPU
+	// times in /proc/PID/stat are what the hosts' side of a transfer cost.
+	if err := os.WriteFile(filepath.Join(*dir, "pids"), []byte(strings.Join(pids, "\n")+"\n"), 0o600); err != nil {
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(*dir, "known_hosts"), []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
 		return err
@@ -117,6 +128,7 @@ func upload(args []string) error {
 	n := fs.Int("n", 1, "hosts to upload to in parallel")
 	dir := fs.String("dir", "", "work directory of serve")
 	file := fs.String("file", "", "file to upload")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the upload to this file")
 	_ = fs.Parse(args)
 	hosts, err := readHosts(filepath.Join(*dir, "hosts"))
 	if err != nil {
@@ -132,34 +144,51 @@ func upload(args []string) error {
 	pool := remote.NewPool(remote.PoolOptions{KnownHosts: filepath.Join(*dir, "known_hosts"), SSHConfig: filepath.Join(*dir, "no-ssh-config")})
 	defer pool.Close()
 	ctx := context.Background()
-	conns := make([]remote.Conn, *n)
-	for i := range conns {
-		h := hosts[i]
-		c, err := pool.Conn(ctx, remote.HostConfig{Name: fmt.Sprintf("host%d", i), Address: h.addr, User: h.user, KeyFile: h.key})
+	run := fmt.Sprint(time.Now().UnixNano())
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
 		if err != nil {
 			return err
 		}
-		conns[i] = c
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
-	run := fmt.Sprint(time.Now().UnixNano())
+	// The clock includes connecting, as scp's wall time does; the transfer
+	// ends when the last host has its bytes (before the checksum on the
+	// host and the rename).
+	cpu0 := cpuSeconds()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, *n)
-	for i, c := range conns {
+	sent := make([]time.Duration, *n)
+	for i := range *n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = c.Upload(ctx, remote.UploadSpec{Local: *file, SHA256: sum, Dir: filepath.Join(hosts[i].deploy, "bench-"+run), Name: filepath.Base(*file)})
+			h := hosts[i]
+			c, err := pool.Conn(ctx, remote.HostConfig{Name: fmt.Sprintf("host%d", i), Address: h.addr, User: h.user, KeyFile: h.key})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			res, err := c.Upload(ctx, remote.UploadSpec{Local: *file, SHA256: sum, Dir: filepath.Join(h.deploy, "bench-"+run), Name: filepath.Base(*file)})
+			sent[i] = time.Since(start) - res.Verify
+			errs[i] = err
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	total := float64(size) * float64(*n)
-	fmt.Printf("hosts=%d bytes=%d seconds=%.2f mibps=%.0f peak_rss_kib=%d\n", *n, size, elapsed, total/elapsed/(1<<20), peakRSS())
-	for i := range conns {
+	fmt.Printf("hosts=%d bytes=%d seconds=%.2f transfer_seconds=%.2f mibps=%.0f cpu_seconds=%.2f peak_rss_kib=%d\n",
+		*n, size, elapsed, slices.Max(sent).Seconds(), total/elapsed/(1<<20), cpu, peakRSS())
+	for i := range *n {
 		_ = os.RemoveAll(filepath.Join(hosts[i].deploy, "bench-"+run))
 	}
 	return nil
@@ -174,6 +203,15 @@ func hashFile(p string) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// cpuSeconds is the user and system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // peakRSS reads VmHWM from /proc/self/status, in KiB; 0 when unknown.
