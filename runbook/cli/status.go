@@ -58,7 +58,11 @@ func newStatus(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printStatus(g.stdout, r, steps, live)
+			notes, err := st.Notes(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			printStatus(g.stdout, r, steps, live, deviations(notes))
 			return nil
 		},
 	}
@@ -78,7 +82,20 @@ func stateColor(s string) string {
 	return faint.Sprint(s)
 }
 
-func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live []runbook.Live) {
+// deviations are the notes where the night went other than the runbook
+// says (a difference accepted, a step marked done or skipped, an undo
+// left): whoever takes over after an interruption must see them first.
+func deviations(notes []runbook.Note) []runbook.Note {
+	var out []runbook.Note
+	for _, n := range notes {
+		if n.Kind == "deviation" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live []runbook.Live, devs []runbook.Note) {
 	fmt.Fprintf(w, "%s %s %s (#%d) — %s\n", bold.Sprint(r.RunbookName), r.Kind, bold.Sprint(r.Version), r.ID, stateColor(string(r.State)))
 	fin := "unfinished"
 	if !r.FinishedAt.IsZero() {
@@ -122,6 +139,20 @@ func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live
 					}
 				}
 			}
+		}
+	}
+	if len(devs) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "  deviations:")
+		for _, n := range devs {
+			where := n.Step
+			if n.Host != "" {
+				where += "/" + n.Host
+			}
+			if where == "" {
+				where = "release"
+			}
+			fmt.Fprintf(w, "    %s %s: %s %s\n", faint.Sprint(n.At.Local().Format("15:04")), where, yellow.Sprint(strings.ReplaceAll(n.Text, "\n", " ")), faint.Sprint("("+n.Operator+")"))
 		}
 	}
 	if len(live) > 0 {

@@ -140,6 +140,11 @@ steps:
 	if !noteWith(t, dir, d.Release.ID, "deviation", reason) {
 		t.Errorf("the accepted difference and its reason are not recorded")
 	}
+	// Whoever looks at the release next sees what was accepted, and why.
+	if st := run(t, dir, "status"); !strings.Contains(st.stdout, "deviations:") ||
+		!strings.Contains(st.stdout, "environments-match: accepted 1 differing fact(s): "+reason) {
+		t.Errorf("status does not show the accepted difference:\n%s", st.stdout)
+	}
 	quickCheck(t, dir)
 }
 
