@@ -6,9 +6,9 @@
 #
 # SIZE_MIB (default 256) is the file sent in the throughput rows, HOSTS
 # (default 8) the number of sshd started, BIG_MIB (default 1024) the file
-# sent to every host for the peak-RSS row. Every throughput row is run
-# REPEAT times (default 3) and the fastest run is shown: on a shared
-# machine the slower runs measure the neighbours. Every row's clock
+# sent to every host for the peak-RSS row. The throughput rows run in
+# REPEAT rounds (default 5); the table shows each row's median run, its
+# best in brackets, and the ratios compare medians. Every row's clock
 # includes connecting, as a whole scp process does; "transfer" stops when
 # the bytes are on the hosts (before runbook's checksum there and rename),
 # "client CPU" is what the sending side used (scp rows: scp and its ssh),
@@ -22,7 +22,7 @@ set -euo pipefail
 size_mib=${1:-256}
 nhosts=${2:-8}
 big_mib=${3:-1024}
-repeat=${4:-3}
+repeat=${4:-5}
 cipher=aes128-gcm@openssh.com
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +67,6 @@ rate() { # seconds bytes_per_host hosts
 }
 
 bytes=$((size_mib << 20))
-declare -a rows
 
 # children_cpu VAR sets VAR to the user+system seconds of this shell's
 # waited-for children so far. times must run in this shell, not in a
@@ -92,88 +91,90 @@ since() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
 }
 
-# Best-of results of the comparison rows, for the ratios at the end.
-declare -A best_secs best_xfer
-
-run_parallel() { # label hosts kind
-	local label=$1 n=$2 kind=$3 start end i r secs best= cpu0 cpu bestcpu= srv0 srv bestsrv=
-	for ((r = 0; r < repeat; r++)); do
-		children_cpu cpu0
-		server_cpu srv0
-		local pids=()
-		start=$(now)
-		for ((i = 0; i < n; i++)); do
-			read -r addr port user key deploy <<<"${hosts[$i]}"
-			# shellcheck disable=SC2046
-			case $kind in
-			scp) scp -q $(ssh_opts "$port" "$key") -P "$port" "$work/artifact.ear" "$user@127.0.0.1:$deploy/scp.ear" & ;;
-			cat) ssh $(ssh_opts "$port" "$key") -p "$port" "$user@127.0.0.1" "cat > $deploy/cat.ear" <"$work/artifact.ear" & ;;
-			esac
-			pids+=($!)
-		done
-		for p in "${pids[@]}"; do wait "$p"; done
-		end=$(now)
-		children_cpu cpu
-		server_cpu srv
-		cpu=$(since "$cpu0" "$cpu") srv=$(since "$srv0" "$srv")
-		secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-		if [[ -z $best || $(min "$best" "$secs") != "$best" ]]; then
-			best=$secs bestcpu=$cpu bestsrv=$srv
-		fi
+# Every run appends "seconds transfer client_cpu hosts_cpu peak_rss_kib"
+# to $work/res.KEY.
+theirs() { # key hosts scp|cat
+	local key=$1 n=$2 kind=$3 start end i cpu0 cpu srv0 srv pids=()
+	children_cpu cpu0
+	server_cpu srv0
+	start=$(now)
+	for ((i = 0; i < n; i++)); do
+		read -r addr port user k deploy <<<"${hosts[$i]}"
+		# shellcheck disable=SC2046
+		case $kind in
+		scp) scp -q $(ssh_opts "$port" "$k") -P "$port" "$work/artifact.ear" "$user@127.0.0.1:$deploy/scp.ear" & ;;
+		cat) ssh $(ssh_opts "$port" "$k") -p "$port" "$user@127.0.0.1" "cat > $deploy/cat.ear" <"$work/artifact.ear" & ;;
+		esac
+		pids+=($!)
 	done
-	best_secs[$kind$n]=$best best_xfer[$kind$n]=$best
-	rows+=("| $label | $n | $size_mib MiB | $best | $best | $(rate "$best" "$bytes" "$n") | $bestcpu | $bestsrv | |")
+	for p in "${pids[@]}"; do wait "$p"; done
+	end=$(now)
+	children_cpu cpu
+	server_cpu srv
+	secs=$(since "$start" "$end")
+	echo "$secs $secs $(since "$cpu0" "$cpu") $(since "$srv0" "$srv") 0" >>"$work/res.$key"
 }
 
-min() { # a b: the smaller, b when a is empty
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b + 0 < a + 0) print b; else print a }'
+ours() { # key hosts file
+	local out srv0 srv rss
+	server_cpu srv0
+	if [[ -x /usr/bin/time ]]; then
+		out=$(/usr/bin/time -f 'maxrss_kib=%M' "$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
+	else
+		out=$("$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
+	fi
+	server_cpu srv
+	field() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$out"; }
+	[[ -n $(field seconds) ]] || { echo "$out" >&2; exit 1; }
+	rss=$(field maxrss_kib)
+	[[ -n $rss ]] || rss=$(field peak_rss_kib)
+	echo "$(field seconds) $(field transfer_seconds) $(field cpu_seconds) $(since "$srv0" "$srv") $rss" >>"$work/res.$1"
 }
 
-ours() { # label hosts file mib runs key
-	local out secs xfer mibps cpu rss r best= bestxfer= bestmibps= bestcpu= peak=0 srv0 srv bestsrv=
-	for ((r = 0; r < $5; r++)); do
-		server_cpu srv0
-		if [[ -x /usr/bin/time ]]; then
-			out=$(/usr/bin/time -f 'maxrss_kib=%M' "$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
-		else
-			out=$("$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
-		fi
-		secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$out")
-		xfer=$(sed -n 's/.*transfer_seconds=\([0-9.]*\).*/\1/p' <<<"$out")
-		cpu=$(sed -n 's/.*cpu_seconds=\([0-9.]*\).*/\1/p' <<<"$out")
-		server_cpu srv
-		srv=$(since "$srv0" "$srv")
-		mibps=$(sed -n 's/.*mibps=\([0-9]*\).*/\1/p' <<<"$out")
-		rss=$(sed -n 's/.*maxrss_kib=\([0-9]*\).*/\1/p' <<<"$out")
-		[[ -n $rss ]] || rss=$(sed -n 's/.*peak_rss_kib=\([0-9]*\).*/\1/p' <<<"$out")
-		[[ -n $secs ]] || { echo "$out" >&2; exit 1; }
-		if [[ -z $best || $(min "$best" "$secs") != "$best" ]]; then
-			best=$secs bestxfer=$xfer bestmibps=$mibps bestcpu=$cpu bestsrv=$srv
-		fi
-		((rss > peak)) && peak=$rss
-	done
-	best_secs[$6]=$best best_xfer[$6]=$bestxfer
-	rows+=("| $1 | $2 | $4 MiB | $best | $bestxfer | $bestmibps | $bestcpu | $bestsrv | $((peak / 1024)) MiB |")
+# stat KEY best|median prints that run's line (runs ordered by seconds).
+stat() {
+	sort -n "$work/res.$1" | awk -v w="$2" '{ l[NR] = $0 } END { print (w == "best" ? l[1] : l[int((NR + 1) / 2)]) }'
 }
 
-ratio() { # a b: a / b to two places
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+rows=()
+row() { # label hosts mib key
+	local med best peak secs xfer cpu srv
+	med=$(stat "$4" median)
+	best=$(stat "$4" best)
+	peak=$(awk '$5 > m { m = $5 } END { if (m > 0) printf "%d MiB", m / 1024 }' "$work/res.$4")
+	read -r secs xfer cpu srv _ <<<"$med"
+	rows+=("| $1 | $2 | $3 MiB | $secs (${best%% *}) | $xfer | $(rate "$secs" $(($3 << 20)) "$2") | $cpu | $srv | $peak |")
 }
 
-echo "running..." >&2
-run_parallel "scp ($cipher)" 1 scp
-run_parallel "scp ($cipher), parallel" "$nhosts" scp
-run_parallel "ssh 'cat > file' ($cipher), parallel" "$nhosts" cat
-ours "runbook upload (SFTP, checksum, rename)" 1 "$work/artifact.ear" "$size_mib" "$repeat" ours1
-ours "runbook upload (SFTP, checksum, rename)" "$nhosts" "$work/artifact.ear" "$size_mib" "$repeat" "ours$nhosts"
-ours "runbook upload, peak RSS" "$nhosts" "$work/big.ear" "$big_mib" 1 rss
+ratio() { # KEY_A KEY_B FIELD: median A / median B of field (1 seconds, 2 transfer)
+	awk -v a="$(stat "$1" median | cut -d' ' -f"$3")" -v b="$(stat "$2" median | cut -d' ' -f"$3")" 'BEGIN { printf "%.2f", a / b }'
+}
+
+# Rounds, not one row after the other: on a shared machine the neighbours
+# then weigh on every row alike.
+echo "running $repeat rounds..." >&2
+for ((r = 0; r < repeat; r++)); do
+	theirs scp1 1 scp
+	ours ours1 1 "$work/artifact.ear"
+	theirs "scp$nhosts" "$nhosts" scp
+	ours "ours$nhosts" "$nhosts" "$work/artifact.ear"
+	theirs "cat$nhosts" "$nhosts" cat
+done
+ours rss "$nhosts" "$work/big.ear"
+
+row "scp ($cipher)" 1 "$size_mib" scp1
+row "runbook upload (SFTP, checksum on the host, rename)" 1 "$size_mib" ours1
+row "scp ($cipher), parallel" "$nhosts" "$size_mib" "scp$nhosts"
+row "ssh 'cat > file' ($cipher), parallel" "$nhosts" "$size_mib" "cat$nhosts"
+row "runbook upload (SFTP, checksum on the host, rename)" "$nhosts" "$size_mib" "ours$nhosts"
+row "runbook upload, peak RSS" "$nhosts" "$big_mib" rss
 
 echo
-echo "$(nproc) cores, $(ssh -V 2>&1), loopback, best of $repeat, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(nproc) cores, $(ssh -V 2>&1), loopback, median of $repeat rounds (best in brackets), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| what | hosts | file | seconds | transfer s | MiB/s (aggregate) | client CPU s | hosts' CPU s | peak RSS |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "- one host: transfer $(ratio "${best_xfer[scp1]}" "${best_xfer[ours1]}")× as fast as scp; whole upload with the checksum on the host $(ratio "${best_secs[scp1]}" "${best_secs[ours1]}")×"
-echo "- $nhosts hosts: transfer $(ratio "${best_xfer[scp$nhosts]}" "${best_xfer[ours$nhosts]}")× as fast as $nhosts parallel scp, $(ratio "${best_xfer[cat$nhosts]}" "${best_xfer[ours$nhosts]}")× as fast as $nhosts ssh 'cat > file'; whole step $(ratio "${best_secs[ours$nhosts]}" "${best_secs[scp$nhosts]}")× the parallel scp wall time"
+echo "- one host: transfer $(ratio scp1 ours1 2)× as fast as scp; the whole upload, checksum on the host included, $(ratio scp1 ours1 1)×"
+echo "- $nhosts hosts: transfer $(ratio "scp$nhosts" "ours$nhosts" 2)× as fast as $nhosts parallel scp and $(ratio "cat$nhosts" "ours$nhosts" 2)× as fast as $nhosts ssh 'cat > file'; the whole step takes $(ratio "ours$nhosts" "scp$nhosts" 1)× the parallel scp wall time"

@@ -41,11 +41,16 @@ func BenchmarkExec(b *testing.B) {
 			}
 		}
 	})
+	// Tokens are never reused (a run's .started is created exclusively),
+	// so every invocation (-count, the -benchtime probe) gets its own.
+	run, finished := 0, ""
 	b.Run("markers", func(b *testing.B) {
+		run++
 		i := 0
 		for b.Loop() {
 			i++
-			tok := fmt.Sprintf("bench:%d", i)
+			tok := fmt.Sprintf("bench-%d:%d", run, i)
+			finished = tok
 			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
 				b.Fatal(code, err)
 			}
@@ -54,10 +59,11 @@ func BenchmarkExec(b *testing.B) {
 	// What a remote step costs the walker on a host: the run with its
 	// markers, then their removal once the outcome is committed.
 	b.Run("step", func(b *testing.B) {
+		run++
 		i := 0
 		for b.Loop() {
 			i++
-			tok := fmt.Sprintf("bench-step:%d", i)
+			tok := fmt.Sprintf("bench-step-%d:%d", run, i)
 			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
 				b.Fatal(code, err)
 			}
@@ -68,8 +74,8 @@ func BenchmarkExec(b *testing.B) {
 	})
 	b.Run("markers-lookup", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := c.Markers(context.Background(), "bench:1"); err != nil {
-				b.Fatal(err)
+			if m, err := c.Markers(context.Background(), finished); err != nil || m.State != remote.Finished {
+				b.Fatal(m, err)
 			}
 		}
 	})
@@ -100,11 +106,13 @@ func BenchmarkExecSlowRC(b *testing.B) {
 			}
 		}
 	})
+	run := 0
 	b.Run("step", func(b *testing.B) {
+		run++
 		i := 0
 		for b.Loop() {
 			i++
-			tok := fmt.Sprintf("bench-rc:%d", i)
+			tok := fmt.Sprintf("bench-rc-%d:%d", run, i)
 			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
 				b.Fatal(code, err)
 			}
