@@ -28,50 +28,17 @@ func sshdPool(tb testing.TB, h *sshdtest.Host) (*remote.Pool, remote.HostConfig)
 // BenchmarkExec measures what a remote step costs beyond its command on
 // an open connection: a session, the wrapper, `true`.
 func BenchmarkExec(b *testing.B) {
-	h := sshdtest.Start(b, sshdtest.Options{})
-	p, cfg := sshdPool(b, h)
-	c, err := p.Conn(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("plain", func(b *testing.B) {
-		for b.Loop() {
-			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true"}); err != nil || code != 0 {
-				b.Fatal(code, err)
-			}
-		}
-	})
-	// Tokens are never reused (a run's .started is created exclusively),
-	// so every invocation (-count, the -benchtime probe) gets its own.
-	run, finished := 0, ""
+	c := benchConn(b, sshdtest.Options{}, "")
+	b.Run("plain", func(b *testing.B) { benchPlain(b, c) })
+	tokens := &benchTokens{}
+	var finished string
 	b.Run("markers", func(b *testing.B) {
-		run++
-		i := 0
-		for b.Loop() {
-			i++
-			tok := fmt.Sprintf("bench-%d:%d", run, i)
+		for tok := range tokens.each(b) {
 			finished = tok
-			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
-				b.Fatal(code, err)
-			}
+			benchMarked(b, c, tok)
 		}
 	})
-	// What a remote step costs the walker on a host: the run with its
-	// markers, then their removal once the outcome is committed.
-	b.Run("step", func(b *testing.B) {
-		run++
-		i := 0
-		for b.Loop() {
-			i++
-			tok := fmt.Sprintf("bench-step-%d:%d", run, i)
-			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
-				b.Fatal(code, err)
-			}
-			if err := c.ForgetMarkers(context.Background(), tok); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Run("step", func(b *testing.B) { benchStep(b, c, tokens) })
 	b.Run("markers-lookup", func(b *testing.B) {
 		for b.Loop() {
 			if m, err := c.Markers(context.Background(), finished); err != nil || m.State != remote.Finished {
@@ -90,37 +57,67 @@ const slowRC = `for i in 1 2 3 4 5 6 7 8; do x=$(/bin/true); done
 // a heavy ~/.bashrc for every command sshd runs (Debian's bash does, for
 // commands from sshd): what every session then costs.
 func BenchmarkExecSlowRC(b *testing.B) {
-	h := sshdtest.Start(b, sshdtest.Options{OwnHome: true, SourceRC: true})
-	if err := os.WriteFile(filepath.Join(h.Home, ".bashrc"), []byte(slowRC), 0o644); err != nil {
-		b.Fatal(err)
+	c := benchConn(b, sshdtest.Options{OwnHome: true, SourceRC: true}, slowRC)
+	b.Run("plain", func(b *testing.B) { benchPlain(b, c) })
+	b.Run("step", func(b *testing.B) { benchStep(b, c, &benchTokens{}) })
+}
+
+// benchConn starts an sshd, writes rc as the user's ~/.bashrc (with
+// OwnHome) and returns a Conn to it.
+func benchConn(b *testing.B, opts sshdtest.Options, rc string) remote.Conn {
+	h := sshdtest.Start(b, opts)
+	if rc != "" {
+		if err := os.WriteFile(filepath.Join(h.Home, ".bashrc"), []byte(rc), 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 	p, cfg := sshdPool(b, h)
 	c, err := p.Conn(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("plain", func(b *testing.B) {
-		for b.Loop() {
-			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true"}); err != nil || code != 0 {
-				b.Fatal(code, err)
+	return c
+}
+
+// benchTokens hands out run tokens. They are never reused (a run's
+// .started is created exclusively), so every invocation of a benchmark
+// function (-count, the -benchtime probe) gets its own series.
+type benchTokens struct{ series int }
+
+func (t *benchTokens) each(b *testing.B) func(yield func(string) bool) {
+	t.series++
+	return func(yield func(string) bool) {
+		for i := 1; b.Loop(); i++ {
+			if !yield(fmt.Sprintf("bench-%d:%d", t.series, i)) {
+				return
 			}
 		}
-	})
-	run := 0
-	b.Run("step", func(b *testing.B) {
-		run++
-		i := 0
-		for b.Loop() {
-			i++
-			tok := fmt.Sprintf("bench-rc-%d:%d", run, i)
-			if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
-				b.Fatal(code, err)
-			}
-			if err := c.ForgetMarkers(context.Background(), tok); err != nil {
-				b.Fatal(err)
-			}
+	}
+}
+
+func benchPlain(b *testing.B, c remote.Conn) {
+	for b.Loop() {
+		if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true"}); err != nil || code != 0 {
+			b.Fatal(code, err)
 		}
-	})
+	}
+}
+
+func benchMarked(b *testing.B, c remote.Conn, tok string) {
+	if code, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
+		b.Fatal(code, err)
+	}
+}
+
+// benchStep is what a remote step costs the walker on a host: the run with
+// its markers, then their removal once the outcome is committed.
+func benchStep(b *testing.B, c remote.Conn, tokens *benchTokens) {
+	for tok := range tokens.each(b) {
+		benchMarked(b, c, tok)
+		if err := c.ForgetMarkers(context.Background(), tok); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkUpload256MiB sends a 256 MiB file to one sshd host (the
