@@ -58,16 +58,20 @@ type hostSlot struct {
 
 // client is one live SSH connection and what hangs off it.
 type client struct {
-	name   string // the runbook host name
-	addr   string // host:port dialled
-	user   string
-	ssh    *ssh.Client
-	done   chan struct{} // closed when the connection has ended
-	sftpMu sync.Mutex
-	sftp   *sftp.Client
+	name     string // the runbook host name
+	addr     string // host:port dialled
+	user     string
+	ssh      *ssh.Client
+	done     chan struct{} // closed when the connection has ended
+	sftpMu   sync.Mutex
+	sftp     *sftp.Client
+	sftpSess *ssh.Session // sftp's session, closed with it
 	// sftpErr is why the host refused the SFTP subsystem on this
 	// connection: asked once, not again on every step.
 	sftpErr error
+	// sftpOpening: readySFTP has started opening it in the background,
+	// which it does once per connection, answered or not.
+	sftpOpening bool
 }
 
 func (c *client) alive() bool {
@@ -225,13 +229,20 @@ func (p *Pool) drop(cfg HostConfig) error {
 }
 
 func (c *client) close() error {
+	// The connection first: an SFTP start still waiting for the host
+	// (readySFTP's, in the background) holds sftpMu until its session
+	// ends, and this ends it.
+	err := c.ssh.Close()
 	c.sftpMu.Lock()
 	if c.sftp != nil {
 		_ = c.sftp.Close()
 		c.sftp = nil
 	}
+	if c.sftpSess != nil {
+		_ = c.sftpSess.Close()
+		c.sftpSess = nil
+	}
 	c.sftpMu.Unlock()
-	err := c.ssh.Close()
 	if err != nil && !c.alive() {
 		// Already gone (dropped, or closed by the keepalive): not news.
 		return nil

@@ -311,9 +311,10 @@ func (c *sshConn) ForgetMarkers(ctx context.Context, token string) error {
 		return err
 	}
 	// Every step of every host ends here, so it goes through the SFTP
-	// channel when the host has one: three removals on an open channel
-	// cost well under a millisecond, a shell session about eight.
-	if sc, _, err := c.sftpClient(ctx); err == nil && forgetSFTP(sc, c.cfg.MarkerDir, token) {
+	// channel when the host has one open: three removals cost well under
+	// a millisecond, a shell session about eight. It is never waited for:
+	// the first forget on a connection starts it in the background.
+	if sc := c.readySFTP(ctx); sc != nil && forgetSFTP(sc, c.cfg.MarkerDir, token) {
 		return nil
 	}
 	if _, _, err := c.run(ctx, forgetScript(c.cfg.MarkerDir, token)); err != nil {

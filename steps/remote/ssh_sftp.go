@@ -32,21 +32,27 @@ func (c *sshConn) sftpClient(ctx context.Context) (*sftp.Client, *client, error)
 	if err != nil {
 		return nil, nil, err
 	}
+	sc, err := c.sftpOn(ctx, cl)
+	return sc, cl, err
+}
+
+// sftpOn returns the SFTP client of the connection cl, opening it if
+// need be. It never dials: on a connection closed meanwhile it fails.
+func (c *sshConn) sftpOn(ctx context.Context, cl *client) (*sftp.Client, error) {
 	cl.sftpMu.Lock()
 	defer cl.sftpMu.Unlock()
 	if cl.sftp != nil {
-		return cl.sftp, cl, nil
+		return cl.sftp, nil
 	}
 	if cl.sftpErr != nil {
-		return nil, nil, cl.sftpErr
+		return nil, cl.sftpErr
 	}
-	sc, err := sftp.NewClient(cl.ssh, sftp.UseConcurrentWrites(true))
+	sc, err := openSFTP(ctx, cl, c.name(), c.pool.opts.ConnectTimeout)
 	if err != nil {
-		err = fmt.Errorf("start sftp on %s: %w; check that the sftp subsystem is enabled in its sshd_config", c.name(), err)
-		if cl.alive() {
+		if cl.alive() && ctx.Err() == nil && !errors.Is(err, errSFTPNoAnswer) {
 			cl.sftpErr = err
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	// The packet size can only be chosen once the server has told its
 	// extensions, i.e. after NewClient; the options only set fields read
@@ -58,11 +64,11 @@ func (c *sshConn) sftpClient(ctx context.Context) (*sftp.Client, *client, error)
 	for _, opt := range []sftp.ClientOption{sftp.MaxPacketUnchecked(packet), sftp.MaxConcurrentRequestsPerFile(conc)} {
 		if err := opt(sc); err != nil {
 			sc.Close()
-			return nil, nil, fmt.Errorf("configure sftp on %s: %w", c.name(), err)
+			return nil, fmt.Errorf("configure sftp on %s: %w", c.name(), err)
 		}
 	}
 	cl.sftp = sc
-	return sc, cl, nil
+	return sc, nil
 }
 
 // sftpFS is a host's file system through SFTP (and a session for hashing),

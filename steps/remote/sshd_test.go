@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
@@ -151,5 +152,50 @@ func TestSSHDHostKeyAlgorithmFromKnownHosts(t *testing.T) {
 	p, cfg := sshdPool(t, h)
 	if _, err := p.Conn(context.Background(), cfg); err != nil {
 		t.Fatalf("ed25519 host key known, ecdsa offered too: %v", err)
+	}
+}
+
+// A ForceCommand gives every session a shell, the SFTP subsystem's too:
+// the SFTP start gets no answer. The upload must fail in bounded time and
+// say what to check, a step's marker cleanup must not wait for SFTP at
+// all, and the pool must close at once.
+func TestSSHDForceCommandSwallowsSFTP(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{ExtraConfig: []string{"ForceCommand exec sh -s"}})
+	p := remote.NewPool(remote.PoolOptions{KnownHosts: h.WriteKnownHosts(t), SSHConfig: filepath.Join(t.TempDir(), "none"), ConnectTimeout: 2 * time.Second})
+	cfg := remote.HostConfig{Name: "restricted", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
+	c := connect(t, p, cfg)
+	ctx := context.Background()
+
+	// Steps run and clean up through shell sessions alone, without delay.
+	start := time.Now()
+	for i := range 3 {
+		tok := fmt.Sprintf("r1:run:%d:restricted", i)
+		if code, err := c.Exec(ctx, remote.ExecSpec{Script: "true", Token: tok}); err != nil || code != 0 {
+			t.Fatalf("Exec: %d %v", code, err)
+		}
+		if err := c.ForgetMarkers(ctx, tok); err != nil {
+			t.Fatalf("ForgetMarkers: %v", err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.Dir, "runs", "*")); len(left) != 0 {
+		t.Errorf("markers left: %v", left)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("three steps took %s: the marker cleanup waited for SFTP", d)
+	}
+
+	local, sum := randomFile(t, 64<<10)
+	start = time.Now()
+	_, err := c.Upload(ctx, remote.UploadSpec{Local: local, SHA256: sum, Dir: filepath.Join(h.DeployDir, "releases", "1"), Name: "a.ear"})
+	if err == nil || !strings.Contains(err.Error(), "no answer in 2s") || !strings.Contains(err.Error(), "ForceCommand") {
+		t.Errorf("upload through a swallowed SFTP: %v, want no answer and a hint at ForceCommand", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the upload failed after %s, want about the 2 s timeout", d)
+	}
+	start = time.Now()
+	p.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("closing the pool took %s", d)
 	}
 }
