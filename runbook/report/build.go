@@ -50,15 +50,10 @@ func stepReports(runs []*runbook.StepRun, docs []StepDoc) []StepReport {
 	out := make([]StepReport, 0, len(runs))
 	for i, s := range runs {
 		sd := docs[i]
-		sr := StepReport{
-			Name: sd.Name, Kind: sd.Kind, Env: sd.Env, State: sd.State, Attempts: sd.Attempts,
-			StartedAt: sd.StartedAt, FinishedAt: sd.FinishedAt, DurationMS: sd.DurationMS,
-			Reason: s.Reason, Hosts: make([]HostReport, 0, len(s.Hosts)),
-		}
+		sr := StepReport{stepFields: sd.stepFields, Reason: s.Reason, Hosts: make([]HostReport, 0, len(s.Hosts))}
 		for j, h := range s.Hosts {
-			hd := sd.Hosts[j]
 			hr := HostReport{
-				Host: hd.Host, State: hd.State, ExitCode: hd.ExitCode, Attempts: hd.Attempts, DurationMS: hd.DurationMS,
+				HostDoc:   sd.Hosts[j],
 				StartedAt: optTime(h.StartedAt), FinishedAt: optTime(h.FinishedAt), OutputTail: h.OutputTail,
 			}
 			if s.Kind == runbook.KindUpload || s.Kind == runbook.KindActivate {

@@ -68,26 +68,15 @@ type Identity struct {
 // StepReport is a step of the status object plus what the report adds:
 // the reason of its last decision and full host runs.
 type StepReport struct {
-	Name       string       `json:"name"`
-	Kind       string       `json:"kind"`
-	Env        string       `json:"env"`
-	State      string       `json:"state"`
-	Attempts   int          `json:"attempts"`
-	StartedAt  *string      `json:"started_at"`
-	FinishedAt *string      `json:"finished_at"`
-	DurationMS int64        `json:"duration_ms"`
-	Reason     string       `json:"reason"`
-	Hosts      []HostReport `json:"hosts"`
+	stepFields
+	Reason string       `json:"reason"`
+	Hosts  []HostReport `json:"hosts"`
 }
 
 // HostReport is a host run of the status object plus its times, the masked
 // tail of its output and what a built-in action recorded.
 type HostReport struct {
-	Host       string  `json:"host"`
-	State      string  `json:"state"`
-	ExitCode   *int    `json:"exit_code"`
-	Attempts   int     `json:"attempts"`
-	DurationMS int64   `json:"duration_ms"`
+	HostDoc
 	StartedAt  *string `json:"started_at"`
 	FinishedAt *string `json:"finished_at"`
 	OutputTail string  `json:"output_tail"`

@@ -37,15 +37,21 @@ type ArtifactDoc struct {
 
 // StepDoc is one step of a release.
 type StepDoc struct {
-	Name       string    `json:"name"`
-	Kind       string    `json:"kind"`
-	Env        string    `json:"env"`
-	State      string    `json:"state"`
-	Attempts   int       `json:"attempts"`
-	StartedAt  *string   `json:"started_at"`
-	FinishedAt *string   `json:"finished_at"`
-	DurationMS int64     `json:"duration_ms"`
-	Hosts      []HostDoc `json:"hosts"`
+	stepFields
+	Hosts []HostDoc `json:"hosts"`
+}
+
+// stepFields are a step's fields in the status object and in the report,
+// in the order SPEC §7 gives them (encoding/json keeps it).
+type stepFields struct {
+	Name       string  `json:"name"`
+	Kind       string  `json:"kind"`
+	Env        string  `json:"env"`
+	State      string  `json:"state"`
+	Attempts   int     `json:"attempts"`
+	StartedAt  *string `json:"started_at"`
+	FinishedAt *string `json:"finished_at"`
+	DurationMS int64   `json:"duration_ms"`
 }
 
 // HostDoc is one host run of a step.
@@ -84,8 +90,8 @@ func Release(r *runbook.Release) *ReleaseDoc {
 func BuildStatus(runbookName string, r *runbook.Release, steps []*runbook.StepRun) Status {
 	st := Status{Runbook: runbookName, Release: Release(r), Steps: []StepDoc{}}
 	for _, s := range steps {
-		d := StepDoc{Name: s.Name, Kind: string(s.Kind), Env: s.Env, State: string(s.State), Attempts: s.Attempts,
-			StartedAt: optTime(s.StartedAt), FinishedAt: optTime(s.FinishedAt), Hosts: []HostDoc{}}
+		d := StepDoc{stepFields: stepFields{Name: s.Name, Kind: string(s.Kind), Env: s.Env, State: string(s.State), Attempts: s.Attempts,
+			StartedAt: optTime(s.StartedAt), FinishedAt: optTime(s.FinishedAt)}, Hosts: []HostDoc{}}
 		if !s.StartedAt.IsZero() && !s.FinishedAt.IsZero() {
 			d.DurationMS = s.FinishedAt.Sub(s.StartedAt).Milliseconds()
 		}
