@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -43,11 +45,33 @@ func (u *uploadBars) Start(host string, total int64) steps.Progress {
 			decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace),
 		),
 		mpb.AppendDecorators(
-			decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
+			averageRate(time.Now()),
 			decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), "done"),
 		),
 	)
 	return &hostBar{u: u, bar: bar, total: total}
+}
+
+// averageRate shows bytes per second since start. mpb's AverageSpeed only
+// computes while the bar runs, so a bar that completes before it is first
+// drawn (a fast host) would show no rate at all; this one computes its
+// last value at completion and keeps it.
+func averageRate(start time.Time) decor.Decorator {
+	var final string
+	return decor.Any(func(s decor.Statistics) string {
+		if final != "" {
+			return final
+		}
+		sec := time.Since(start).Seconds()
+		if sec <= 0 {
+			return ""
+		}
+		v := fmt.Sprintf("% .1f", decor.FmtAsSpeed(decor.SizeB1024(math.Round(float64(s.Current)/sec))))
+		if s.Completed {
+			final = v
+		}
+		return v
+	}, decor.WCSyncSpace)
 }
 
 // finish ends the container once the last bar of a step is done.
