@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // Call is one action of one step on one host, with every template already
@@ -14,7 +15,11 @@ type Call struct {
 	Host    *Host
 	Token   string // release:step:attempt:host, names the markers of this run
 	Attempt int
-	Data    TemplateData
+	// Since is when the intent of the run under Token was committed, for
+	// Settle: a host that restarted after it may have lost the markers
+	// that would show the run started. Zero when unknown.
+	Since time.Time
+	Data  TemplateData
 
 	Command string            // the rendered action command (run, op); "" for built-ins
 	Verify  string            // rendered verify command, "" for none

@@ -27,7 +27,7 @@ func (w *Walker) settleStep(ctx context.Context, s *Step, sr *StepRun) error {
 // DESIGN "Resume exactly" 4). settled reports that the run reached a final
 // state here; false means run the action again.
 func (w *Walker) settleHost(ctx context.Context, s *Step, sr *StepRun, hr *HostRun, call *Call) (settled bool, err error) {
-	call.Token, call.Attempt = hr.Token, hr.Attempts
+	call.Token, call.Attempt, call.Since = hr.Token, hr.Attempts, hr.StartedAt
 	ev := Settlement{State: SettleNeverStarted}
 	if hr.Token != "" {
 		if ev, err = w.Exec.Settle(ctx, call); err != nil {

@@ -129,7 +129,7 @@ func (e *Executor) Settle(ctx context.Context, c *runbook.Call) (runbook.Settlem
 	if err != nil {
 		return runbook.Settlement{}, err
 	}
-	m, err := conn.Markers(ctx, c.Token)
+	m, err := conn.Markers(ctx, c.Token, c.Since)
 	if err != nil {
 		return runbook.Settlement{}, err
 	}

@@ -15,6 +15,9 @@ package cli
 //	RUNBOOK_HITLOG=PATH           append the name of every point hit to
 //	                              PATH, one a line (how many hits a
 //	                              sweep has to kill at)
+//	RUNBOOK_BOOTED=now            pretend this machine booted as the
+//	                              process started (a restart since any
+//	                              intent it finds)
 //
 // An unknown NAME stops the process at once: a misspelt point would never
 // fire, and a sweep over it would pass without testing anything.
@@ -27,6 +30,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/secrets"
@@ -34,6 +38,13 @@ import (
 )
 
 func init() {
+	if v := os.Getenv("RUNBOOK_BOOTED"); v != "" {
+		if v != "now" {
+			faultsUsage("RUNBOOK_BOOTED=%q: only now is known", v)
+		}
+		booted := time.Now()
+		remote.LocalBootTime = func() time.Time { return booted }
+	}
 	known := slices.Concat(runbook.Points, remote.Points, secrets.Points)
 	var hooks []func(string)
 	if path := os.Getenv("RUNBOOK_HITLOG"); path != "" {

@@ -438,6 +438,42 @@ func TestKillPointsOnlyInTestBuilds(t *testing.T) {
 	}
 }
 
+// TestRestartAfterTheIntent: runbook dies after committing a local run's
+// intent, before the command starts, and the machine restarts (pretended
+// by the test build) before the resume. Markers are not synced, so their
+// absence proves nothing after a restart: the run is in doubt, and --yes
+// stops with exit 3 rather than run it a second time. Without a restart
+// the same absence means never started, and the resume runs it.
+func TestRestartAfterTheIntent(t *testing.T) {
+	fb := faultsBin(t)
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", "name: t\nenvironments:\n  build: {local: true}\nsteps:\n  - {name: once, on: build, run: \"echo x >> count\"}\n")
+	if p := runProc(t, fb, dir, []string{"RUNBOOK_KILLPOINT=" + runbook.PointIntentAfter}, "", "start", "--version", "1", "--yes"); !p.killed {
+		t.Fatalf("not killed at the intent: %s", p.result)
+	}
+	p := runProc(t, fb, dir, []string{"RUNBOOK_BOOTED=now"}, "", "resume", "--yes")
+	if p.code != 3 || !strings.Contains(p.stderr, "may or may not have taken effect") {
+		t.Fatalf("resume after a restart: %s, want exit 3 with the run in doubt", p.result)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "count")); err == nil {
+		t.Fatal("the command ran although it was in doubt")
+	}
+	if st, _ := status(t, dir).step("once"); st != "interrupted" {
+		t.Errorf("step is %s after the refused resume, want interrupted", st)
+	}
+
+	dir2 := t.TempDir()
+	write(t, dir2, "runbook.yaml", read(t, filepath.Join(dir, "runbook.yaml")))
+	if p := runProc(t, fb, dir2, []string{"RUNBOOK_KILLPOINT=" + runbook.PointIntentAfter}, "", "start", "--version", "1", "--yes"); !p.killed {
+		t.Fatalf("not killed at the intent: %s", p.result)
+	}
+	if r := run(t, dir2, "resume", "--yes"); r.code != 0 || read(t, filepath.Join(dir2, "count")) != "x\n" {
+		t.Fatalf("resume without a restart: %s, want the command run once", r)
+	}
+	quickCheck(t, dir)
+	quickCheck(t, dir2)
+}
+
 // TestKillBeforeTheWrapperStarts kills runbook while its command is on
 // its way to the host but has not started there — a loaded host, or a
 // login shell that takes long to start — and resumes at once. The resume

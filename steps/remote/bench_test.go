@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
@@ -41,7 +42,7 @@ func BenchmarkExec(b *testing.B) {
 	b.Run("step", func(b *testing.B) { benchStep(b, c, tokens) })
 	b.Run("markers-lookup", func(b *testing.B) {
 		for b.Loop() {
-			if m, err := c.Markers(context.Background(), finished); err != nil || m.State != remote.Finished {
+			if m, err := c.Markers(context.Background(), finished, time.Time{}); err != nil || m.State != remote.Finished {
 				b.Fatal(m, err)
 			}
 		}

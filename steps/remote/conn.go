@@ -137,8 +137,11 @@ type Conn interface {
 	// be run under a new token, never this one again — on an SSH host the
 	// answer claims the token, so that a command sent under it before a
 	// crash and still on its way to the host runs nothing when it
-	// arrives (its Exec fails without running).
-	Markers(ctx context.Context, token string) (Marker, error)
+	// arrives (its Exec fails without running). since is when the run's
+	// intent was committed (zero: unknown); when the host may have booted
+	// after it, markers that were never synced may be lost, and a run
+	// without them is InDoubt rather than NeverStarted.
+	Markers(ctx context.Context, token string, since time.Time) (Marker, error)
 
 	// Wait reattaches to a run that Markers reported StillRunning: it
 	// copies the run's output from its log to out (may be nil) and returns

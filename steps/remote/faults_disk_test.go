@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
@@ -28,7 +29,7 @@ func TestFaultFullDiskKeepsTheExitCode(t *testing.T) {
 		if free := remotetest.FreeBytes(t, home); free > 8<<10 {
 			t.Fatalf("the disk still has %d bytes free: the test did not fill it", free)
 		}
-		m, err := c.Markers(ctx, "r1-s01-full-a1-pre1")
+		m, err := c.Markers(ctx, "r1-s01-full-a1-pre1", time.Time{})
 		if err != nil || m.State != remote.Finished || m.ExitCode != 9 {
 			t.Errorf("markers on a full disk: %+v %v, want finished with 9", m, err)
 		}
@@ -44,7 +45,7 @@ func TestFaultFullDiskKeepsTheExitCode(t *testing.T) {
 		if free := remotetest.FreeBytes(t, disk); free > 8<<10 {
 			t.Fatalf("the disk still has %d bytes free: the test did not fill it", free)
 		}
-		m, err := c.Markers(ctx, "r1-s01-full-a1-local")
+		m, err := c.Markers(ctx, "r1-s01-full-a1-local", time.Time{})
 		if err != nil || m.State != remote.Finished || m.ExitCode != 9 {
 			t.Errorf("markers on a full disk: %+v %v, want finished with 9", m, err)
 		}

@@ -181,7 +181,7 @@ func TestFaultCutCommandsAtRandomBytes(t *testing.T) {
 		var m remote.Marker
 		waitFor(t, "the run to end", func() bool {
 			var merr error
-			m, merr = check.Markers(ctx, token)
+			m, merr = check.Markers(ctx, token, time.Time{})
 			return merr == nil && m.State != remote.StillRunning
 		})
 		got := readEffects(t, effects)

@@ -61,6 +61,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		}
 		// Written before the start: a crash between here and Start leaves
 		// "started, no rc", which settles as in doubt, never as "never ran".
+		// Not synced: a process crash leaves it in the page cache, and
+		// after a restart of the machine Markers does not trust its
+		// absence (see boot.go).
 		if err := writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("0 %d\n", time.Now().Unix())); err != nil {
 			return -1, fmt.Errorf("marker: %w", err)
 		}
@@ -140,7 +143,7 @@ func (l *Local) writeRC(token string, code int) {
 }
 
 // Markers implements Conn.
-func (l *Local) Markers(_ context.Context, token string) (Marker, error) {
+func (l *Local) Markers(_ context.Context, token string, since time.Time) (Marker, error) {
 	// A blank .rc is a placeholder: the run has not ended (or never began).
 	if b, err := os.ReadFile(l.marker(token, ".rc")); err == nil && strings.TrimSpace(string(b)) != "" {
 		code, perr := strconv.Atoi(strings.TrimSpace(string(b)))
@@ -151,6 +154,11 @@ func (l *Local) Markers(_ context.Context, token string) (Marker, error) {
 	}
 	b, err := os.ReadFile(l.marker(token, ".started"))
 	if errors.Is(err, os.ErrNotExist) {
+		if bootedSince(LocalBootTime(), since, localBootMargin) {
+			// The machine restarted since the intent: an unsynced
+			// .started may have been lost with it.
+			return Marker{State: InDoubt}, nil
+		}
 		return Marker{State: NeverStarted}, nil
 	}
 	if err != nil {
@@ -172,7 +180,7 @@ func (l *Local) Markers(_ context.Context, token string) (Marker, error) {
 // polls until its group ends and then reads the .rc it may have left.
 func (l *Local) Wait(ctx context.Context, token string, _ io.Writer) (int, error) {
 	for {
-		m, err := l.Markers(ctx, token)
+		m, err := l.Markers(ctx, token, time.Time{})
 		if err != nil {
 			return -1, err
 		}
@@ -234,9 +242,8 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-// writeAtomic writes a small file through a temp name and a rename, synced,
-// so a reader sees the old content or the new, never a torn one, and the
-// data is on disk before the rename.
+// writeAtomic writes a small file through a temp name and a rename, so a
+// reader sees the old content or the new, never a torn one.
 func writeAtomic(path, content string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -244,10 +251,6 @@ func writeAtomic(path, content string) error {
 		return err
 	}
 	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}

@@ -236,7 +236,7 @@ func (c *sshConn) session(ctx context.Context) (*client, *ssh.Session, error) {
 }
 
 // Markers implements Conn.
-func (c *sshConn) Markers(ctx context.Context, token string) (Marker, error) {
+func (c *sshConn) Markers(ctx context.Context, token string, since time.Time) (Marker, error) {
 	if err := checkToken(token); err != nil {
 		return Marker{}, err
 	}
@@ -244,8 +244,13 @@ func (c *sshConn) Markers(ctx context.Context, token string) (Marker, error) {
 	if err != nil {
 		return Marker{}, fmt.Errorf("read run markers on %s: %w", c.name(), err)
 	}
+	var boot time.Time
 	for line := range strings.Lines(string(out)) {
 		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "runbook-boot" {
+			boot = parseBtime("btime " + f[1])
+			continue
+		}
 		if len(f) < 2 || f[0] != "runbook-markers" {
 			continue
 		}
@@ -264,6 +269,11 @@ func (c *sshConn) Markers(ctx context.Context, token string) (Marker, error) {
 		case "D":
 			return Marker{State: InDoubt, PID: n}, nil
 		case "N":
+			// The wrapper writes its markers unsynced: after a restart of
+			// the host, a missing .started proves nothing.
+			if bootedSince(boot, since, remoteBootMargin) {
+				return Marker{State: InDoubt}, nil
+			}
 			return Marker{State: NeverStarted}, nil
 		}
 	}

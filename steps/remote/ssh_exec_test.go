@@ -52,7 +52,7 @@ func TestExecExitCodesAndOutput(t *testing.T) {
 				if !strings.Contains(got, tc.stdout) || !strings.Contains(got, tc.stderrIn) {
 					t.Errorf("output %q, want %q and %q", got, tc.stdout, tc.stderrIn)
 				}
-				m, err := c.Markers(context.Background(), token)
+				m, err := c.Markers(context.Background(), token, time.Time{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -100,7 +100,7 @@ func TestExecMissingDirIsAnErrorNotAnExitCode(t *testing.T) {
 			t.Errorf("a missing directory is not in doubt: %v", err)
 		}
 		if token != "" {
-			m, err := c.Markers(context.Background(), token)
+			m, err := c.Markers(context.Background(), token, time.Time{})
 			if err != nil || m.State != remote.NeverStarted {
 				t.Errorf("markers %+v %v, want never started", m, err)
 			}
@@ -173,7 +173,7 @@ func TestMarkersLifecycle(t *testing.T) {
 		done <- code
 	}()
 	waitFor(t, "the script to start", func() bool { return exists(filepath.Join(dir, "ready")) })
-	m, err := c.Markers(ctx, token)
+	m, err := c.Markers(ctx, token, time.Time{})
 	if err != nil || m.State != remote.StillRunning || m.PID <= 0 {
 		t.Fatalf("while running: %+v %v, want still running with a pid", m, err)
 	}
@@ -190,7 +190,7 @@ func TestMarkersLifecycle(t *testing.T) {
 	if code := <-done; code != 7 {
 		t.Errorf("exit code %d, want 7", code)
 	}
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.Finished || m.ExitCode != 7 {
+	if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.Finished || m.ExitCode != 7 {
 		t.Fatalf("after: %+v %v, want finished with 7", m, err)
 	}
 	if err := c.ForgetMarkers(ctx, token); err != nil {
@@ -199,7 +199,7 @@ func TestMarkersLifecycle(t *testing.T) {
 	if err := c.ForgetMarkers(ctx, token); err != nil {
 		t.Fatalf("ForgetMarkers is not idempotent: %v", err)
 	}
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
+	if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.NeverStarted {
 		t.Fatalf("after forget: %+v %v, want never started", m, err)
 	}
 }
@@ -213,7 +213,7 @@ func TestMarkersNeverStartedIsFinal(t *testing.T) {
 	ctx := context.Background()
 	token := "r7:deploy:1:pre1"
 	for range 2 {
-		if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
+		if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.NeverStarted {
 			t.Fatalf("markers: %+v %v, want never started", m, err)
 		}
 	}
@@ -225,7 +225,7 @@ func TestMarkersNeverStartedIsFinal(t *testing.T) {
 	if exists(ran) {
 		t.Fatal("the command ran under a token settled as never started")
 	}
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.NeverStarted {
+	if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.NeverStarted {
 		t.Fatalf("markers after the late arrival: %+v %v, want never started", m, err)
 	}
 }
@@ -253,7 +253,7 @@ func TestDroppedConnectionIsInDoubtAndTheRunFinishes(t *testing.T) {
 		t.Fatalf("Exec after a dropped connection: %v, want ErrInDoubt", err)
 	}
 	// The next call reconnects by itself.
-	m, err := c.Markers(ctx, token)
+	m, err := c.Markers(ctx, token, time.Time{})
 	if err != nil || m.State != remote.StillRunning {
 		t.Fatalf("markers after the drop: %+v %v, want still running", m, err)
 	}
@@ -268,7 +268,7 @@ func TestDroppedConnectionIsInDoubtAndTheRunFinishes(t *testing.T) {
 	if got := again.String(); got != "first\nsecond\n" {
 		t.Errorf("Wait streamed %q, want the whole log", got)
 	}
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.Finished || m.ExitCode != 5 {
+	if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.Finished || m.ExitCode != 5 {
 		t.Fatalf("markers at the end: %+v %v, want finished with 5", m, err)
 	}
 	if pool.Dials() != 2 {
@@ -288,7 +288,7 @@ func TestMarkersInDoubtWhenTheRunDiedWithoutCode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(runs, token+".started"), []byte("99999999 1700000000\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, err := c.Markers(context.Background(), token)
+	m, err := c.Markers(context.Background(), token, time.Time{})
 	if err != nil || m.State != remote.InDoubt || m.PID != 99999999 {
 		t.Fatalf("markers %+v %v, want in doubt with the pid", m, err)
 	}
@@ -322,10 +322,10 @@ func TestExecTimeoutKillsTheCommand(t *testing.T) {
 		}
 		if token != "" {
 			waitFor(t, "the rc marker", func() bool {
-				m, err := c.Markers(context.Background(), token)
+				m, err := c.Markers(context.Background(), token, time.Time{})
 				return err == nil && m.State == remote.Finished
 			})
-			m, _ := c.Markers(context.Background(), token)
+			m, _ := c.Markers(context.Background(), token, time.Time{})
 			if m.ExitCode != 143 {
 				t.Errorf("recorded exit code %d, want 143 (TERM)", m.ExitCode)
 			}
@@ -371,7 +371,7 @@ func TestOneConnectionPerHost(t *testing.T) {
 		if _, err := c.Exec(context.Background(), remote.ExecSpec{Script: "true", Token: fmt.Sprintf("r1:s:%d:pre1", i)}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Markers(context.Background(), fmt.Sprintf("r1:s:%d:pre1", i)); err != nil {
+		if _, err := c.Markers(context.Background(), fmt.Sprintf("r1:s:%d:pre1", i), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}

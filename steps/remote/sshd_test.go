@@ -34,7 +34,7 @@ func TestSSHDExec(t *testing.T) {
 	if err != nil || code != 9 || out.String() != "marked\n" {
 		t.Fatalf("Exec with markers: %d %v %q", code, err, out.String())
 	}
-	if m, err := c.Markers(ctx, token); err != nil || m.State != remote.Finished || m.ExitCode != 9 {
+	if m, err := c.Markers(ctx, token, time.Time{}); err != nil || m.State != remote.Finished || m.ExitCode != 9 {
 		t.Fatalf("markers %+v %v", m, err)
 	}
 	var again syncBuffer

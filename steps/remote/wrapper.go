@@ -215,7 +215,9 @@ exit "$rc"
 }
 
 // markersScript prints one line, "runbook-markers STATE [N]": F code,
-// R pid (alive), D pid (dead, no rc), N (never started).
+// R pid (alive), D pid (dead, no rc), N (never started); before it, where
+// the host has /proc/stat, "runbook-boot SECONDS", when it booted (see
+// boot.go).
 //
 // "Never started" must stay true once said: the resume runs the command
 // again under a new token. A wrapper whose script was sent before the
@@ -229,6 +231,7 @@ func markersScript(markerDir, token string) string {
 	dir, base := markerBase(markerDir, token)
 	return fmt.Sprintf(`d=%s
 f=%s
+while read k v; do [ "$k" != btime ] || { echo "runbook-boot $v"; break; }; done 2>/dev/null < /proc/stat
 rc=
 [ ! -e "$f.rc" ] || read rc < "$f.rc"
 if [ -n "$rc" ]; then echo "runbook-markers F $rc"; exit 0; fi
