@@ -474,6 +474,33 @@ func TestRestartAfterTheIntent(t *testing.T) {
 	quickCheck(t, dir2)
 }
 
+// TestKillBetweenForkAndPid: runbook dies after forking a local command's
+// shell and before .started holds its pid. A resume cannot wait for a
+// process it cannot name; so the shell must not have its script yet, and
+// dies without running anything when runbook's end of its stdin closes.
+// Otherwise the command would run on, unseen, beside the resume's re-run.
+func TestKillBetweenForkAndPid(t *testing.T) {
+	fb := faultsBin(t)
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", `name: t
+environments:
+  build: {local: true}
+steps:
+  - {name: once, on: build, run: "sleep 0.5; echo done >> count", check: "test -s count", idempotent: true}
+`)
+	if p := runProc(t, fb, dir, []string{"RUNBOOK_KILLPOINT=" + remote.PointExecForked}, "", "start", "--version", "1", "--yes"); !p.killed {
+		t.Fatalf("not killed after the fork: %s", p.result)
+	}
+	if r := run(t, dir, "resume", "--yes"); r.code != 0 {
+		t.Fatalf("resume: %s", r)
+	}
+	time.Sleep(time.Second) // an orphan would append within half a second
+	if n := strings.Count(read(t, filepath.Join(dir, "count")), "done"); n != 1 {
+		t.Fatalf("the command ran %d times", n)
+	}
+	quickCheck(t, dir)
+}
+
 // TestKillBeforeTheWrapperStarts kills runbook while its command is on
 // its way to the host but has not started there — a loaded host, or a
 // login shell that takes long to start — and resumes at once. The resume

@@ -13,6 +13,9 @@ const (
 	// SSH session runs the wrapper (which may not have read the script
 	// yet), or the local process was forked.
 	PointExecStart = "remote.exec.start"
+	// PointExecForked: a local command's shell is forked, but .started
+	// does not hold its pid yet and its script has not been sent.
+	PointExecForked = "remote.exec.forked"
 	// PointExecOutput: the first output of a command with run markers
 	// came back over SSH: the command is running on the host.
 	PointExecOutput = "remote.exec.output"
@@ -34,6 +37,6 @@ const (
 
 // Points lists the crash points of this package.
 var Points = []string{
-	PointExecStart, PointExecOutput, PointUploadMid,
+	PointExecForked, PointExecStart, PointExecOutput, PointUploadMid,
 	PointRenameBefore, PointRenameAfter, PointSwitchBefore, PointSwitchAfter,
 }

@@ -38,7 +38,15 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		defer cancel()
 	}
 	cmd := exec.Command("/bin/sh", "-s")
-	cmd.Stdin = wholeOrNothing(ScriptWithEnv(spec.Script, spec.Env))
+	// The script goes in only once .started holds the shell's pid (below):
+	// until then sh waits on its stdin, and if runbook dies first, the
+	// pipe closes empty and nothing runs. Fed at Start, a command could
+	// run while .started still said pid 0, and a resume would take it for
+	// dead, not wait for it, and run it a second time beside it.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return -1, fmt.Errorf("stdin of sh: %w", err)
+	}
 	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
 	if spec.Dir != "" {
 		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
@@ -75,11 +83,17 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		return -1, fmt.Errorf("start sh: %w", err)
 	}
 	if spec.Token != "" {
+		Hit(PointExecForked)
 		// In place, not through a rename: a torn write reads as pid 0,
-		// which settles as in doubt — the safe side.
+		// which settles as in doubt — the safe side, since the script has
+		// not been sent yet.
 		_ = os.WriteFile(l.marker(spec.Token, ".started"), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, time.Now().Unix()), 0o600)
 		Hit(PointExecStart)
 	}
+	// sh reads the whole brace group before it runs any of it, so this
+	// write cannot block on a command that waits for its output to drain.
+	_, _ = io.Copy(stdin, wholeOrNothing(ScriptWithEnv(spec.Script, spec.Env)))
+	_ = stdin.Close()
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -93,7 +107,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		case <-done:
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	code := -1
 	if cmd.ProcessState != nil {
