@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/steps/remote"
@@ -37,7 +38,7 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
 	}
 	d := runbook.ActionDetail{SHA256: spec.SHA256, Skipped: res.Skipped, Resumed: res.Resumed, Bytes: res.Written}
-	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), res.Duration.Round(1e6), res.Verify.Round(1e6))
+	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
 	switch {
 	case res.Skipped:
 		summary = "already staged with the same checksum"
@@ -87,4 +88,13 @@ func (e *Executor) StagedSHA256(ctx context.Context, h *runbook.Host, version st
 		return "", err
 	}
 	return conn.StagedSHA256(ctx, h.DeployDir, version, e.RB.Artifact.Name)
+}
+
+// short rounds a duration for a summary line: to the millisecond, and to
+// the microsecond below one (a local checksum of a small file is not "0s").
+func short(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
