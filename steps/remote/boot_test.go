@@ -2,12 +2,8 @@ package remote
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
 
 func TestBootedSince(t *testing.T) {
@@ -51,17 +47,7 @@ func TestMarkersAfterARestart(t *testing.T) {
 	ctx := context.Background()
 
 	local := NewLocal(HostConfig{Name: "build", Local: true, MarkerDir: t.TempDir()})
-	h := sshdtest.Start(t, sshdtest.Options{})
-	known := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(known, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := NewPool(PoolOptions{KnownHosts: known, SSHConfig: filepath.Join(t.TempDir(), "none")})
-	t.Cleanup(func() { p.Close() })
-	ssh, err := p.Conn(ctx, HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssh, _ := realSSHD(t)
 	for name, c := range map[string]Conn{"local": local, "ssh": ssh} {
 		if m, err := c.Markers(ctx, "r1-a", beforeBoot); err != nil || m.State != InDoubt {
 			t.Errorf("%s, intent before the boot: %+v %v, want in doubt", name, m, err)

@@ -26,19 +26,7 @@ func TestSFTPMarkerDir(t *testing.T) {
 // A step's markers go through the SFTP channel of a real sshd, and a
 // forget that finds nothing there says so, for the shell to look instead.
 func TestForgetMarkersThroughSFTP(t *testing.T) {
-	h := sshdtest.Start(t, sshdtest.Options{})
-	known := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(known, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := NewPool(PoolOptions{KnownHosts: known, SSHConfig: filepath.Join(t.TempDir(), "none")})
-	t.Cleanup(func() { p.Close() })
-	runs := filepath.Join(h.Dir, "runs")
-	conn, err := p.Conn(context.Background(), HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: runs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := conn.(*sshConn)
+	c, runs := realSSHD(t)
 	ctx := context.Background()
 	const token = "r1:run:1:sshd"
 	if code, err := c.Exec(ctx, ExecSpec{Script: "echo hi", Token: token}); err != nil || code != 0 {
@@ -64,4 +52,23 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 	if err := c.ForgetMarkers(ctx, token); err != nil {
 		t.Errorf("ForgetMarkers of forgotten markers: %v", err)
 	}
+}
+
+// realSSHD starts an sshd and returns a connection to it, with its marker
+// directory.
+func realSSHD(t *testing.T) (*sshConn, string) {
+	t.Helper()
+	h := sshdtest.Start(t, sshdtest.Options{})
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(known, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPool(PoolOptions{KnownHosts: known, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	t.Cleanup(func() { p.Close() })
+	runs := filepath.Join(h.Dir, "runs")
+	conn, err := p.Conn(context.Background(), HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn.(*sshConn), runs
 }
