@@ -29,17 +29,6 @@ import (
 // hosts on which every case gets its own deploy directories, and the
 // invariants checked after every kill.
 
-// fullFaults is set by `make faults`: the whole sweep instead of one
-// representative kill per point.
-func fullFaults() bool { return os.Getenv("RUNBOOK_FAULTS") == "full" }
-
-// figure logs one measured figure; `make faults-crash` collects the lines
-// that start with "figure:".
-func figure(t *testing.T, format string, args ...any) {
-	t.Helper()
-	t.Logf("figure: "+format, args...)
-}
-
 var faultsBuild struct {
 	once sync.Once
 	path string

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 )
 
 // lockRaceRunbook holds the release lock while its step waits for the
@@ -42,7 +43,7 @@ const (
 // recorded with the release it interrupted.
 func TestKillLockRace(t *testing.T) {
 	rounds := 12
-	if fullFaults() {
+	if remotetest.FullFaults() {
 		rounds = 1000
 	}
 	fb := faultsBin(t)
@@ -112,7 +113,7 @@ func TestKillLockRace(t *testing.T) {
 			_ = os.Remove(p)
 		}
 	}
-	figure(t, "lock races: %d two-process races released at one instant: exactly one holder every time (the other exited 4 naming it); "+
+	remotetest.Figure(t, "lock races: %d two-process races released at one instant: exactly one holder every time (the other exited 4 naming it); "+
 		"%d of them over the lock of a holder killed mid-release and %d over one killed right after locking: every lock taken over automatically by the winner alone, the takeover recorded with the interrupted release",
 		rounds, byKind[raceDeadRunning], byKind[raceDeadLocked])
 }

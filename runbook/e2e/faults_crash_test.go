@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
 
@@ -52,7 +51,7 @@ func sweepCases(t *testing.T, points []string, hits map[string]int) []sweepCase 
 			t.Errorf("crash point %s is never hit: the sweep would not test it", p)
 			continue
 		}
-		if !fullFaults() {
+		if !remotetest.FullFaults() {
 			cases = append(cases, sweepCase{p, (n + 1) / 2})
 			continue
 		}
@@ -64,7 +63,7 @@ func sweepCases(t *testing.T, points []string, hits map[string]int) []sweepCase 
 }
 
 func sweepKind() string {
-	if fullFaults() {
+	if remotetest.FullFaults() {
 		return "one at every hit of every point"
 	}
 	return "one at the middle hit of each point"
@@ -137,7 +136,7 @@ func TestKillPointSweep(t *testing.T) {
 		f.removeCase(t, name)
 	}
 	runs, claims := f.leftMarkers(t)
-	figure(t, "release sweep: %d crash points, %d kill -9 runs (%s) on 3 sshd hosts + the operator machine: "+
+	remotetest.Figure(t, "release sweep: %d crash points, %d kill -9 runs (%s) on 3 sshd hosts + the operator machine: "+
 		"0 lost transitions (%d checked), 0 duplicated effects, %d settled as in doubt (%s), %d dead holders' locks taken over; "+
 		"left on the hosts: markers of %d runs, %d never-started claims; uninterrupted release %s",
 		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), tally.takeovers, runs, claims, took.Round(time.Millisecond))
@@ -183,7 +182,7 @@ func TestKillPointRollback(t *testing.T) {
 		f.removeCase(t, name)
 	}
 	runs, claims := f.leftMarkers(t)
-	figure(t, "rollback sweep: %d crash points, %d kill -9 runs (%s) during `runbook rollback` on 3 sshd hosts: "+
+	remotetest.Figure(t, "rollback sweep: %d crash points, %d kill -9 runs (%s) during `runbook rollback` on 3 sshd hosts: "+
 		"0 lost transitions (%d checked), 0 undos run twice, %d settled as in doubt (%s); left on the hosts: markers of %d runs, %d never-started claims",
 		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), runs, claims)
 }
@@ -192,7 +191,7 @@ func TestKillPointRollback(t *testing.T) {
 // up to three times per round (the resumes too), then lets it finish.
 func TestKillRandom(t *testing.T) {
 	rounds := 1
-	if fullFaults() {
+	if remotetest.FullFaults() {
 		rounds = 60
 	}
 	f := startCrashFleet(t)
@@ -207,15 +206,7 @@ func TestKillRandom(t *testing.T) {
 	took := time.Since(began)
 	want := f.snapshot(t, "ref")
 
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RUNBOOK_FAULTS_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("RUNBOOK_FAULTS_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (RUNBOOK_FAULTS_SEED=%d replays the same kill times)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 8))
+	rng := remotetest.FaultRand(t)
 	var tally sweepTally
 	for round := range rounds {
 		name := fmt.Sprintf("random-%d", round)
@@ -248,7 +239,7 @@ func TestKillRandom(t *testing.T) {
 		quickCheck(t, dir)
 		f.removeCase(t, name)
 	}
-	figure(t, "random kills: %d rounds, %d kill -9 at random moments (up to 3 per round, resumes included) on 3 sshd hosts: "+
+	remotetest.Figure(t, "random kills: %d rounds, %d kill -9 at random moments (up to 3 per round, resumes included) on 3 sshd hosts: "+
 		"0 lost transitions (%d checked), 0 duplicated effects, %d settled as in doubt (%s)",
 		rounds, tally.kills, tally.transitions, tally.inDoubt, tally.doubts())
 }

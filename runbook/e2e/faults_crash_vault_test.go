@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/runbook-dev/runbook/secrets"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 )
 
 // TestKillVaultRewrite kills `vault init`, `vault set` and `vault rekey`
@@ -26,7 +27,7 @@ func TestKillVaultRewrite(t *testing.T) {
 		kill := "RUNBOOK_KILLPOINT=" + point
 
 		t.Run("init/"+point, func(t *testing.T) {
-			if !fullFaults() {
+			if !remotetest.FullFaults() {
 				t.Skip("make faults kills vault init too")
 			}
 			dir := t.TempDir()
@@ -66,7 +67,7 @@ func TestKillVaultRewrite(t *testing.T) {
 			case !after && r.code != 5:
 				t.Fatalf("killed before the rename, the new secret is there: %s", r)
 			}
-			if after && !fullFaults() {
+			if after && !remotetest.FullFaults() {
 				return // nothing was left to retire; make faults rekeys anyway
 			}
 			// The passphrase is retired next (as after a leak): the
@@ -83,7 +84,7 @@ func TestKillVaultRewrite(t *testing.T) {
 		})
 
 		t.Run("rekey/"+point, func(t *testing.T) {
-			if !fullFaults() {
+			if !remotetest.FullFaults() {
 				t.Skip("make faults kills vault rekey too")
 			}
 			dir := t.TempDir()
@@ -109,9 +110,9 @@ func TestKillVaultRewrite(t *testing.T) {
 			}
 		})
 	}
-	figure(t, "vault rewrites: %d kill -9 runs (%s, at each of %d crash points): the vault opened every time with exactly the old or the new content, mode 0600; "+
+	remotetest.Figure(t, "vault rewrites: %d kill -9 runs (%s, at each of %d crash points): the vault opened every time with exactly the old or the new content, mode 0600; "+
 		"%d killed writes left an encrypted temporary file, every one removed by the next write (a rekey leaves no copy under the retired passphrase)",
-		kills, map[bool]string{true: "vault init, set and rekey", false: "vault set"}[fullFaults()], len(secrets.Points), strays)
+		kills, map[bool]string{true: "vault init, set and rekey", false: "vault set"}[remotetest.FullFaults()], len(secrets.Points), strays)
 }
 
 // vaultIntact checks the vault file's mode and returns how many temporary

@@ -44,7 +44,7 @@ const stateDiskSize = 1 << 20
 // recorded is still there after the resume, and once the ballast is gone
 // one resume finishes the release with every step's effect exactly once.
 func TestFaultStateDiskFull(t *testing.T) {
-	r := ndRand(t)
+	r := remotetest.FaultRand(t)
 	// Levels of free space, in pages, up to what a whole release needs:
 	// every one in the full run, a random sample in the quick one.
 	const pages = 160
@@ -52,7 +52,7 @@ func TestFaultStateDiskFull(t *testing.T) {
 	for p := range pages + 1 {
 		levels = append(levels, int64(p)*4096)
 	}
-	if !ndFull() {
+	if !remotetest.FullFaults() {
 		r.Shuffle(len(levels), func(i, j int) { levels[i], levels[j] = levels[j], levels[i] })
 		levels = levels[:6]
 	}
@@ -147,7 +147,7 @@ func TestFaultStateDiskFull(t *testing.T) {
 			t.Errorf("%s: transition %d (%s %s → %s) was recorded before the resume and is gone or changed", name, lost.ID, lost.Scope, lost.From, lost.To)
 		}
 	}
-	ndFigure(t, "state disk full (tmpfs of %d KiB under .runbook): %d fill levels: %d succeeded at once, %d stopped with exit 1 (%d said the disk is full, with a hint); "+
+	remotetest.Figure(t, "state disk full (tmpfs of %d KiB under .runbook): %d fill levels: %d succeeded at once, %d stopped with exit 1 (%d said the disk is full, with a hint); "+
 		"%d resumed, all finished once space was freed; every step's effect exactly once; quick_check ok and no recorded transition lost in every round",
 		stateDiskSize>>10, len(levels), outcomes["succeeded at once"], outcomes["stopped, exit 1"], hints, resumed)
 }

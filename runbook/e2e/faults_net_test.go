@@ -89,7 +89,7 @@ func countLines(t *testing.T, p string) int {
 func TestFaultNetCutRelease(t *testing.T) {
 	sshd := sshdtest.Start(t, sshdtest.Options{})
 	n := newNetHost(t, sshd)
-	r := ndRand(t)
+	r := remotetest.FaultRand(t)
 	const size = 2 << 20
 
 	// Clean runs measure the exchange: the whole release, and the part
@@ -107,7 +107,7 @@ func TestFaultNetCutRelease(t *testing.T) {
 	}
 	total, staged := measure(workScript), measure("")
 
-	rounds := ndRounds(4, 40)
+	rounds := remotetest.Rounds(4, 40)
 	outcomes := map[string]int{}
 	var uploadsResumed, resumes int
 	for i := range rounds {
@@ -174,7 +174,7 @@ func TestFaultNetCutRelease(t *testing.T) {
 		}
 		quickCheck(t, dir)
 	}
-	ndFigure(t, "binary vs real sshd, connection cut at a random byte (of %d; the upload ends near %d): %d rounds: %d succeeded anyway, %d command in doubt (interrupted, release paused), "+
+	remotetest.Figure(t, "binary vs real sshd, connection cut at a random byte (of %d; the upload ends near %d): %d rounds: %d succeeded anyway, %d command in doubt (interrupted, release paused), "+
 		"%d command recorded failed having never started, %d stopped earlier (upload or connect); %d resume runs, %d uploads resumed from the partial file; "+
 		"every round finished, command exactly once, staged checksum right",
 		total, staged, rounds, outcomes["succeeded"], outcomes["command in doubt"], outcomes["command did not start"], outcomes["stopped before the command"], resumes, uploadsResumed)
@@ -190,11 +190,11 @@ func TestFaultNetCutRelease(t *testing.T) {
 // The keepalive closes a connection 45 s after its last answer, so the
 // time to notice is 30 to 45 s after the link died (plus recording).
 func TestFaultNetDeadLinkDefaults(t *testing.T) {
-	if !ndFull() {
+	if !remotetest.FullFaults() {
 		t.Skip("about a minute with the default keepalive: run by `make faults-net` (RUNBOOK_FAULTS=full)")
 	}
 	sshd := sshdtest.Start(t, sshdtest.Options{})
-	r := ndRand(t)
+	r := remotetest.FaultRand(t)
 	const samples = 8
 	secs := make([]float64, samples)
 	var wg sync.WaitGroup
@@ -222,7 +222,7 @@ echo ran >> {{ .Host.DeployDir }}/count`, 64<<10)
 	if t.Failed() {
 		return
 	}
-	ndFigure(t, "binary, default keepalive (15 s x 3), link black-holed while a command runs: %d runs at once, time to give up (exit 1, in doubt) p50 %.1f s, p99 %.1f s, max %.1f s (limit 60 s); each resumed to the end, command once",
+	remotetest.Figure(t, "binary, default keepalive (15 s x 3), link black-holed while a command runs: %d runs at once, time to give up (exit 1, in doubt) p50 %.1f s, p99 %.1f s, max %.1f s (limit 60 s); each resumed to the end, command once",
 		samples, ndPercentile(secs, 50), ndPercentile(secs, 99), ndPercentile(secs, 100))
 }
 

@@ -5,54 +5,14 @@ package e2e
 // live in the same package.
 
 import (
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/state"
 )
-
-// ndFull reports whether the long runs were asked for (make faults-net).
-func ndFull() bool { return os.Getenv("RUNBOOK_FAULTS") == "full" }
-
-// ndRounds is quick rounds in `make test`, full ones in `make faults-net`.
-func ndRounds(quick, full int) int {
-	if ndFull() {
-		return full
-	}
-	return quick
-}
-
-// ndRand returns a generator seeded from RUNBOOK_FAULTS_SEED, else from the
-// clock; the seed is logged so a failing run can be replayed.
-func ndRand(t *testing.T) *rand.Rand {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RUNBOOK_FAULTS_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("RUNBOOK_FAULTS_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (RUNBOOK_FAULTS_SEED=%d replays it)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed^0x5eed))
-}
-
-// ndFigure logs a measured figure; `make faults-net` collects the lines.
-// The figure of a test that failed says so first, since its "0 ..."
-// claims do not hold.
-func ndFigure(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if t.Failed() {
-		format = "FAILED: " + format
-	}
-	t.Logf("figure: "+format, args...)
-}
 
 // recorded is every transition of every release in a state database, in
 // commit order, or nil when there is no database yet.

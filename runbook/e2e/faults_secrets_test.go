@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/secrets"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
 
@@ -220,7 +221,7 @@ steps:
 	if w.shells < 2 || w.runbook < 1 {
 		t.Fatalf("the watcher saw %d step shells and %d runbook processes in %d sweeps: it checked nothing", w.shells, w.runbook, w.scans)
 	}
-	ndFigure(t, "process-list watcher during a %s release over real sshd (vault key auth, jump host, secret in script, env, verify, check): "+
+	remotetest.Figure(t, "process-list watcher during a %s release over real sshd (vault key auth, jump host, secret in script, env, verify, check): "+
 		"%d sweeps of /proc/*/cmdline, %d distinct processes (%d step shells, %d runbook), %d command lines holding a secret, the vault passphrase or the key",
 		took.Round(100*time.Millisecond), w.scans, len(w.seen), w.shells, w.runbook, len(w.leaks))
 }

@@ -10,11 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,42 +20,6 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 )
-
-// fullFaults reports whether the long fault runs were asked for.
-func fullFaults() bool { return os.Getenv("RUNBOOK_FAULTS") == "full" }
-
-// rounds is quick rounds in `make test`, full ones in `make faults-net`.
-func rounds(quick, full int) int {
-	if fullFaults() {
-		return full
-	}
-	return quick
-}
-
-// faultRand returns a generator seeded from RUNBOOK_FAULTS_SEED, else from
-// the clock; the seed is logged so a failing run can be replayed.
-func faultRand(t *testing.T) *rand.Rand {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RUNBOOK_FAULTS_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("RUNBOOK_FAULTS_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d (RUNBOOK_FAULTS_SEED=%d replays it)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed^0x5eed))
-}
-
-// figure logs a measured figure for reliability-net-disk.md; the figure of
-// a test that failed says so first, since its "0 ..." claims do not hold.
-func figure(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if t.Failed() {
-		format = "FAILED: " + format
-	}
-	t.Logf("figure: "+format, args...)
-}
 
 // proxiedHost is a remotetest server behind a fault proxy, and a known_hosts
 // file that trusts the server's key at the proxy's address.
@@ -137,7 +99,7 @@ func readEffects(t *testing.T, p string) string {
 // and never twice.
 func TestFaultCutCommandsAtRandomBytes(t *testing.T) {
 	h := newProxiedHost(t)
-	r := faultRand(t)
+	r := remotetest.FaultRand(t)
 	ctx := context.Background()
 
 	// A clean run measures the exchange.
@@ -153,7 +115,7 @@ func TestFaultCutCommandsAtRandomBytes(t *testing.T) {
 		t.Fatalf("clean run wrote %q", got)
 	}
 
-	n := rounds(12, 200)
+	n := remotetest.Rounds(12, 200)
 	outcomes := map[string]int{}
 	for i := range n {
 		h.endRound()
@@ -213,7 +175,7 @@ func TestFaultCutCommandsAtRandomBytes(t *testing.T) {
 			}
 		}
 	}
-	figure(t, "commands cut at random bytes: %d rounds over a %d-byte exchange (a 105 KiB script): %d returned a result, %d in doubt (%d had run whole, "+
+	remotetest.Figure(t, "commands cut at random bytes: %d rounds over a %d-byte exchange (a 105 KiB script): %d returned a result, %d in doubt (%d had run whole, "+
 		"their exit code found in the markers; the others never began), %d reported not started; 0 ran part-way, 0 ran twice, 0 wrong exit codes",
 		n, total, outcomes["result"], outcomes["in doubt"], outcomes["in doubt, ran"], outcomes["not started"])
 }
@@ -225,10 +187,10 @@ func TestFaultCutCommandsAtRandomBytes(t *testing.T) {
 // file may be renamed into place with another checksum.
 func TestFaultCutUploadsAtRandomBytes(t *testing.T) {
 	h := newProxiedHost(t)
-	r := faultRand(t)
+	r := remotetest.FaultRand(t)
 	ctx := context.Background()
 	size := int64(4 << 20)
-	if fullFaults() {
+	if remotetest.FullFaults() {
 		size = 16 << 20
 	}
 	local, sum := randomFile(t, size)
@@ -241,7 +203,7 @@ func TestFaultCutUploadsAtRandomBytes(t *testing.T) {
 	}
 	total := h.proxy.Forwarded() - before
 
-	n := rounds(8, 150)
+	n := remotetest.Rounds(8, 150)
 	var failed, resumed, restarted, mismatchBefore, mismatchAfter, attempts int
 	var resumedBytes int64
 	for i := range n {
@@ -296,7 +258,7 @@ func TestFaultCutUploadsAtRandomBytes(t *testing.T) {
 			restarted++
 		}
 	}
-	figure(t, "uploads cut at random bytes: %d rounds of a %d MiB upload (%d-byte exchange): %d cut short, %d retries in all; "+
+	remotetest.Figure(t, "uploads cut at random bytes: %d rounds of a %d MiB upload (%d-byte exchange): %d cut short, %d retries in all; "+
 		"%d resumed a verified prefix (%.1f MiB kept on average), %d sent again from 0; checksum mismatches: %d before rename (caught), %d after rename",
 		n, size>>20, total, failed, attempts, resumed, float64(resumedBytes)/float64(max(resumed, 1))/(1<<20), restarted, mismatchBefore, mismatchAfter)
 }
@@ -312,13 +274,13 @@ func TestFaultCutUploadsAtRandomBytes(t *testing.T) {
 // guard).
 func TestFaultBlackHoleDetection(t *testing.T) {
 	h := newProxiedHost(t)
-	r := faultRand(t)
+	r := remotetest.FaultRand(t)
 	ctx := context.Background()
 	const k = 200 * time.Millisecond
 	opts := remote.PoolOptions{Keepalive: k}
 	local, sum := randomFile(t, 8<<20)
 
-	n := rounds(4, 60)
+	n := remotetest.Rounds(4, 60)
 	var cmdRatios, uploadRatios []float64
 	inDoubt := 0
 	for i := range n {
@@ -392,7 +354,7 @@ func TestFaultBlackHoleDetection(t *testing.T) {
 		}
 	}
 	all := append(slices.Clone(cmdRatios), uploadRatios...)
-	figure(t, "black hole after the handshake, keepalive K=%s: %d commands (%d reported in doubt), %d uploads; detection p50 %.2fK, p99 %.2fK, max %.2fK "+
+	remotetest.Figure(t, "black hole after the handshake, keepalive K=%s: %d commands (%d reported in doubt), %d uploads; detection p50 %.2fK, p99 %.2fK, max %.2fK "+
 		"(expected 2K-3K); scaled to the default K=15s: p99 %.0fs, max %.0fs (limit 60s)",
 		k, len(cmdRatios), inDoubt, len(uploadRatios), percentile(all, 50), percentile(all, 99), slices.Max(all),
 		percentile(all, 99)*15, slices.Max(all)*15)
@@ -409,9 +371,9 @@ func tail(s string) string {
 // handshake is done: the connect timeout, not the keepalive, ends it.
 func TestFaultBlackHoleInHandshake(t *testing.T) {
 	h := newProxiedHost(t)
-	r := faultRand(t)
+	r := remotetest.FaultRand(t)
 	const timeout = time.Second
-	n := rounds(2, 20)
+	n := remotetest.Rounds(2, 20)
 	var ratios []float64
 	for i := range n {
 		// The handshake is a few KiB; any point in it will do.
@@ -426,7 +388,7 @@ func TestFaultBlackHoleInHandshake(t *testing.T) {
 		}
 		ratios = append(ratios, float64(time.Since(f.At()))/float64(timeout))
 	}
-	figure(t, "black hole during the handshake: %d rounds, detection max %.2f x the connect timeout (default 10s: %.0fs)",
+	remotetest.Figure(t, "black hole during the handshake: %d rounds, detection max %.2f x the connect timeout (default 10s: %.0fs)",
 		n, slices.Max(ratios), slices.Max(ratios)*10)
 }
 
