@@ -1,6 +1,6 @@
 package runbook
 
-// Hit is called at the named crash points of the walker and the store
+// Hit is called at the named crash points of the engine and the store
 // below. It does nothing in a normal build; a test build (-tags faults)
 // replaces it to kill the process there with SIGKILL, so that the
 // crash-point sweep can prove that a release killed at any of these
@@ -8,7 +8,7 @@ package runbook
 // every host run.
 var Hit = func(point string) {}
 
-// Crash points of the walker and the store: the moments of a release where
+// Crash points of the engine and the store: the moments of a release where
 // what is on disk and what happened on a host can disagree.
 const (
 	// PointIntentBefore: a host run is about to commit `running`; nothing

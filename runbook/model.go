@@ -1,8 +1,10 @@
 // Package runbook is the domain of the release tool: the model of a
-// runbook file, its loader and validator, templates, the release and step
-// state machines, and the walker that drives a release. It imports nothing
-// of the project; the rooms around it (state, steps, secrets, cli) plug in
-// through the interfaces in ports.go and store.go.
+// runbook file, its loader and validator, templates, the records of a
+// release and their state machines, and the ports through which the
+// engine (package runbook/engine) reaches hosts, the operator and the
+// record. It imports nothing of the project; the rooms around it (engine,
+// state, steps, secrets, cli) plug in through the interfaces in ports.go
+// and store.go.
 package runbook
 
 import "time"

@@ -8,7 +8,7 @@ import (
 )
 
 // Call is one action of one step on one host, with every template already
-// rendered (and every secret resolved) by the walker.
+// rendered (and every secret resolved) by the engine.
 type Call struct {
 	Release *Release
 	Step    *Step
@@ -57,7 +57,7 @@ type Settlement struct {
 }
 
 // Executor performs the host-side work of steps. Package steps implements
-// it; the walker is its only caller and calls it for one host at a time per
+// it; the engine is its only caller and calls it for one host at a time per
 // host (calls for different hosts may run concurrently).
 type Executor interface {
 	// Do performs the step's action on c.Host. A nil error with ExitCode 0
@@ -105,7 +105,7 @@ type UI interface {
 	// StepHeader announces step i (0-based) of n before its prompt or run.
 	StepHeader(i, n int, s *Step, sr *StepRun)
 	// HostOutput returns a writer for the live output of one host run; the
-	// walker closes it when the run ends.
+	// engine closes it when the run ends.
 	HostOutput(s *Step, host string) io.WriteCloser
 	// HostDone reports how one host run ended.
 	HostDone(s *Step, hr *HostRun, summary string)
@@ -115,6 +115,15 @@ type UI interface {
 	Info(msg string)
 	Warn(msg string)
 	Detail(msg string)
+}
+
+// StagedChecker reads what is staged on a host. steps.Executor implements
+// it; rollback --to uses it to prove the target is intact before it
+// touches anything.
+type StagedChecker interface {
+	// StagedSHA256 hashes deploy_dir/releases/<version>/<artifact> on h; an
+	// error wrapping fs.ErrNotExist means it is not there. Read-only.
+	StagedSHA256(ctx context.Context, h *Host, version string) (string, error)
 }
 
 // Secrets resolves secret references; nil means the runbook uses none.
@@ -147,6 +156,10 @@ var (
 	ErrNothingToDo = errors.New("nothing to resume")
 	// ErrUsage: the command line or the runbook is wrong (exit 2).
 	ErrUsage = errors.New("usage")
+	// ErrPaused: the operator chose to pause at a prompt (exit 0).
+	ErrPaused = errors.New("paused by the operator")
+	// ErrAborted: the operator aborted the release at a prompt (exit 1).
+	ErrAborted = errors.New("aborted by the operator")
 )
 
 // HintError carries an error and a next step for the operator.

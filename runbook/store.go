@@ -193,8 +193,8 @@ type RecordError struct{ Err error }
 func (e *RecordError) Error() string { return e.Err.Error() }
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// notRecorded marks err, from a Store write, as a RecordError.
-func notRecorded(err error) error {
+// NotRecorded marks err, from a Store write, as a RecordError (once).
+func NotRecorded(err error) error {
 	if err == nil {
 		return nil
 	}

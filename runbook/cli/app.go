@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
 	"github.com/runbook-dev/runbook/state"
 	"github.com/runbook-dev/runbook/steps"
@@ -136,27 +137,24 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	return s, nil
 }
 
-// walker builds the walker of a session.
-func (g *globals) walker(s *session, signoffs map[string]string) *runbook.Walker {
-	var p runbook.Prompter
-	if g.interactive && !g.yes {
-		p = newPrompter(g)
-	}
-	return &runbook.Walker{
-		RB:       s.rb,
-		Store:    s.store,
-		Exec:     s.exec,
-		Prompt:   p,
-		UI:       s.ui,
-		Masker:   s.masker,
-		Secrets:  s.secrets,
-		Differ:   s.exec,
-		Operator: operator(),
-		Machine:  machine(),
-		Yes:      g.yes,
-		Signoffs: signoffs,
-		LogDir:   filepath.Join(g.workDir(s.rb), "logs"),
-	}
+// engine builds the engine of a session. acceptDiff maps a diff step to
+// the reason its differences are accepted (--accept-diff).
+func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string) *engine.Engine {
+	return engine.New(s.rb, engine.Config{
+		Store:      s.store,
+		Exec:       s.exec,
+		Differ:     s.exec,
+		Staged:     s.exec,
+		UI:         s.ui,
+		Masker:     s.masker,
+		Secrets:    s.secrets,
+		Ask:        g.interaction(),
+		Operator:   operator(),
+		Machine:    machine(),
+		LogDir:     filepath.Join(g.workDir(s.rb), "logs"),
+		Signoffs:   signoffs,
+		AcceptDiff: acceptDiff,
+	})
 }
 
 // needTerminal refuses to walk without a terminal unless --yes was given.

@@ -8,6 +8,7 @@ import (
 	"github.com/AlecAivazis/survey/v2"
 	"github.com/AlecAivazis/survey/v2/terminal"
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 )
 
 // surveyPrompter implements runbook.Prompter on the terminal.
@@ -59,22 +60,29 @@ func (p *surveyPrompter) Password(msg string) (string, error) {
 	return ans, nil
 }
 
+// interaction returns the process's one interaction policy: every
+// question of a command — the engine's and the host-key questions of
+// parallel connections alike — goes through it, one at a time.
+func (g *globals) interaction() *engine.Interaction {
+	if g.ask == nil {
+		var p runbook.Prompter
+		if g.interactive && !g.yes {
+			p = newPrompter(g)
+		}
+		g.ask = engine.NewInteraction(p, g.yes)
+	}
+	return g.ask
+}
+
 // askHostKey returns the question for an unknown host key, or nil when
 // nobody can be asked (then the key is refused: exit 3).
 func (g *globals) askHostKey() func(host, addr, fingerprint string) (bool, error) {
-	if !g.interactive || g.yes {
+	ia := g.interaction()
+	if !ia.Asks() {
 		return nil
 	}
-	p := newPrompter(g)
 	return func(host, addr, fingerprint string) (bool, error) {
-		var ok bool
-		q := &survey.Confirm{
-			Message: fmt.Sprintf("The host key of %s (%s) is not known.\n  Its fingerprint is %s.\n  Compare it with the one your admin gave you. Trust it and record it in known_hosts?", host, addr, fingerprint),
-			Default: false,
-		}
-		if err := survey.AskOne(q, &ok, p.opts...); err != nil {
-			return false, promptErr(err)
-		}
-		return ok, nil
+		return ia.Confirm(fmt.Sprintf("The host key of %s (%s) is not known.\n  Its fingerprint is %s.\n  Compare it with the one your admin gave you. Trust it and record it in known_hosts?", host, addr, fingerprint),
+			"Yes, trust the key of "+host, "No, refuse it")
 	}
 }

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -32,14 +32,14 @@ before its current one. Recorded as a release of kind rollback.`,
 				return err
 			}
 			defer s.Close()
-			w := g.walker(s, nil)
+			e := g.engine(s, nil, nil)
 			// --env alone means --to the previous release of those environments.
 			if cmd.Flags().Changed("to") || len(envs) > 0 {
-				err = w.RollbackTo(cmd.Context(), runbook.RollbackToOptions{Version: to, Envs: envs})
+				err = e.RollbackTo(cmd.Context(), engine.RollbackToOptions{Version: to, Envs: envs})
 			} else {
-				err = w.Rollback(cmd.Context())
+				err = e.Rollback(cmd.Context())
 			}
-			return g.afterWalk(s, w, err)
+			return g.afterWalk(e, err)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "switch back to this already staged version (empty: the previous one)")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fatih/color"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -40,6 +41,8 @@ type globals struct {
 	// masker hides every secret resolved by this process from everything
 	// it prints, error messages included.
 	masker *secrets.Masker
+	// ask is the interaction policy, made on first use (interaction()).
+	ask *engine.Interaction
 }
 
 // Main runs the command line and returns the exit code.

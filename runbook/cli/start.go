@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -42,12 +43,13 @@ already released successfully, nothing runs (--again starts a new release).`,
 				return err
 			}
 			defer s.Close()
-			w := g.walker(s, signoffs)
-			if w.AcceptDiff, err = parseAcceptDiff(o.accept, s.rb); err != nil {
+			accept, err := parseAcceptDiff(o.accept, s.rb)
+			if err != nil {
 				return err
 			}
-			err = w.Start(cmd.Context(), runbook.StartOptions{Version: o.version, From: o.from, Again: o.again})
-			return g.afterWalk(s, w, err)
+			e := g.engine(s, signoffs, accept)
+			err = e.Start(cmd.Context(), engine.StartOptions{Version: o.version, From: o.from, Again: o.again})
+			return g.afterWalk(e, err)
 		},
 	}
 	cmd.Flags().StringVar(&o.version, "version", "", "version to release (required)")
@@ -78,11 +80,12 @@ func newResume(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			w := g.walker(s, signoffs)
-			if w.AcceptDiff, err = parseAcceptDiff(accept, s.rb); err != nil {
+			acceptDiff, err := parseAcceptDiff(accept, s.rb)
+			if err != nil {
 				return err
 			}
-			return g.afterWalk(s, w, w.Resume(cmd.Context(), from))
+			e := g.engine(s, signoffs, acceptDiff)
+			return g.afterWalk(e, e.Resume(cmd.Context(), from))
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "skip the pending steps before STEP (recorded as skipped)")
@@ -103,7 +106,7 @@ func newAbort(g *globals) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			return g.walker(s, nil).Abort(cmd.Context(), reason)
+			return g.engine(s, nil, nil).Abort(cmd.Context(), reason)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the report)")
@@ -140,12 +143,12 @@ func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, err
 }
 
 // afterWalk prints where the release stands when the walk stopped early.
-func (g *globals) afterWalk(s *session, w *runbook.Walker, err error) error {
-	if err != nil && w.Release() != nil {
-		r := w.Release()
+func (g *globals) afterWalk(e *engine.Engine, err error) error {
+	if err != nil && e.Release() != nil {
+		r := e.Release()
 		fmt.Fprintf(g.stdout, "\nrelease %s (#%d) is %s; `runbook status` shows where it stands\n", r.Version, r.ID, r.State)
 	}
-	if err == nil && w.Release() != nil && w.Release().State == runbook.ReleaseSucceeded {
+	if err == nil && e.Release() != nil && e.Release().State == runbook.ReleaseSucceeded {
 		fmt.Fprintf(g.stdout, "`runbook status` shows the record; `runbook report` the summary\n")
 	}
 	return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
@@ -320,9 +321,9 @@ func (f *crashFleet) settleAsOperator(t *testing.T, name, v string) string {
 		t.Fatalf("%s: exit 3 without an interrupted host run", name)
 	}
 	done := f.hasEffect(t, name, v, step, host)
-	answer := runbook.ChRerun
+	answer := engine.ChRerun
 	if done {
-		answer = runbook.ChMarkDone
+		answer = engine.ChMarkDone
 	}
 	tm := newTmux(t)
 	tm.run(f.caseDir(name), bin+" resume")
@@ -331,7 +332,7 @@ func (f *crashFleet) settleAsOperator(t *testing.T, name, v string) string {
 		tm.typeLine("Why is it done?", "its counter file on the host shows it ran")
 	}
 	if next != "" {
-		tm.choose("Run "+next+"?", runbook.ChPause)
+		tm.choose("Run "+next+"?", engine.ChPause)
 	}
 	tm.waitFor("EXIT=0")
 	return step + "/" + host + ": " + answer

@@ -1,4 +1,4 @@
-package runbook
+package engine
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbook"
 )
 
 // tailSize is how much of a host run's output the database keeps; the full
@@ -25,24 +28,34 @@ type hostOutput struct {
 	closed bool
 }
 
-func (w *Walker) output(s *Step, hr *HostRun) *hostOutput {
-	o := &hostOutput{ui: w.UI.HostOutput(s, hr.Host)}
+// logSpot says where the output of a host run is logged:
+// <dir>/<release id>/<NN>-<step>/<host>.log, or nowhere when dir is "".
+type logSpot struct {
+	dir     string
+	release int64
+}
+
+// newHostOutput opens the output of one attempt of a host run: to the
+// operator through ui, to the log file, and to the tail kept in the
+// database, behind the masker.
+func newHostOutput(ui runbook.UI, mask runbook.Masker, spot logSpot, s *runbook.Step, hr *runbook.HostRun, now time.Time) *hostOutput {
+	o := &hostOutput{ui: ui.HostOutput(s, hr.Host)}
 	sinks := []io.Writer{o.ui, &o.tail}
-	if w.LogDir != "" {
-		dir := filepath.Join(w.LogDir, fmt.Sprint(w.rel.ID), fmt.Sprintf("%02d-%s", s.Index+1, s.Name))
+	if spot.dir != "" {
+		dir := filepath.Join(spot.dir, fmt.Sprint(spot.release), fmt.Sprintf("%02d-%s", s.Index+1, s.Name))
 		if err := os.MkdirAll(dir, 0o700); err == nil {
 			f, err := os.OpenFile(filepath.Join(dir, hr.Host+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 			if err == nil {
 				o.log = f
-				fmt.Fprintf(f, "=== %s attempt %d on %s, %s\n", s.Name, hr.Attempts, hr.Host, w.now().Format("2006-01-02T15:04:05Z"))
+				fmt.Fprintf(f, "=== %s attempt %d on %s, %s\n", s.Name, hr.Attempts, hr.Host, now.Format("2006-01-02T15:04:05Z"))
 				sinks = append(sinks, f)
 			}
 		}
 		if o.log == nil {
-			w.UI.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
+			ui.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
 		}
 	}
-	o.masked = w.Masker.Writer(io.MultiWriter(sinks...))
+	o.masked = mask.Writer(io.MultiWriter(sinks...))
 	return o
 }
 

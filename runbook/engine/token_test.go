@@ -1,8 +1,10 @@
-package runbook
+package engine
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/runbook-dev/runbook/runbook"
 )
 
 // Two state databases (another checkout, one recreated after a loss) both
@@ -11,7 +13,7 @@ import (
 // still make different tokens, or a resumed run could adopt the outcome
 // of the other's.
 func TestTokenUniqueAcrossDatabases(t *testing.T) {
-	s := &Step{Index: 8, Name: "notify"}
+	s := &runbook.Step{Index: 8, Name: "notify"}
 	a, b := token(1, s, 1, "prod2"), token(1, s, 1, "prod2")
 	if a == b {
 		t.Fatalf("the same run in two databases has the same token %s", a)

@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// recordEffects writes what a succeeded built-in changed on the host to the
+// handbook tables (staged versions, live versions) before the host run is
+// marked succeeded: a crash in between re-runs an idempotent action.
+func (w *walk) recordEffects(ctx context.Context, s *runbook.Step, hr *runbook.HostRun) error {
+	st, rel, now := w.cfg.Store, w.rel(), w.rec.now()
+	d := runbook.ParseDetail(hr.Detail)
+	var err error
+	switch s.Kind {
+	case runbook.KindUpload:
+		err = st.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: rel.Version, SHA256: d.SHA256, ReleaseID: rel.ID, At: now})
+	case runbook.KindActivate:
+		for _, v := range d.Removed {
+			if err = st.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: v, ReleaseID: rel.ID, At: now, Removed: true}); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = st.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: rel.Version, Previous: d.Previous, ReleaseID: rel.ID, At: now})
+		}
+	}
+	return runbook.NotRecorded(err)
+}
+
+// ensureArtifact hashes the artifact before the first upload of a walk and
+// records the hash with the release. A hash that differs from the one
+// recorded means the EAR was rebuilt after it was staged somewhere: hosts
+// would run different builds, so the operator decides. It runs before the
+// host runs of the upload start, which only read the hash.
+func (w *walk) ensureArtifact(ctx context.Context) error {
+	rel := w.rel()
+	if w.hashed {
+		return nil
+	}
+	art := w.rb.Artifact
+	sum, err := runbook.HashFile(art.Abs)
+	if err != nil {
+		return runbook.WithHint(fmt.Errorf("artifact %s: %w", art.Path, err), "build it first (the build steps), or fix artifact.path")
+	}
+	if rel.ArtifactSHA256 != "" && rel.ArtifactSHA256 != sum {
+		msg := fmt.Sprintf("artifact %s changed since this release first staged it (sha256 %s… then, %s… now)", art.Path, short(rel.ArtifactSHA256), short(sum))
+		w.cfg.UI.Warn(msg)
+		const useNew = "Use the new artifact"
+		choice, err := w.ask.Choose(Question{Msg: "Stage the new artifact anyway? Hosts would run different builds.", Options: []string{useNew, ChPause}, Default: ChPause,
+			Refuse: msg, Hint: "restore the artifact that was staged, or decide in a terminal (runbook resume without --yes)"})
+		if err != nil {
+			return err
+		}
+		if choice == ChPause {
+			return w.pause(ctx)
+		}
+		w.rec.note(ctx, "deviation", "", "", msg+"; the operator chose the new artifact")
+	}
+	if rel.ArtifactSHA256 != sum {
+		rel.ArtifactSHA256 = sum
+		if err := w.cfg.Store.RecordRelease(ctx, rel, nil); err != nil {
+			return err
+		}
+	}
+	w.artifact, w.hashed = sum, true
+	return nil
+}

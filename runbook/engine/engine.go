@@ -1,0 +1,195 @@
+// Package engine drives a release through the steps of a runbook. It
+// decides what runs next, asks the operator, fans each step out over its
+// hosts, records every transition before the work it describes, settles
+// what a crash left behind, and rolls a release back. It reaches hosts only
+// through runbook.Executor, the operator only through an Interaction, and
+// the record only through runbook.Store, so all of it runs in-process in
+// tests (package runbooktest).
+//
+// Its parts, each with one job (docs/ARCHITECTURE.md draws them):
+//   - Engine (this file): the entry points the cli calls.
+//   - walk (walk.go, step.go): one release being walked: the order of the
+//     steps and the decisions around each one.
+//   - recorder (recorder.go): the only code that fires transitions.
+//   - Interaction (interaction.go): the only place that decides whether to
+//     ask, to assume (--yes) or to stop for a human.
+//   - FanOut (fanout.go): parallel and max_fail, written once.
+//   - host runs (hostrun.go) and their settlement after a crash (settle.go).
+//   - rollback (rollback.go, undo.go, rollback_to.go).
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// Config is everything an Engine works with. The cli fills it; tests fill
+// it with the fakes of package runbooktest.
+type Config struct {
+	Store   runbook.Store
+	Exec    runbook.Executor
+	Differ  runbook.Differ        // collects facts for diff steps; nil: a diff step fails
+	Staged  runbook.StagedChecker // reads staged releases for rollback --to; nil: refused
+	UI      runbook.UI
+	Masker  runbook.Masker
+	Secrets runbook.Secrets // nil when no vault is open
+	Ask     *Interaction
+
+	Operator string // OS user
+	Machine  string // hostname
+	LogDir   string // .runbook/logs; "" keeps no log files
+	Now      func() time.Time
+
+	// Signoffs maps a role to the name given with --signoff ROLE=NAME.
+	Signoffs map[string]string
+	// AcceptDiff maps a diff step to the reason its differences are accepted.
+	AcceptDiff map[string]string
+}
+
+// Engine walks the releases of one runbook for one process, which holds
+// the release lock for the Engine's lifetime.
+type Engine struct {
+	rb   *runbook.Runbook
+	cfg  Config
+	last *runbook.Release
+}
+
+// New returns an engine for rb. cfg.Ask nil means nobody can be asked.
+func New(rb *runbook.Runbook, cfg Config) *Engine {
+	if cfg.Ask == nil {
+		cfg.Ask = NewInteraction(nil, false)
+	}
+	if cfg.AcceptDiff == nil {
+		cfg.AcceptDiff = map[string]string{}
+	}
+	return &Engine{rb: rb, cfg: cfg}
+}
+
+// Release returns the release walked last (nil before any).
+func (e *Engine) Release() *runbook.Release { return e.last }
+
+// StartOptions are the flags of `runbook start`.
+type StartOptions struct {
+	Version string
+	From    string // skip the steps before this one
+	Again   bool   // start a new release even if Version already succeeded
+}
+
+// Start starts a release of opts.Version, or resumes the unfinished one when
+// it is of the same version.
+func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
+	if opts.From != "" && e.rb.Step(opts.From) == nil {
+		return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step", runbook.ErrUsage, opts.From), "`runbook plan` lists the steps")
+	}
+	un, err := e.cfg.Store.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	if un != nil {
+		if un.Version != opts.Version || un.Kind != runbook.KindRelease {
+			return runbook.WithHint(fmt.Errorf("%w: %s %s (#%d) is %s", runbook.ErrUnfinished, un.Kind, un.Version, un.ID, un.State),
+				"`runbook resume` continues it, `runbook rollback` undoes it, `runbook abort` ends it")
+		}
+		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05")))
+		return e.resume(ctx, un, opts.From, false)
+	}
+	if !opts.Again {
+		done, err := e.alreadyReleased(ctx, opts.Version)
+		if err != nil || done {
+			return err
+		}
+	}
+	w, err := createWalk(ctx, e, e.rb, opts.Version, runbook.KindRelease, nil)
+	if err != nil {
+		return err
+	}
+	if err := w.rec.release(ctx, runbook.EvStart, ""); err != nil {
+		return err
+	}
+	if opts.From != "" {
+		if err := w.skipBefore(ctx, opts.From); err != nil {
+			return err
+		}
+	}
+	return w.run(ctx)
+}
+
+// alreadyReleased reports (and says) that version succeeded before.
+func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, error) {
+	rels, err := e.cfg.Store.Releases(ctx)
+	if err != nil {
+		return false, err
+	}
+	for i := len(rels) - 1; i >= 0; i-- {
+		r := rels[i]
+		if r.Kind == runbook.KindRelease && r.Version == version && r.State == runbook.ReleaseSucceeded {
+			e.cfg.UI.Info(fmt.Sprintf("version %s was already released successfully (#%d, finished %s); nothing to do",
+				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04")))
+			e.cfg.UI.Detail("`runbook start --version " + r.Version + " --again` releases it once more")
+			e.last = r
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Resume continues the unfinished release; a failed step is retried, and a
+// release paused mid-rollback continues its rollback.
+func (e *Engine) Resume(ctx context.Context, from string) error {
+	un, err := e.cfg.Store.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	if un == nil {
+		return runbook.WithHint(fmt.Errorf("%w: no release is unfinished", runbook.ErrNothingToDo), "`runbook start --version V` starts one; `runbook status` shows the last")
+	}
+	if un.Kind != runbook.KindRelease {
+		return runbook.WithHint(fmt.Errorf("%w: the unfinished run is a %s to %s", runbook.ErrUsage, un.Kind, un.Version), "`runbook rollback --to "+un.Version+"` continues it")
+	}
+	if rollingBack(ctx, e.cfg.Store, un) {
+		e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) was rolling back: continuing the rollback", un.Version, un.ID))
+		return e.Rollback(ctx)
+	}
+	e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s", un.Version, un.ID, un.State))
+	return e.resume(ctx, un, from, true)
+}
+
+func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, retryFailed bool) error {
+	w, err := loadWalk(ctx, e, e.rb, r)
+	if err != nil {
+		return err
+	}
+	w.retryFailed = retryFailed
+	return w.continueRelease(ctx, from)
+}
+
+// Abort ends the unfinished release without undoing anything.
+func (e *Engine) Abort(ctx context.Context, reason string) error {
+	un, err := e.cfg.Store.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	if un == nil {
+		return runbook.WithHint(fmt.Errorf("%w: no release is unfinished", runbook.ErrNothingToDo), "`runbook history` lists the releases")
+	}
+	w, err := loadWalk(ctx, e, e.rb, un)
+	if err != nil {
+		return err
+	}
+	if err := w.recoverCrash(ctx); err != nil {
+		return err
+	}
+	if reason == "" {
+		reason = "aborted by " + e.cfg.Operator
+	}
+	w.rel().FinishedAt = w.rec.now()
+	if err := w.rec.release(ctx, runbook.EvAbort, reason); err != nil {
+		return err
+	}
+	w.rec.note(ctx, "deviation", "", "", "release aborted: "+reason)
+	e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) aborted; nothing was undone", un.Version, un.ID))
+	return nil
+}

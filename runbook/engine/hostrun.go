@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// hostTask is one host run of a step, with everything it needs.
+type hostTask struct {
+	s  *runbook.Step
+	sr *runbook.StepRun
+	hr *runbook.HostRun
+	h  *runbook.Host
+	// endsStep: this is the step's only host run to run now, so its
+	// success is committed together with the step's.
+	endsStep bool
+}
+
+// hosts runs step s on every host run not yet done, within the step's
+// limits, and fails the step when more than max_fail hosts failed.
+func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) error {
+	if s.Kind == runbook.KindUpload {
+		// Hashed once, before any host run starts: the host runs only read it.
+		if err := w.ensureArtifact(ctx); err != nil {
+			return err
+		}
+	}
+	var tasks []hostTask
+	for _, hr := range sr.Hosts {
+		if hr.State != runbook.RunSucceeded && hr.State != runbook.RunSkipped {
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(w.rb, s, hr.Host), endsStep: single})
+		}
+	}
+	lim := LimitsOf(w.rb.Envs[s.On], s)
+	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
+		err := w.runHost(ctx, t)
+		return err == nil && t.hr.State != runbook.RunSucceeded, err
+	})
+	if res.Err != nil {
+		return res.Err
+	}
+	if err := w.interrupted(ctx); err != nil {
+		return err
+	}
+	if len(res.Failed) > lim.MaxFail {
+		failed := make([]string, len(res.Failed))
+		for i, j := range res.Failed {
+			failed[i] = tasks[j].hr.Host + " (" + failReason(tasks[j].hr) + ")"
+		}
+		return fmt.Errorf("step %s failed on %s (max_fail %d)", s.Name, strings.Join(failed, ", "), lim.MaxFail)
+	}
+	if len(res.NotRun) > 0 {
+		return fmt.Errorf("step %s: %d host(s) did not run", s.Name, len(res.NotRun))
+	}
+	return nil
+}
+
+// runHost runs one host run to succeeded or failed. It returns an error
+// only when the walk must stop (interrupted, undecidable, database).
+func (w *walk) runHost(ctx context.Context, t hostTask) error {
+	s, sr, hr := t.s, t.sr, t.hr
+	call, err := w.call(s, t.h)
+	if err != nil {
+		return err
+	}
+	if hr.State == runbook.RunInterrupted {
+		settled, err := w.settle(ctx, t, call)
+		if err != nil || settled {
+			return err
+		}
+	}
+	ev := map[runbook.RunState]string{runbook.RunPending: runbook.EvStart, runbook.RunFailed: runbook.EvRetry, runbook.RunInterrupted: runbook.EvRerun}[hr.State]
+	hr.Attempts++
+	hr.Token = token(w.rel().ID, s, hr.Attempts, hr.Host)
+	hr.StartedAt, hr.FinishedAt, hr.ExitCode, hr.DurationMS = w.rec.now(), time.Time{}, -1, 0
+	call.Token, call.Attempt = hr.Token, hr.Attempts
+	// Committed before anything touches the host (DESIGN "Resume exactly" 1).
+	runbook.Hit(runbook.PointIntentBefore)
+	if err := w.rec.host(ctx, sr, hr, ev, ""); err != nil {
+		return err
+	}
+	runbook.Hit(runbook.PointIntentAfter)
+	out := w.output(s, hr)
+	call.Out = out
+	outcome, doErr := w.cfg.Exec.Do(ctx, call)
+	if errors.Is(doErr, runbook.ErrPromptInterrupted) {
+		// Ctrl-C at a question the connection asked (a host key): the
+		// action never started; resume settles the run as never started.
+		out.Close()
+		if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted by the operator at a prompt"); err != nil {
+			return err
+		}
+		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
+	}
+	if errors.Is(doErr, runbook.ErrNeedsHuman) {
+		// The action never started (e.g. an unknown host key): the run
+		// failed, and the walk stops for the operator.
+		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
+		out.Close()
+		hr.OutputTail = out.Tail()
+		if err := w.rec.host(ctx, sr, hr, runbook.EvFail, doErr.Error()); err != nil {
+			return err
+		}
+		return doErr
+	}
+	return w.finishHost(ctx, t, call, out, outcome, doErr)
+}
+
+// finishHost records the outcome of an action (run now, reattached or
+// adopted from markers), then verifies it.
+func (w *walk) finishHost(ctx context.Context, t hostTask, call *runbook.Call, out *hostOutput, outcome runbook.Outcome, doErr error) error {
+	s, sr, hr := t.s, t.sr, t.hr
+	defer out.Close()
+	if doErr != nil && (errors.Is(doErr, runbook.ErrInDoubt) || ctx.Err() != nil) {
+		return w.inDoubt(ctx, t, out, doErr)
+	}
+	hr.ExitCode = outcome.ExitCode
+	if outcome.Detail != "" {
+		hr.Detail = outcome.Detail
+	}
+	ok := doErr == nil && outcome.ExitCode == 0
+	reason := ""
+	switch {
+	case doErr != nil:
+		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
+		reason = doErr.Error()
+	case !ok && outcome.Summary != "":
+		// Built-in actions (probe) say more than their exit status.
+		reason = outcome.Summary
+		out.Line("runbook: " + outcome.Summary)
+	case !ok:
+		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
+	}
+	if ok && call.Verify != "" {
+		if vok, err := w.verify(ctx, s, call, out); err != nil {
+			out.Close()
+			hr.OutputTail = out.Tail()
+			if ferr := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
+				return ferr
+			}
+			if ctx.Err() != nil {
+				return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
+			}
+			return err
+		} else if !vok {
+			ok, reason = false, fmt.Sprintf("verify failed after %d attempt(s)", s.Retries+1)
+			out.Line("runbook: " + reason)
+		}
+	}
+	out.Close()
+	hr.OutputTail = out.Tail()
+	hr.FinishedAt = w.rec.now()
+	hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
+	runbook.Hit(runbook.PointOutcomeBefore)
+	ev := runbook.EvFail
+	if ok {
+		ev = runbook.EvSucceed
+		if err := w.recordEffects(ctx, s, hr); err != nil {
+			return err
+		}
+	}
+	if ok && t.endsStep && sr.State == runbook.RunRunning {
+		sr.FinishedAt = hr.FinishedAt
+		if err := w.rec.both(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, ""); err != nil {
+			return err
+		}
+	} else if err := w.rec.host(ctx, sr, hr, ev, reason); err != nil {
+		return err
+	}
+	runbook.Hit(runbook.PointOutcomeAfter)
+	w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+	w.cfg.UI.HostDone(s, hr, outcome.Summary)
+	return nil
+}
+
+// inDoubt records a host run whose action may or may not have happened
+// (the operator interrupted it, or the connection dropped mid-command):
+// interrupted, to be settled by its markers on resume.
+func (w *walk) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doErr error) error {
+	s, hr := t.s, t.hr
+	reason := "outcome in doubt: " + doErr.Error()
+	if ctx.Err() != nil {
+		out.Line("runbook: interrupted: the command was stopped part-way")
+		reason = "interrupted by the operator (Ctrl-C)"
+	} else {
+		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
+	}
+	out.Close()
+	hr.OutputTail = out.Tail()
+	if err := w.rec.host(ctx, t.sr, hr, runbook.EvInterrupt, reason); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` settles the interrupted run")
+	}
+	return runbook.WithHint(fmt.Errorf("%w: %s on %s: %v", runbook.ErrInDoubt, s.Name, hr.Host, doErr), "`runbook resume` settles it through the host's markers or the step's check")
+}
+
+// verify runs the verify command until it passes, retries times more.
+func (w *walk) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		ok, err := w.cfg.Exec.Verify(ctx, call)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if err == nil && ok {
+			return true, nil
+		}
+		if err != nil {
+			out.Line("runbook: verify: " + err.Error())
+		}
+		if attempt >= s.Retries {
+			return false, nil
+		}
+		delay := s.RetryDelay
+		if delay == 0 {
+			delay = time.Second
+		}
+		out.Line(fmt.Sprintf("runbook: verify failed, retry %d/%d in %s", attempt+1, s.Retries, delay))
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// call builds the rendered call of step s on host h.
+func (w *walk) call(s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
+	return renderCall(w.rb, w.rel(), s, h, w.data(s, h), w.cfg.Secrets)
+}
+
+// renderCall renders every template of step s for host h with data d.
+func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *runbook.Host, d runbook.TemplateData, secrets runbook.Secrets) (*runbook.Call, error) {
+	c := &runbook.Call{Release: rel, Step: s, Host: h, Data: d}
+	var secret func(string) (string, error)
+	if secrets != nil {
+		secret = secrets.Secret
+	}
+	render := func(what, text string) (string, error) {
+		if text == "" {
+			return "", nil
+		}
+		out, err := runbook.Render(text, d, secret)
+		if err != nil {
+			return "", fmt.Errorf("step %s on %s: %s: %w", s.Name, h.Name, what, err)
+		}
+		return out, nil
+	}
+	var err error
+	if c.Command, err = render("command", s.Command(rb.Envs[s.On])); err != nil {
+		return nil, err
+	}
+	if c.Verify, err = render("verify", s.Verify); err != nil {
+		return nil, err
+	}
+	if c.Check, err = render("check", s.Check); err != nil {
+		return nil, err
+	}
+	if c.Undo, err = render("undo", s.Undo); err != nil {
+		return nil, err
+	}
+	if len(s.Env) > 0 {
+		c.Env = map[string]string{}
+		for k, v := range s.Env {
+			if c.Env[k], err = render("env "+k, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// output opens the output of the current attempt of a host run.
+func (w *walk) output(s *runbook.Step, hr *runbook.HostRun) *hostOutput {
+	return newHostOutput(w.cfg.UI, w.cfg.Masker, logSpot{dir: w.cfg.LogDir, release: w.rel().ID}, s, hr, w.rec.now())
+}
+
+// failReason is the last line runbook wrote about a failed host run, or
+// its exit status: enough to say on stderr why the step failed.
+func failReason(hr *runbook.HostRun) string {
+	for _, l := range reverseLines(hr.OutputTail) {
+		if r, ok := strings.CutPrefix(l, "runbook: "); ok {
+			return r
+		}
+	}
+	return fmt.Sprintf("exit status %d", hr.ExitCode)
+}
+
+func reverseLines(s string) []string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, j := 0, len(ls)-1; i < j; i, j = i+1, j-1 {
+		ls[i], ls[j] = ls[j], ls[i]
+	}
+	return ls
+}

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// settle decides what to do with an interrupted host run (SPEC §4, DESIGN
+// "Resume exactly" 4). settled reports that the run reached a final state
+// here; false means run the action again.
+func (w *walk) settle(ctx context.Context, t hostTask, call *runbook.Call) (settled bool, err error) {
+	s, hr := t.s, t.hr
+	call.Token, call.Attempt, call.Since = hr.Token, hr.Attempts, hr.StartedAt
+	ev := runbook.Settlement{State: runbook.SettleNeverStarted}
+	if hr.Token != "" {
+		if ev, err = w.cfg.Exec.Settle(ctx, call); err != nil {
+			return false, fmt.Errorf("settle %s on %s: %w", s.Name, hr.Host, err)
+		}
+	}
+	switch ev.State {
+	case runbook.SettleNeverStarted:
+		w.cfg.UI.Detail(fmt.Sprintf("%s on %s never started: running it", s.Name, hr.Host))
+		return false, nil
+	case runbook.SettleRunning:
+		// Left running by a process that died: wait for it to end, then
+		// settle by what it left behind.
+		w.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running on the host: waiting for it", s.Name, hr.Host))
+		out := w.output(s, hr)
+		call.Out = out
+		outcome, werr := w.cfg.Exec.Wait(ctx, call)
+		out.Close()
+		if ctx.Err() != nil {
+			return false, runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` settles it")
+		}
+		if werr == nil {
+			return w.adopt(ctx, t, call, outcome.ExitCode, "reattached: it ended with exit %d")
+		}
+		if !errors.Is(werr, runbook.ErrInDoubt) {
+			return false, fmt.Errorf("wait for %s on %s: %w", s.Name, hr.Host, werr)
+		}
+	case runbook.SettleFinished:
+		return w.adopt(ctx, t, call, ev.ExitCode, "outcome found on the host: exit %d")
+	}
+	return w.settleInDoubt(ctx, t, call)
+}
+
+// settleInDoubt decides a run that may have run, part-way or whole: its
+// check, else its idempotence, else the operator.
+func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call) (bool, error) {
+	s, sr, hr := t.s, t.sr, t.hr
+	if call.Check != "" {
+		ok, err := w.cfg.Exec.Check(ctx, call)
+		if err == nil && ok {
+			if err := w.recordEffects(ctx, s, hr); err != nil {
+				return false, err
+			}
+			if err := w.rec.host(ctx, sr, hr, runbook.EvMarkDone, "verified by check"); err != nil {
+				return false, err
+			}
+			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+			w.cfg.UI.HostDone(s, hr, "verified by check")
+			return true, nil
+		}
+		w.cfg.UI.Detail(fmt.Sprintf("%s on %s: check says the effect is not in place", s.Name, hr.Host))
+	}
+	if s.IsIdempotent() {
+		w.cfg.UI.Detail(fmt.Sprintf("%s on %s was in doubt; it is idempotent: running it again", s.Name, hr.Host))
+		return false, nil
+	}
+	for {
+		choice, err := w.ask.Choose(Question{
+			Msg:     fmt.Sprintf("%s on %s was interrupted and may have run. What now?", s.Name, hr.Host),
+			Options: []string{ChRerun, ChMarkDone, ChSkip, ChDetails, ChPause}, Default: ChPause,
+			Refuse: fmt.Sprintf("%s on %s was interrupted mid-run and may or may not have taken effect", s.Name, hr.Host),
+			Hint:   "run `runbook resume` in a terminal to decide (re-run, mark done, skip), or give the step a `check`",
+		})
+		if err != nil {
+			return false, askErr(err)
+		}
+		switch choice {
+		case ChRerun:
+			w.rec.note(ctx, "deviation", s.Name, hr.Host, "re-run after an interruption, decided by "+w.cfg.Operator)
+			return false, nil
+		case ChMarkDone:
+			reason, err := w.ask.Text("Why is it done? (recorded)", "", "")
+			if err != nil {
+				return false, askErr(err)
+			}
+			if err := w.recordEffects(ctx, s, hr); err != nil {
+				return false, err
+			}
+			if err := w.rec.host(ctx, sr, hr, runbook.EvMarkDone, "marked done: "+reason); err != nil {
+				return false, err
+			}
+			w.rec.note(ctx, "deviation", s.Name, hr.Host, "marked done: "+reason)
+			return true, nil
+		case ChSkip:
+			reason, err := w.ask.Text("Why skip it? (recorded)", "", "")
+			if err != nil {
+				return false, askErr(err)
+			}
+			if err := w.rec.host(ctx, sr, hr, runbook.EvSkip, reason); err != nil {
+				return false, err
+			}
+			w.rec.note(ctx, "deviation", s.Name, hr.Host, "skipped after an interruption: "+reason)
+			return true, nil
+		case ChDetails:
+			w.details(s)
+			if hr.OutputTail != "" {
+				w.cfg.UI.Detail("last output:\n" + indent(hr.OutputTail))
+			}
+		case ChPause:
+			// Recorded by the step once every host run has stopped.
+			w.cfg.UI.Info("release paused; `runbook resume` continues where it stopped")
+			return false, runbook.ErrPaused
+		}
+	}
+}
+
+// askErr is what a host run returns when a question it asked did not get
+// an answer: the step, once all its host runs stopped, records why the
+// walk stops (a host run never moves the step or the release itself).
+func askErr(err error) error {
+	if errors.Is(err, runbook.ErrPromptInterrupted) {
+		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
+	}
+	return err
+}
+
+// adopt records an outcome the host kept for a run whose process died.
+func (w *walk) adopt(ctx context.Context, t hostTask, call *runbook.Call, code int, format string) (bool, error) {
+	reason := fmt.Sprintf(format, code)
+	if err := w.rec.host(ctx, t.sr, t.hr, runbook.EvRerun, reason); err != nil {
+		return false, err
+	}
+	w.cfg.UI.Detail(fmt.Sprintf("%s on %s: %s", t.s.Name, t.hr.Host, reason))
+	out := w.output(t.s, t.hr)
+	call.Out = out
+	return true, w.finishHost(ctx, t, call, out, runbook.Outcome{ExitCode: code}, nil)
+}

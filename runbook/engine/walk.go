@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/runbook-dev/runbook/runbook"
+)
+
+// walk is one release (or rollback --to) being walked by this process: the
+// runbook it follows, its record, and what the walk learnt on the way. It
+// is built by createWalk or loadWalk and lives for one command.
+type walk struct {
+	e     *Engine
+	cfg   *Config
+	ask   *Interaction
+	rb    *runbook.Runbook // the runbook walked: rollback --to walks one of its own
+	rec   *recorder
+	steps []*runbook.StepRun
+	// previous maps an environment to the version live before this release.
+	previous map[string]string
+	// artifact is the hex SHA-256 of the artifact this walk stages, set
+	// (before any host run starts) by ensureArtifact.
+	artifact string
+	hashed   bool // the artifact was hashed in this walk
+	// retryFailed makes a failed step run again without asking (resume).
+	retryFailed bool
+}
+
+func (w *walk) rel() *runbook.Release { return w.rec.rel }
+
+// createWalk records a new planned release of version with every step and
+// host run pending.
+func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, kind string, envs []string) (*walk, error) {
+	w := &walk{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}
+	w.rec = newRecorder(w.cfg, nil)
+	r := &runbook.Release{
+		Version:      version,
+		Kind:         kind,
+		Envs:         envs,
+		State:        runbook.ReleasePlanned,
+		Operator:     e.cfg.Operator,
+		Machine:      e.cfg.Machine,
+		StartedAt:    w.rec.now(),
+		RunbookName:  rb.Name,
+		RunbookFile:  rb.File,
+		RunbookHash:  rb.Hash,
+		ArtifactPath: rb.Artifact.Path,
+	}
+	var steps []*runbook.StepRun
+	for _, s := range rb.Steps {
+		sr := &runbook.StepRun{Index: s.Index, Name: s.Name, Kind: s.Kind, Env: s.On, State: runbook.RunPending}
+		if s.HasHosts() {
+			for _, h := range rb.Envs[s.On].Hosts {
+				sr.Hosts = append(sr.Hosts, &runbook.HostRun{Host: h.Name, State: runbook.RunPending, ExitCode: -1})
+			}
+		}
+		steps = append(steps, sr)
+	}
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
+		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
+	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
+		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
+	}
+	w.rec.rel, w.steps, e.last = r, steps, r
+	return w, w.loadPrevious(ctx)
+}
+
+// loadWalk restores a recorded release for rb. The recorded steps are the
+// release's truth, and every one must still exist in rb to be walked.
+func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Release) (*walk, error) {
+	steps, err := e.cfg.Store.Steps(ctx, r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read the steps of release %d: %w", r.ID, err)
+	}
+	for _, sr := range steps {
+		s := rb.Step(sr.Name)
+		if s == nil {
+			return nil, runbook.WithHint(fmt.Errorf("%w: step %s of release %s is no longer in %s", runbook.ErrUsage, sr.Name, r.Version, rb.File),
+				"restore the step in the runbook file, or `runbook abort` this release")
+		}
+		if s.HasHosts() {
+			for _, hr := range sr.Hosts {
+				if hostOf(rb, s, hr.Host) == nil {
+					return nil, runbook.WithHint(fmt.Errorf("%w: host %s of step %s is no longer in environment %s", runbook.ErrUsage, hr.Host, s.Name, s.On),
+						"restore the host in the runbook file, or `runbook abort` this release")
+				}
+			}
+		}
+	}
+	w := &walk{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}
+	w.rec = newRecorder(w.cfg, r)
+	e.last = r
+	return w, w.loadPrevious(ctx)
+}
+
+// loadPrevious finds, per environment, the version live before this
+// release. A host this release switched to its own version keeps it as
+// Previous; one this release's rollback has already switched back runs it
+// again — its Previous is then this release's version, which is why a
+// rollback resumed after a crash must not read it (it took the release
+// being undone for the one to fall back to, and kept it staged).
+func (w *walk) loadPrevious(ctx context.Context) error {
+	live, err := w.cfg.Store.LiveVersions(ctx)
+	if err != nil {
+		return err
+	}
+	w.previous = map[string]string{}
+	for _, l := range live {
+		v := l.Version
+		if l.ReleaseID == w.rel().ID && l.Version == w.rel().Version {
+			v = l.Previous
+		}
+		if _, ok := w.previous[l.Env]; !ok || v != "" {
+			w.previous[l.Env] = v
+		}
+	}
+	return nil
+}
+
+// rollingBack reports whether r is rolling back, or paused mid-rollback.
+func rollingBack(ctx context.Context, st runbook.Store, r *runbook.Release) bool {
+	switch r.State {
+	case runbook.ReleaseRollingBack:
+		return true
+	case runbook.ReleasePaused:
+	default:
+		return false
+	}
+	ts, err := st.Transitions(ctx, r.ID)
+	if err != nil {
+		return false // no evidence of a rollback
+	}
+	for i := len(ts) - 1; i >= 0; i-- {
+		t := ts[i]
+		if t.StepRunID == 0 && t.HostRunID == 0 && t.To == string(r.State) {
+			return t.From == string(runbook.ReleaseRollingBack)
+		}
+	}
+	return false
+}
+
+// recoverCrash settles what a dead process left: a release still running is
+// paused, step and host runs still running (or undoing) are interrupted.
+func (w *walk) recoverCrash(ctx context.Context) error {
+	const why = "found running after a crash"
+	crashed := false
+	for _, sr := range w.steps {
+		for _, hr := range sr.Hosts {
+			if hr.State == runbook.RunRunning || hr.State == runbook.RunUndoing {
+				crashed = true
+				if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); err != nil {
+					return err
+				}
+			}
+		}
+		if sr.State == runbook.RunRunning || sr.State == runbook.RunUndoing {
+			crashed = true
+			if err := w.rec.step(ctx, sr, runbook.EvInterrupt, why); err != nil {
+				return err
+			}
+		}
+	}
+	if w.rel().State == runbook.ReleaseRunning || w.rel().State == runbook.ReleaseRollingBack {
+		crashed = true
+		if err := w.rec.release(ctx, runbook.EvPause, why); err != nil {
+			return err
+		}
+	}
+	if crashed {
+		w.cfg.UI.Warn(fmt.Sprintf("release %s was found running when its process died; settling what it left", w.rel().Version))
+		w.rec.note(ctx, "resume", "", "", "resumed after a crash by "+w.cfg.Operator+" on "+w.cfg.Machine)
+	}
+	return nil
+}
+
+// continueRelease walks a recorded release on from where it stopped.
+func (w *walk) continueRelease(ctx context.Context, from string) error {
+	r := w.rel()
+	if rollingBack(ctx, w.cfg.Store, r) {
+		return runbook.WithHint(fmt.Errorf("%w: release %s is rolling back", runbook.ErrUnfinished, r.Version), "`runbook rollback` continues the rollback")
+	}
+	if r.RunbookHash != "" && r.RunbookHash != w.rb.Hash {
+		msg := fmt.Sprintf("the runbook file changed since release %s started (sha256 %s… then, %s… now)", r.Version, short(r.RunbookHash), short(w.rb.Hash))
+		w.cfg.UI.Warn(msg)
+		w.rec.note(ctx, "warning", "", "", msg)
+	}
+	if err := w.recoverCrash(ctx); err != nil {
+		return err
+	}
+	switch r.State {
+	case runbook.ReleasePlanned:
+		if err := w.rec.release(ctx, runbook.EvStart, ""); err != nil {
+			return err
+		}
+	case runbook.ReleasePaused:
+		if err := w.rec.release(ctx, runbook.EvResume, "resumed by "+w.cfg.Operator); err != nil {
+			return err
+		}
+	case runbook.ReleaseFailed:
+		if !w.retryFailed && !w.ask.Asks() {
+			name := ""
+			if sr := w.firstFailed(); sr != nil {
+				name = sr.Name
+			}
+			return runbook.WithHint(fmt.Errorf("%w: release %s stopped at failed step %s", runbook.ErrStepFailed, r.Version, name),
+				"fix the cause, then `runbook resume` retries it; `runbook status` shows the output")
+		}
+		if err := w.rec.release(ctx, runbook.EvRetry, "resumed by "+w.cfg.Operator); err != nil {
+			return err
+		}
+	}
+	if from != "" {
+		if err := w.skipBefore(ctx, from); err != nil {
+			return err
+		}
+	}
+	return w.run(ctx)
+}
+
+func (w *walk) firstFailed() *runbook.StepRun {
+	for _, sr := range w.steps {
+		if sr.State == runbook.RunFailed {
+			return sr
+		}
+	}
+	return nil
+}
+
+// skipBefore skips every pending or failed step before from.
+func (w *walk) skipBefore(ctx context.Context, from string) error {
+	for _, sr := range w.steps {
+		if sr.Name == from {
+			return nil
+		}
+		if sr.State == runbook.RunPending || sr.State == runbook.RunFailed {
+			if err := w.rec.skip(ctx, sr, "started --from "+from); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// run brings every step not yet done to an end, in order, then the release.
+func (w *walk) run(ctx context.Context) error {
+	for i := range w.steps {
+		if err := w.interrupted(ctx); err != nil {
+			return err
+		}
+		if err := w.step(ctx, i); err != nil {
+			return err
+		}
+	}
+	w.rel().FinishedAt = w.rec.now()
+	if err := w.rec.release(ctx, runbook.EvSucceed, ""); err != nil {
+		return err
+	}
+	if w.rel().Kind == runbook.KindRollback {
+		w.cfg.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel().Envs, ", "), w.rel().Version))
+	} else {
+		w.cfg.UI.Info(fmt.Sprintf("release %s succeeded", w.rel().Version))
+	}
+	return nil
+}
+
+// interrupted pauses the release when the operator pressed Ctrl-C.
+func (w *walk) interrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if w.rel().State == runbook.ReleaseRunning {
+		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+			return err
+		}
+	}
+	return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues, `runbook status` shows where it stopped")
+}
+
+// data builds the template data of step s on host h (nil for none).
+func (w *walk) data(s *runbook.Step, h *runbook.Host) runbook.TemplateData {
+	r := w.rel()
+	d := runbook.TemplateData{
+		Version:  r.Version,
+		Release:  runbook.TemplateRelease{ID: r.ID, StartedAt: r.StartedAt.UTC().Format(time.RFC3339)},
+		Artifact: runbook.TemplateArtifact{Name: w.rb.Artifact.Name, SHA256: w.artifact},
+	}
+	if env := w.rb.Envs[s.On]; env != nil {
+		d.Env = runbook.TemplateEnv{Name: env.Name, DeployDir: env.DeployDir}
+		d.Release.Previous = w.previous[env.Name]
+	}
+	if h != nil {
+		d.Host = runbook.TemplateHost{Name: h.Name, Address: h.Address, DeployDir: h.DeployDir}
+		if h.DeployDir != "" {
+			d.Release.Dir = path.Join(h.DeployDir, "releases", r.Version)
+		}
+	}
+	return d
+}
+
+// hostOf finds host name in the environment of step s.
+func hostOf(rb *runbook.Runbook, s *runbook.Step, name string) *runbook.Host {
+	env := rb.Envs[s.On]
+	if env == nil {
+		return nil
+	}
+	for _, h := range env.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// token names one attempt of one host run; it is also the name of the
+// run's marker files on its host. Those live in the remote user's home,
+// shared by every state database that deploys there as that user (another
+// checkout, a database recreated after a loss), and release ids start at 1
+// in each: without the random part, a run resumed after a crash could find
+// the markers another database's run left under the same name and adopt
+// its outcome as its own.
+func token(releaseID int64, s *runbook.Step, attempt int, host string) string {
+	clean := func(x string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+				return r
+			}
+			return '_'
+		}, x)
+	}
+	var nonce [4]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on Linux.
+	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s-%x", releaseID, s.Index+1, clean(s.Name), attempt, clean(host), nonce)
+}
