@@ -11,15 +11,16 @@ import (
 
 // Release machine events (SPEC §4).
 const (
-	EvStart      = "start"       // planned → running
-	EvPause      = "pause"       // running|rolling_back → paused
-	EvResume     = "resume"      // paused → running
-	EvFail       = "fail"        // running → failed
-	EvRetry      = "retry"       // failed → running
-	EvSucceed    = "succeed"     // running → succeeded
-	EvRollback   = "rollback"    // running|paused|failed|succeeded → rolling_back
-	EvRolledBack = "rolled_back" // rolling_back → rolled_back
-	EvAbort      = "abort"       // any unfinished → aborted
+	EvStart        = "start"         // planned → running
+	EvPause        = "pause"         // running|rolling_back → paused
+	EvResume       = "resume"        // paused → running
+	EvFail         = "fail"          // running → failed
+	EvRetry        = "retry"         // failed → running
+	EvSucceed      = "succeed"       // running → succeeded
+	EvRollback     = "rollback"      // running|paused|failed|succeeded|rollback_failed → rolling_back
+	EvRolledBack   = "rolled_back"   // rolling_back → rolled_back
+	EvRollbackFail = "rollback_fail" // rolling_back → rollback_failed
+	EvAbort        = "abort"         // any unfinished → aborted
 )
 
 // Step and host-run machine events (SPEC §4). EvStart, EvSucceed, EvFail
@@ -29,7 +30,7 @@ const (
 	EvInterrupt = "interrupt" // running|undoing → interrupted
 	EvRerun     = "rerun"     // interrupted → running (run again, reattach or adopt the outcome)
 	EvMarkDone  = "mark_done" // interrupted → succeeded (verified by check, or the operator)
-	EvUndo      = "undo"      // succeeded|interrupted|undo_failed → undoing
+	EvUndo      = "undo"      // succeeded|failed|interrupted|undo_failed → undoing
 	EvUndone    = "undone"    // undoing → undone
 	EvUndoFail  = "undo_fail" // undoing → undo_failed
 )
@@ -49,9 +50,10 @@ func releaseEvents() fsm.Events {
 		{Name: EvFail, Src: s(ReleaseRunning), Dst: string(ReleaseFailed)},
 		{Name: EvRetry, Src: s(ReleaseFailed), Dst: string(ReleaseRunning)},
 		{Name: EvSucceed, Src: s(ReleaseRunning), Dst: string(ReleaseSucceeded)},
-		{Name: EvRollback, Src: s(ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseSucceeded), Dst: string(ReleaseRollingBack)},
+		{Name: EvRollback, Src: s(ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseSucceeded, ReleaseRollbackFailed), Dst: string(ReleaseRollingBack)},
 		{Name: EvRolledBack, Src: s(ReleaseRollingBack), Dst: string(ReleaseRolledBack)},
-		{Name: EvAbort, Src: s(ReleasePlanned, ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseRollingBack), Dst: string(ReleaseAborted)},
+		{Name: EvRollbackFail, Src: s(ReleaseRollingBack), Dst: string(ReleaseRollbackFailed)},
+		{Name: EvAbort, Src: s(ReleasePlanned, ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseRollingBack, ReleaseRollbackFailed), Dst: string(ReleaseAborted)},
 	}
 }
 
@@ -76,7 +78,9 @@ func runEvents() fsm.Events {
 		{Name: EvRetry, Src: s(RunFailed), Dst: string(RunRunning)},
 		// undo_failed → undoing is not in SPEC §4's list; without it a
 		// failed undo could never be tried again once its cause is fixed.
-		{Name: EvUndo, Src: s(RunSucceeded, RunInterrupted, RunUndoFailed), Dst: string(RunUndoing)},
+		// failed → undoing neither: a step that failed on one host may
+		// have taken effect on others, and those must be undone.
+		{Name: EvUndo, Src: s(RunSucceeded, RunFailed, RunInterrupted, RunUndoFailed), Dst: string(RunUndoing)},
 		{Name: EvUndone, Src: s(RunUndoing), Dst: string(RunUndone)},
 		{Name: EvUndoFail, Src: s(RunUndoing), Dst: string(RunUndoFailed)},
 	}
@@ -84,7 +88,7 @@ func runEvents() fsm.Events {
 
 // ReleaseStates and RunStates list every state, for restore checks and docs.
 var (
-	ReleaseStates = []ReleaseState{ReleasePlanned, ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseSucceeded, ReleaseRollingBack, ReleaseRolledBack, ReleaseAborted}
+	ReleaseStates = []ReleaseState{ReleasePlanned, ReleaseRunning, ReleasePaused, ReleaseFailed, ReleaseSucceeded, ReleaseRollingBack, ReleaseRolledBack, ReleaseRollbackFailed, ReleaseAborted}
 	RunStates     = []RunState{RunPending, RunRunning, RunSucceeded, RunFailed, RunSkipped, RunInterrupted, RunUndoing, RunUndone, RunUndoFailed}
 )
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -259,7 +260,12 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 	}
 	s.Verify = l.command(fs.get("verify"), "verify")
 	s.Check = l.command(fs.get("check"), "check")
-	s.Undo = l.command(fs.get("undo"), "undo")
+	if n := fs.get("undo"); n != nil && n.Kind == yaml.ScalarNode && strings.TrimSpace(n.Value) == "none" {
+		// Declared: the step changes nothing a rollback must undo.
+		s.NoUndo = true
+	} else {
+		s.Undo = l.command(n, "undo")
+	}
 	s.Timeout, _ = l.duration(fs.get("timeout"), "timeout")
 	s.Retries, _ = l.integer(fs.get("retries"), "retries", 0)
 	s.RetryDelay, _ = l.duration(fs.get("retry_delay"), "retry_delay")

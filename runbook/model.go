@@ -123,6 +123,7 @@ type Step struct {
 	Verify     string
 	Check      string
 	Undo       string
+	NoUndo     bool          // `undo: none`: nothing for a rollback to undo
 	Timeout    time.Duration // 0: none
 	Retries    int           // verify retries
 	RetryDelay time.Duration

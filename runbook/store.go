@@ -19,7 +19,10 @@ const (
 	ReleaseSucceeded   ReleaseState = "succeeded"
 	ReleaseRollingBack ReleaseState = "rolling_back"
 	ReleaseRolledBack  ReleaseState = "rolled_back"
-	ReleaseAborted     ReleaseState = "aborted"
+	// ReleaseRollbackFailed: an undo, or a restart or verify after a
+	// switch back, failed; `runbook rollback` retries what is left.
+	ReleaseRollbackFailed ReleaseState = "rollback_failed"
+	ReleaseAborted        ReleaseState = "aborted"
 )
 
 // Finished reports whether no more work will happen in this release state
@@ -136,6 +139,10 @@ type Live struct {
 	Previous  string
 	ReleaseID int64
 	At        time.Time
+	// VerifiedAt is when a verify after the switch to Version passed on
+	// the host (a restart step's, or a rollback's restart); zero while
+	// current points to Version and nothing has shown it running.
+	VerifiedAt time.Time
 }
 
 // Staged records a version staged on a host with its checksum.
@@ -236,8 +243,13 @@ type Store interface {
 	AddSignoff(ctx context.Context, s Signoff) error
 	// AddNote records a note and fills its ID.
 	AddNote(ctx context.Context, n *Note) error
-	// SetLive records that host of env now runs version (replacing the previous row).
+	// SetLive records that host of env now runs version (replacing the
+	// previous row, not verified: l.VerifiedAt is ignored).
 	SetLive(ctx context.Context, l Live) error
+	// VerifyLive records that version passed a verify on host of env at
+	// at. It changes nothing when the host's live row is of another
+	// version (the verify was of a release no longer live).
+	VerifyLive(ctx context.Context, env, host, version string, at time.Time) error
 	// AddStaged records (or replaces) a staged version on a host; Removed marks it gone.
 	AddStaged(ctx context.Context, s Staged) error
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 )
@@ -53,11 +54,24 @@ func (s *Store) SetLive(ctx context.Context, l runbook.Live) error {
 		l.At = s.now()
 	}
 	return s.write(ctx, fmt.Sprintf("record %s live on %s/%s", l.Version, l.Env, l.Host), func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO live (env, host, version, previous, release_id, at)
-			VALUES (?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO live (env, host, version, previous, release_id, at, verified_at)
+			VALUES (?, ?, ?, ?, ?, ?, NULL)
 			ON CONFLICT (env, host) DO UPDATE SET version = excluded.version, previous = excluded.previous,
-				release_id = excluded.release_id, at = excluded.at`,
+				release_id = excluded.release_id, at = excluded.at, verified_at = NULL`,
 			l.Env, l.Host, l.Version, l.Previous, idArg(l.ReleaseID), timeArg(l.At))
+		return err
+	})
+}
+
+// VerifyLive records that version passed a verify on host of env; a host
+// whose live row is of another version is left as it is.
+func (s *Store) VerifyLive(ctx context.Context, env, host, version string, at time.Time) error {
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.write(ctx, fmt.Sprintf("record %s verified on %s/%s", version, env, host), func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE live SET verified_at = ? WHERE env = ? AND host = ? AND version = ?`,
+			timeArg(at), env, host, version)
 		return err
 	})
 }
@@ -127,7 +141,7 @@ func (s *Store) Notes(ctx context.Context, releaseID int64) ([]runbook.Note, err
 func (s *Store) LiveVersions(ctx context.Context) ([]runbook.Live, error) {
 	var list []runbook.Live
 	err := s.read(ctx, "read the live versions", func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT env, host, version, previous, release_id, at
+		rows, err := tx.QueryContext(ctx, `SELECT env, host, version, previous, release_id, at, verified_at
 			FROM live ORDER BY env, host`)
 		if err != nil {
 			return err
@@ -135,7 +149,7 @@ func (s *Store) LiveVersions(ctx context.Context) ([]runbook.Live, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var l runbook.Live
-			if err := rows.Scan(&l.Env, &l.Host, &l.Version, &l.Previous, idCol{&l.ReleaseID}, timeCol{&l.At}); err != nil {
+			if err := rows.Scan(&l.Env, &l.Host, &l.Version, &l.Previous, idCol{&l.ReleaseID}, timeCol{&l.At}, timeCol{&l.VerifiedAt}); err != nil {
 				return err
 			}
 			list = append(list, l)

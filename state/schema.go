@@ -145,6 +145,10 @@ CREATE TABLE operations (
 	output_tail TEXT NOT NULL DEFAULT ''
 );
 `,
+	// Version 2: what is live is said only from what was verified.
+	`
+ALTER TABLE live ADD COLUMN verified_at TEXT;
+`,
 }
 
 // schemaVersion is the user_version this build of runbook writes.

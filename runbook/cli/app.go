@@ -138,22 +138,24 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 }
 
 // engine builds the engine of a session. acceptDiff maps a diff step to
-// the reason its differences are accepted (--accept-diff).
-func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string) *engine.Engine {
+// the reason its differences are accepted (--accept-diff); same is
+// --same-artifact.
+func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, same bool) *engine.Engine {
 	return engine.New(s.rb, engine.Config{
-		Store:      s.store,
-		Exec:       s.exec,
-		Differ:     s.exec,
-		Staged:     s.exec,
-		UI:         s.ui,
-		Masker:     s.masker,
-		Secrets:    s.secrets,
-		Ask:        g.interaction(),
-		Operator:   operator(),
-		Machine:    machine(),
-		LogDir:     filepath.Join(g.workDir(s.rb), "logs"),
-		Signoffs:   signoffs,
-		AcceptDiff: acceptDiff,
+		Store:        s.store,
+		Exec:         s.exec,
+		Differ:       s.exec,
+		Staged:       s.exec,
+		UI:           s.ui,
+		Masker:       s.masker,
+		Secrets:      s.secrets,
+		Ask:          g.interaction(),
+		Operator:     operator(),
+		Machine:      machine(),
+		LogDir:       filepath.Join(g.workDir(s.rb), "logs"),
+		Signoffs:     signoffs,
+		AcceptDiff:   acceptDiff,
+		SameArtifact: same,
 	})
 }
 

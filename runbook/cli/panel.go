@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/AlecAivazis/survey/v2"
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -17,7 +17,15 @@ const panelQuit = "quit"
 type panelItem struct {
 	label string
 	run   func(ctx context.Context) error
+	// confirm, for an entry that changes hosts, is the question asked
+	// before it runs (default no); "" for read-only entries, which run on
+	// one key.
+	confirm string
 }
+
+// readOnlyOps are the operations the panel runs without asking: by the
+// SPEC's own naming, they look and change nothing.
+var readOnlyOps = map[string]bool{"status": true, "logs": true}
 
 func newPanel(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -54,13 +62,12 @@ func (g *globals) panel(ctx context.Context, r *reach) error {
 		labels[i] = it.label
 		byLabel[it.label] = it
 	}
-	p := newPrompter(g)
+	ia := g.interaction()
 	last := labels[0]
 	for {
-		var choice string
-		q := &survey.Select{Message: "What now?", Options: labels, Default: last, PageSize: min(len(labels), 20)}
-		if err := survey.AskOne(q, &choice, p.opts...); err != nil {
-			if errors.Is(promptErr(err), runbook.ErrPromptInterrupted) {
+		choice, err := ia.Choose(engine.Question{Msg: "What now?", Options: labels, Default: last})
+		if err != nil {
+			if errors.Is(err, runbook.ErrPromptInterrupted) {
 				return nil // Ctrl-C at the menu is a way to quit
 			}
 			return fmt.Errorf("panel menu: %w", err)
@@ -68,8 +75,25 @@ func (g *globals) panel(ctx context.Context, r *reach) error {
 		if choice == panelQuit {
 			return nil
 		}
+		it := byLabel[choice]
 		last = choice
-		if err := byLabel[choice].run(ctx); err != nil {
+		if it.confirm != "" {
+			// After an entry that changes hosts, Enter must not run it
+			// again: the cursor goes back to the top.
+			last = labels[0]
+			ok, err := ia.Confirm(it.confirm, "Yes, run it", "No")
+			if err != nil {
+				if errors.Is(err, runbook.ErrPromptInterrupted) {
+					return nil
+				}
+				return fmt.Errorf("panel: %w", err)
+			}
+			if !ok {
+				fmt.Fprintln(g.stdout, "not run")
+				continue
+			}
+		}
+		if err := it.run(ctx); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -85,7 +109,7 @@ func (g *globals) panelItems(r *reach) []panelItem {
 	rb := r.rb
 	var items []panelItem
 	add := func(label string, run func(ctx context.Context) error) {
-		items = append(items, panelItem{label, run})
+		items = append(items, panelItem{label: label, run: run})
 	}
 	add("status — where the release stands", func(ctx context.Context) error {
 		c := newStatus(g)
@@ -96,6 +120,9 @@ func (g *globals) panelItems(r *reach) []panelItem {
 		env := rb.Envs[en]
 		for _, op := range env.OpOrder {
 			add(fmt.Sprintf("op %s %s", en, op), func(ctx context.Context) error { return g.runOp(ctx, r, en, op, "") })
+			if !readOnlyOps[op] {
+				items[len(items)-1].confirm = fmt.Sprintf("Run %s on %s: %s (%d at a time)?", op, en, hostNames(env.Hosts), max(env.Parallel, 1))
+			}
 		}
 	}
 	for _, c := range rb.Handbook.Checks {

@@ -35,7 +35,7 @@ func promptErr(err error) error {
 // Select implements runbook.Prompter.
 func (p *surveyPrompter) Select(msg string, options []string, def string) (string, error) {
 	var ans string
-	q := &survey.Select{Message: msg, Options: options, Default: def}
+	q := &survey.Select{Message: msg, Options: options, Default: def, PageSize: min(max(len(options), 7), 20)}
 	if err := survey.AskOne(q, &ans, p.opts...); err != nil {
 		return "", promptErr(err)
 	}

@@ -12,8 +12,12 @@ func newRollback(g *globals) *cobra.Command {
 		Use:   "rollback [--to V [--env E]...]",
 		Short: "Undo the latest release step by step, or switch environments back to a staged release",
 		Long: `Without --to: undo the latest release — its completed steps in reverse
-order, each through its undo (built in for upload and activate). Interrupted,
-it continues where it stopped when run again.
+order, each through its undo (built in for upload and activate). Switching an
+environment back is followed, on each host, by its restart steps run again on
+the restored release, with their verify; the rollback is done only when they
+pass. A step that changed hosts and has no undo is never assumed undone: the
+operator says what was done by hand (with --yes it stops, exit 3).
+Interrupted, it continues where it stopped when run again.
 
 With --to V: check that V is staged and intact on every host of the
 environments (default: every environment with a deploy_dir), then switch
@@ -32,7 +36,7 @@ before its current one. Recorded as a release of kind rollback.`,
 				return err
 			}
 			defer s.Close()
-			e := g.engine(s, nil, nil)
+			e := g.engine(s, nil, nil, false)
 			// --env alone means --to the previous release of those environments.
 			if cmd.Flags().Changed("to") || len(envs) > 0 {
 				err = e.RollbackTo(cmd.Context(), engine.RollbackToOptions{Version: to, Envs: envs})

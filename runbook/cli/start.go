@@ -14,6 +14,7 @@ type startOptions struct {
 	signoffs []string
 	again    bool
 	accept   []string
+	same     bool
 }
 
 func newStart(g *globals) *cobra.Command {
@@ -47,7 +48,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 			if err != nil {
 				return err
 			}
-			e := g.engine(s, signoffs, accept)
+			e := g.engine(s, signoffs, accept, o.same)
 			err = e.Start(cmd.Context(), engine.StartOptions{Version: o.version, From: o.from, Again: o.again})
 			return g.afterWalk(e, err)
 		},
@@ -57,11 +58,13 @@ already released successfully, nothing runs (--again starts a new release).`,
 	cmd.Flags().StringArrayVar(&o.signoffs, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
 	cmd.Flags().BoolVar(&o.again, "again", false, "start a new release even if this version already succeeded")
 	cmd.Flags().StringArrayVar(&o.accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	cmd.Flags().BoolVar(&o.same, "same-artifact", false, "ship an artifact byte-identical to an earlier release's without asking (recorded)")
 	return cmd
 }
 
 func newResume(g *globals) *cobra.Command {
 	var from string
+	var same bool
 	var so, accept []string
 	cmd := &cobra.Command{
 		Use:   "resume",
@@ -84,13 +87,14 @@ func newResume(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e := g.engine(s, signoffs, acceptDiff)
+			e := g.engine(s, signoffs, acceptDiff, same)
 			return g.afterWalk(e, e.Resume(cmd.Context(), from))
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "skip the pending steps before STEP (recorded as skipped)")
 	cmd.Flags().StringArrayVar(&so, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
 	cmd.Flags().StringArrayVar(&accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	cmd.Flags().BoolVar(&same, "same-artifact", false, "ship an artifact byte-identical to an earlier release's without asking (recorded)")
 	return cmd
 }
 
@@ -99,14 +103,21 @@ func newAbort(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "abort",
 		Short: "End the unfinished release without undoing anything (recorded)",
-		Args:  cobra.NoArgs,
+		Long: `End the unfinished release for good, without undoing anything: afterwards
+it can be neither resumed nor rolled back step by step (rollback --to still
+switches hosts to a staged release). In a terminal it asks to confirm, naming
+the hosts the release changed; --yes skips the question.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.needTerminal("abort"); err != nil {
+				return err
+			}
 			s, err := g.open(cmd.Context(), "abort", "")
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			return g.engine(s, nil, nil).Abort(cmd.Context(), reason)
+			return g.engine(s, nil, nil, false).Abort(cmd.Context(), reason)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the report)")

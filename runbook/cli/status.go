@@ -189,8 +189,10 @@ func nextAction(r *runbook.Release, steps []*runbook.StepRun) string {
 		return fmt.Sprintf("step %s failed: fix the cause, then `runbook resume` retries it (or `runbook rollback` undoes the release)", n)
 	case runbook.ReleaseRollingBack:
 		return "a rollback was interrupted: `runbook rollback` continues it"
+	case runbook.ReleaseRollbackFailed:
+		return "the rollback failed (the output above shows where): fix the cause, then `runbook rollback` retries what is left of it"
 	case runbook.ReleaseRunning:
 		return fmt.Sprintf("it is running (or its process died at %s): `runbook resume` continues it once no process holds the lock", n)
 	}
-	return fmt.Sprintf("`runbook resume` continues at %s; `runbook abort` ends the release", n)
+	return fmt.Sprintf("`runbook resume` continues at %s; `runbook rollback` undoes the release; `runbook abort` ends it", n)
 }

@@ -26,6 +26,12 @@ func (w *walk) recordEffects(ctx context.Context, s *runbook.Step, hr *runbook.H
 		if err == nil {
 			err = st.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: rel.Version, Previous: d.Previous, ReleaseID: rel.ID, At: now})
 		}
+	case runbook.KindOp:
+		// A restart after the switch whose verify passed shows the
+		// release running: what status and the report call live.
+		if s.Verify != "" && w.rb.Changes(s) == runbook.ChangesRunning {
+			err = st.VerifyLive(ctx, s.On, hr.Host, rel.Version, now)
+		}
 	}
 	return runbook.NotRecorded(err)
 }
@@ -59,6 +65,11 @@ func (w *walk) ensureArtifact(ctx context.Context) error {
 		}
 		w.rec.note(ctx, "deviation", "", "", msg+"; the operator chose the new artifact")
 	}
+	if rel.ArtifactSHA256 == "" {
+		if err := w.sameArtifact(ctx, sum); err != nil {
+			return err
+		}
+	}
 	if rel.ArtifactSHA256 != sum {
 		rel.ArtifactSHA256 = sum
 		if err := w.cfg.Store.RecordRelease(ctx, rel, nil); err != nil {
@@ -66,5 +77,40 @@ func (w *walk) ensureArtifact(ctx context.Context) error {
 		}
 	}
 	w.artifact, w.hashed = sum, true
+	return nil
+}
+
+// sameArtifact stops a new version from shipping, unasked, the very bytes
+// an earlier release of another version shipped: the classic "forgot to
+// build" (the build step was skipped, the old EAR is still there).
+func (w *walk) sameArtifact(ctx context.Context, sum string) error {
+	rels, err := w.cfg.Store.Releases(ctx)
+	if err != nil {
+		return err
+	}
+	var twin *runbook.Release
+	for _, r := range rels {
+		if r.Kind == runbook.KindRelease && r.Version != w.rel().Version && r.ArtifactSHA256 == sum {
+			twin = r
+		}
+	}
+	if twin == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("artifact %s is byte-identical to the one release %s (#%d) shipped (sha256 %s…): was the build skipped?",
+		w.rb.Artifact.Path, twin.Version, twin.ID, short(sum))
+	w.cfg.UI.Warn(msg)
+	if !w.cfg.SameArtifact {
+		const same = "Stage the same artifact"
+		choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Ship it as %s anyway?", w.rel().Version), Options: []string{ChPause, same}, Default: ChPause,
+			Refuse: msg, Hint: "build the new version first, or pass --same-artifact to ship the same bytes under a new version"})
+		if err != nil {
+			return err
+		}
+		if choice == ChPause {
+			return w.pause(ctx)
+		}
+	}
+	w.rec.note(ctx, "deviation", "", "", fmt.Sprintf("shipped the same artifact as release %s (#%d), sha256 %s", twin.Version, twin.ID, sum))
 	return nil
 }

@@ -20,6 +20,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,6 +48,9 @@ type Config struct {
 	Signoffs map[string]string
 	// AcceptDiff maps a diff step to the reason its differences are accepted.
 	AcceptDiff map[string]string
+	// SameArtifact (--same-artifact) lets a new version ship an artifact
+	// byte-identical to an earlier release's without asking.
+	SameArtifact bool
 }
 
 // Engine walks the releases of one runbook for one process, which holds
@@ -114,7 +118,17 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 			return err
 		}
 	}
-	return w.run(ctx)
+	return e.rollbackIfChosen(ctx, w.run(ctx))
+}
+
+// rollbackIfChosen rolls the release back when its walk ended because the
+// operator chose Rollback at a prompt; any other end is returned as is.
+func (e *Engine) rollbackIfChosen(ctx context.Context, err error) error {
+	if !errors.Is(err, errRollbackChosen) {
+		return err
+	}
+	e.cfg.UI.Info("rolling the release back, as the operator chose")
+	return e.Rollback(ctx)
 }
 
 // alreadyReleased reports (and says) that version succeeded before.
@@ -163,7 +177,7 @@ func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, re
 		return err
 	}
 	w.retryFailed = retryFailed
-	return w.continueRelease(ctx, from)
+	return e.rollbackIfChosen(ctx, w.continueRelease(ctx, from))
 }
 
 // Abort ends the unfinished release without undoing anything.
@@ -181,6 +195,25 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 	}
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
+	}
+	if e.cfg.Ask.Asks() {
+		msg := fmt.Sprintf("Abort %s %s (#%d) for good? Nothing is undone, and it cannot be resumed or rolled back step by step afterwards.", un.Kind, un.Version, un.ID)
+		if changed := w.changedHosts(); changed != "" {
+			msg += "\n  It changed " + changed + "."
+		}
+		ok, err := e.cfg.Ask.Confirm(msg, "Yes, abort it", "No, keep it")
+		if err != nil {
+			return w.promptErr(ctx, nil, err)
+		}
+		if !ok {
+			e.cfg.UI.Info(fmt.Sprintf("%s %s (#%d) is left %s", un.Kind, un.Version, un.ID, un.State))
+			return nil
+		}
+		if reason == "" {
+			if reason, err = e.cfg.Ask.Text("Why abort? (recorded)", "", ""); err != nil {
+				return w.promptErr(ctx, nil, err)
+			}
+		}
 	}
 	if reason == "" {
 		reason = "aborted by " + e.cfg.Operator

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ type hostTask struct {
 	// endsStep: this is the step's only host run to run now, so its
 	// success is committed together with the step's.
 	endsStep bool
+	// settled: an interrupted run was settled (adopted, decided) before
+	// the step ran its hosts; it is not run again.
+	settled bool
 }
 
 // hosts runs step s on every host run not yet done, within the step's
@@ -37,9 +41,18 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 		}
 	}
 	lim := LimitsOf(w.rb.Envs[s.On], s)
+	// What a crash left is settled first, on every host, before any host
+	// runs anything: a run that needs the operator's decision stops the
+	// step (exit 3 under --yes) with no host touched.
+	if err := w.settleAll(ctx, tasks, lim); err != nil {
+		return err
+	}
+	tasks = slices.DeleteFunc(tasks, func(t hostTask) bool {
+		return t.hr.State == runbook.RunSucceeded || t.hr.State == runbook.RunSkipped || t.hr.State == runbook.RunFailed && t.settled
+	})
 	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
 		err := w.runHost(ctx, t)
-		return err == nil && t.hr.State != runbook.RunSucceeded, err
+		return err == nil && t.hr.State == runbook.RunFailed, err
 	})
 	if res.Err != nil {
 		return res.Err
@@ -47,11 +60,13 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	if err := w.interrupted(ctx); err != nil {
 		return err
 	}
-	if len(res.Failed) > lim.MaxFail {
-		failed := make([]string, len(res.Failed))
-		for i, j := range res.Failed {
-			failed[i] = tasks[j].hr.Host + " (" + failReason(tasks[j].hr) + ")"
+	var failed []string
+	for _, hr := range sr.Hosts {
+		if hr.State == runbook.RunFailed {
+			failed = append(failed, hr.Host+" ("+failReason(hr)+")")
 		}
+	}
+	if len(failed) > lim.MaxFail {
 		return fmt.Errorf("step %s failed on %s (max_fail %d)", s.Name, strings.Join(failed, ", "), lim.MaxFail)
 	}
 	if len(res.NotRun) > 0 {
@@ -67,12 +82,6 @@ func (w *walk) runHost(ctx context.Context, t hostTask) error {
 	call, err := w.call(s, t.h)
 	if err != nil {
 		return err
-	}
-	if hr.State == runbook.RunInterrupted {
-		settled, err := w.settle(ctx, t, call)
-		if err != nil || settled {
-			return err
-		}
 	}
 	ev := map[runbook.RunState]string{runbook.RunPending: runbook.EvStart, runbook.RunFailed: runbook.EvRetry, runbook.RunInterrupted: runbook.EvRerun}[hr.State]
 	hr.Attempts++

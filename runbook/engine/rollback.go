@@ -10,11 +10,24 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// Choice of the rollback prompt for a step without an undo.
-const ChDoneByHand = "Done by hand"
+// Choices of the rollback prompts.
+const (
+	ChUndo       = "Undo it"
+	ChDoneByHand = "Done by hand"
+	ChLeave      = "Leave it"
+)
 
-// Rollback undoes the latest release: its completed steps in reverse order
-// of completion, each through its undo. Killed part-way, it continues
+// errRollbackChosen ends a walk whose operator chose Rollback at a prompt;
+// the entry point that walked it then rolls the release back.
+var errRollbackChosen = errors.New("the operator chose to roll back")
+
+// Rollback undoes the latest release, step by step (docs/SPEC.md,
+// "Rollback order"): the steps that took effect, in reverse order of
+// completion, each as the undo policy says for what it changes. Undoing a
+// switch (an activate step) puts current back, then runs the
+// environment's restart steps again against the restored release, with
+// their verify: the rollback is done only when the previous release runs,
+// verified, on every host it switched back. Killed part-way, it continues
 // where it stopped when run again, without undoing anything twice.
 func (e *Engine) Rollback(ctx context.Context) error {
 	r, err := e.rollbackSubject(ctx)
@@ -37,7 +50,10 @@ func (e *Engine) Rollback(ctx context.Context) error {
 			"`runbook rollback --to V` switches the hosts to a staged release")
 	}
 	reason := "rollback by " + e.cfg.Operator
-	if rollingBack(ctx, e.cfg.Store, w.rel()) {
+	switch {
+	case w.rel().State == runbook.ReleaseRollbackFailed:
+		reason = "rollback retried by " + e.cfg.Operator
+	case rollingBack(ctx, e.cfg.Store, w.rel()):
 		reason = "rollback continued by " + e.cfg.Operator
 	}
 	if err := w.rec.release(ctx, runbook.EvRollback, reason); err != nil {
@@ -56,7 +72,7 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
-	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back", w.rel().Version))
+	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, w.liveNow(ctx)))
 	return nil
 }
 
@@ -84,15 +100,34 @@ func (e *Engine) rollbackSubject(ctx context.Context) (*runbook.Release, error) 
 	return nil, runbook.WithHint(fmt.Errorf("%w: no release to roll back", runbook.ErrNothingToDo), "`runbook history` lists what ran")
 }
 
-// undoOrder lists the steps to undo, latest completed first. Failed,
-// skipped and never-run steps are not undone; a step interrupted mid-run
-// or mid-undo is (undo commands must be safe to repeat).
+// tookEffect reports whether a host run changed its host (or may have):
+// what a rollback undoes.
+func tookEffect(hr *runbook.HostRun) bool {
+	switch hr.State {
+	case runbook.RunSucceeded, runbook.RunInterrupted, runbook.RunUndoFailed, runbook.RunUndoing:
+		return true
+	}
+	return false
+}
+
+// undoOrder lists the steps to undo, latest completed first: every step
+// that took effect on some host — a step that failed on one host may have
+// succeeded on others — or is mid-undo. Skipped and never-run steps are
+// not undone; a step interrupted mid-run or mid-undo is (undos must be
+// safe to repeat).
 func (w *walk) undoOrder() []int {
 	var idx []int
 	for i, sr := range w.steps {
 		switch sr.State {
 		case runbook.RunSucceeded, runbook.RunUndoing, runbook.RunUndoFailed, runbook.RunInterrupted:
 			idx = append(idx, i)
+		case runbook.RunFailed:
+			for _, hr := range sr.Hosts {
+				if tookEffect(hr) {
+					idx = append(idx, i)
+					break
+				}
+			}
 		}
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
@@ -105,37 +140,43 @@ func (w *walk) undoOrder() []int {
 	return idx
 }
 
-func hasUndo(s *runbook.Step) bool {
-	return s.Undo != "" || s.Kind == runbook.KindUpload || s.Kind == runbook.KindActivate
-}
-
-// changesNothing: confirm, diff and probe leave nothing on a host to undo.
-func changesNothing(s *runbook.Step) bool {
-	return s.Kind == runbook.KindConfirm || s.Kind == runbook.KindDiff || s.Kind == runbook.KindProbe
-}
-
+// undoStep undoes step i as the undo policy says for what it changes:
+//
+//	reads only, or `undo: none`      passed over
+//	only the build directory         passed over, with a note
+//	acts on the running application  passed over: its switch runs it again
+//	has an undo (or a built-in one)  the undo, asked for like a step
+//	changes hosts, no undo           the operator decides; never assumed
 func (w *walk) undoStep(ctx context.Context, i int) error {
 	s, sr := w.rb.Steps[i], w.steps[i]
-	if changesNothing(s) && s.Undo == "" {
+	change := w.rb.Changes(s)
+	switch {
+	case change == runbook.ChangesNothing:
+		return nil
+	case change == runbook.ChangesBuild && s.Undo == "":
+		w.cfg.UI.Detail(fmt.Sprintf("%s changed only the build directory: nothing to undo", s.Name))
+		return nil
+	case change == runbook.ChangesRunning:
+		w.cfg.UI.Detail(w.restartNote(s))
 		return nil
 	}
 	w.cfg.UI.StepHeader(i, len(w.steps), s, sr)
-	if !hasUndo(s) {
+	if change == runbook.ChangesHosts && s.Undo == "" {
 		return w.manualUndo(ctx, s, sr)
 	}
 	if sr.State != runbook.RunUndoing {
-		for done := false; !done; {
-			choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChRun, ChSkip, ChDetails, ChPause, ChAbort}, Default: ChRun, Assume: ChRun,
+		for asking := true; asking; {
+			choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChUndo, ChLeave, ChDetails, ChPause, ChAbort}, Default: ChUndo, Assume: ChUndo,
 				Refuse: fmt.Sprintf("undo of %s needs the operator", s.Name), Hint: "run it in a terminal, or pass --yes"})
 			if err != nil {
 				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
 			}
 			switch choice {
-			case ChRun:
-				done = true
+			case ChUndo:
+				asking = false
 			case ChDetails:
-				w.details(s)
-			case ChSkip:
+				w.undoDetails(s)
+			case ChLeave:
 				reason, err := w.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
 				if err != nil {
 					return w.stopRollback(ctx, sr, rollbackPromptErr(err))
@@ -145,7 +186,9 @@ func (w *walk) undoStep(ctx context.Context, i int) error {
 			case ChPause:
 				return w.stopRollback(ctx, sr, runbook.ErrPaused)
 			case ChAbort:
-				return w.abortHere(ctx)
+				if aborted, err := w.abort(ctx); aborted || err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -160,27 +203,27 @@ func (w *walk) undoStep(ctx context.Context, i int) error {
 			return w.stopRollback(ctx, sr, err)
 		}
 		sr.FinishedAt = w.rec.now()
-		if failed == 0 {
+		if len(failed) == 0 {
 			if err := w.rec.step(ctx, sr, runbook.EvUndone, ""); err != nil {
 				return err
 			}
 			w.cfg.UI.StepDone(s, sr)
 			return nil
 		}
-		if err := w.rec.step(ctx, sr, runbook.EvUndoFail, fmt.Sprintf("undo failed on %d host(s)", failed)); err != nil {
+		why := fmt.Sprintf("undo of %s failed on %s", s.Name, strings.Join(failed, ", "))
+		if err := w.rec.step(ctx, sr, runbook.EvUndoFail, why); err != nil {
 			return err
 		}
 		w.cfg.UI.StepDone(s, sr)
 		if !w.ask.Asks() {
-			return w.stopRollback(ctx, sr, runbook.WithHint(fmt.Errorf("%w: undo of %s failed on %d host(s)", runbook.ErrStepFailed, s.Name, failed),
-				"fix the cause, then `runbook rollback` retries the undo; `runbook status` shows the output"))
+			return w.failRollback(ctx, why)
 		}
-		choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo of %s failed. What now?", s.Name), Options: []string{ChRetry, ChSkip, ChPause, ChAbort}, Default: ChRetry})
+		choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo of %s failed. What now?", s.Name), Options: []string{ChRetry, ChLeave, ChPause, ChAbort}, Default: ChRetry})
 		if err != nil {
 			return w.stopRollback(ctx, sr, rollbackPromptErr(err))
 		}
 		switch choice {
-		case ChSkip:
+		case ChLeave:
 			reason, err := w.ask.Text("Why go on without undoing "+s.Name+"? (recorded)", "", "")
 			if err != nil {
 				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
@@ -190,132 +233,142 @@ func (w *walk) undoStep(ctx context.Context, i int) error {
 		case ChPause:
 			return w.stopRollback(ctx, sr, runbook.ErrPaused)
 		case ChAbort:
-			return w.abortHere(ctx)
+			if aborted, err := w.abort(ctx); aborted || err != nil {
+				return err
+			}
+			return w.failRollback(ctx, why)
 		}
 	}
 }
 
-// manualUndo handles a step that changed something but has no undo.
-func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) error {
-	if sr.State != runbook.RunSucceeded && sr.State != runbook.RunInterrupted && sr.State != runbook.RunUndoFailed {
-		return nil
-	}
-	msg := fmt.Sprintf("%s has no undo: manual action", s.Name)
-	w.cfg.UI.Warn(msg)
-	if !w.ask.Asks() {
-		w.rec.note(ctx, "deviation", s.Name, "", msg+"; skipped by --yes")
-		w.cfg.UI.Detail("skipped (--yes): undo it by hand if it changed something")
-		return nil
-	}
-	choice, err := w.ask.Choose(Question{Msg: msg + ". Undo it by hand, then confirm.", Options: []string{ChDoneByHand, ChSkip, ChPause, ChAbort}, Default: ChDoneByHand})
-	if err != nil {
-		return w.stopRollback(ctx, sr, rollbackPromptErr(err))
-	}
-	switch choice {
-	case ChDoneByHand:
-		reason := "undone by hand, confirmed by " + w.cfg.Operator
-		if err := w.rec.step(ctx, sr, runbook.EvUndo, reason); err != nil {
-			return err
+// restartNote says how a step that acts on the running application is
+// undone: by the switch of its environment, if this release switched it.
+func (w *walk) restartNote(s *runbook.Step) string {
+	if sw := w.rb.Switch(s); sw != nil {
+		for _, sr := range w.steps {
+			if sr.Name == sw.Name {
+				for _, hr := range sr.Hosts {
+					if tookEffect(hr) || hr.State == runbook.RunUndone {
+						return fmt.Sprintf("%s runs again on the restored release once %s switches %s back", s.Name, sw.Name, s.On)
+					}
+				}
+			}
 		}
-		for _, hr := range sr.Hosts {
-			if hr.State == runbook.RunSucceeded || hr.State == runbook.RunInterrupted || hr.State == runbook.RunUndoFailed {
-				if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, reason); err != nil {
-					return err
+	}
+	return fmt.Sprintf("%s: nothing switched %s in this release, so it is left as it is", s.Name, s.On)
+}
+
+// manualUndo handles a step that changed hosts and has no undo. Nothing
+// is assumed: the default is to pause, "done by hand" must be chosen and
+// records the operator's own words, and --yes stops for a human.
+func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) error {
+	var hosts []string
+	for _, hr := range sr.Hosts {
+		if tookEffect(hr) {
+			hosts = append(hosts, hr.Host)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s changed %s and has no undo", s.Name, strings.Join(hosts, ", "))
+	w.cfg.UI.Warn(msg)
+	for {
+		choice, err := w.ask.Choose(Question{
+			Msg:     msg + ". Undo it by hand, or leave it?",
+			Options: []string{ChPause, ChDoneByHand, ChLeave, ChDetails, ChAbort}, Default: ChPause,
+			Refuse: fmt.Sprintf("%s has no undo, and only the operator can say it was undone by hand", s.Name),
+			Hint:   fmt.Sprintf("run `runbook rollback` in a terminal to decide; or give %s an `undo:` command (`undo: none` when it leaves nothing to undo)", s.Name),
+		})
+		if err != nil {
+			return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+		}
+		switch choice {
+		case ChDoneByHand:
+			what, err := w.ask.Text(fmt.Sprintf("What did you do to undo %s on %s? (recorded)", s.Name, strings.Join(hosts, ", ")), "", "")
+			if err != nil {
+				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+			}
+			reason := fmt.Sprintf("undone by hand by %s: %s", w.cfg.Operator, what)
+			if err := w.rec.step(ctx, sr, runbook.EvUndo, reason); err != nil {
+				return err
+			}
+			for _, hr := range sr.Hosts {
+				if !tookEffect(hr) {
+					continue
+				}
+				if hr.State != runbook.RunUndoing {
+					if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, reason); err != nil {
+						return err
+					}
 				}
 				if err := w.rec.host(ctx, sr, hr, runbook.EvUndone, reason); err != nil {
 					return err
 				}
 			}
+			sr.FinishedAt = w.rec.now()
+			w.rec.note(ctx, "deviation", s.Name, "", reason)
+			return w.rec.step(ctx, sr, runbook.EvUndone, reason)
+		case ChLeave:
+			reason, err := w.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
+			if err != nil {
+				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+			}
+			w.rec.note(ctx, "deviation", s.Name, "", "has no undo and was left in place: "+reason)
+			return nil
+		case ChDetails:
+			w.details(s)
+		case ChPause:
+			return w.stopRollback(ctx, sr, runbook.ErrPaused)
+		case ChAbort:
+			if aborted, err := w.abort(ctx); aborted || err != nil {
+				return err
+			}
 		}
-		sr.FinishedAt = w.rec.now()
-		return w.rec.step(ctx, sr, runbook.EvUndone, reason)
-	case ChSkip:
-		w.rec.note(ctx, "deviation", s.Name, "", msg+"; skipped by "+w.cfg.Operator)
-		return nil
-	case ChPause:
-		return w.stopRollback(ctx, sr, runbook.ErrPaused)
 	}
-	return w.abortHere(ctx)
 }
 
-// undoHosts undoes the step on every host where it took effect, latest
-// host first; it returns how many undos failed.
-func (w *walk) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) (int, error) {
-	failed := 0
-	for j := len(sr.Hosts) - 1; j >= 0; j-- {
-		hr := sr.Hosts[j]
-		switch hr.State {
-		case runbook.RunSucceeded, runbook.RunInterrupted, runbook.RunUndoFailed, runbook.RunUndoing:
-		default:
-			continue
-		}
-		h := hostOf(w.rb, s, hr.Host)
-		call, err := w.call(s, h)
-		if err != nil {
-			return failed, err
-		}
-		out := w.output(s, hr)
-		call.Out = out
-		outcome, uerr, err := w.runUndo(ctx, s, sr, hr, call)
-		out.Close()
-		if err != nil {
-			return failed, err
-		}
-		runbook.Hit(runbook.PointUndoAfter)
-		hr.OutputTail = out.Tail()
-		hr.FinishedAt = w.rec.now()
-		hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
-		if uerr != nil && (errors.Is(uerr, runbook.ErrInDoubt) || ctx.Err() != nil) {
-			if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "undo interrupted"); err != nil {
-				return failed, err
-			}
-			if ctx.Err() != nil {
-				return failed, runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook rollback` continues the rollback")
-			}
-			return failed, runbook.WithHint(fmt.Errorf("%w: undo of %s on %s: %v", runbook.ErrInDoubt, s.Name, hr.Host, uerr), "`runbook rollback` runs the undo again (undos are safe to repeat)")
-		}
-		if uerr != nil || outcome.ExitCode != 0 {
-			reason := fmt.Sprintf("undo exit status %d", outcome.ExitCode)
-			if uerr != nil {
-				reason = uerr.Error()
-			}
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndoFail, reason); err != nil {
-				return failed, err
-			}
-			failed++
-			w.cfg.UI.HostDone(s, hr, reason)
-			continue
-		}
-		if err := w.recordUndoEffects(ctx, s, hr, outcome); err != nil {
-			return failed, err
-		}
-		if err := w.rec.host(ctx, sr, hr, runbook.EvUndone, outcome.Summary); err != nil {
-			return failed, err
-		}
-		// The markers go only once `undone` is committed: removed before,
-		// a crash in between would leave an undo that settles as never
-		// started, and it would run a second time.
-		w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
-		w.cfg.UI.HostDone(s, hr, outcome.Summary)
-	}
-	return failed, nil
-}
-
-// recordUndoEffects keeps the live and staged tables true after an undo.
-func (w *walk) recordUndoEffects(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, o runbook.Outcome) error {
+// undoDetails shows what the undo of a step does on each host.
+func (w *walk) undoDetails(s *runbook.Step) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "undo of %s (%s on %s):", s.Name, s.Kind, s.On)
 	switch s.Kind {
-	case runbook.KindActivate:
-		d := runbook.ParseDetail(o.Detail)
-		if d.Version == "" {
-			return nil // nothing was live before: current was left alone
-		}
-		return w.cfg.Store.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: d.Version, Previous: d.Previous, ReleaseID: w.rel().ID, At: w.rec.now()})
 	case runbook.KindUpload:
-		if o.Summary != "kept: live or previous" {
-			return w.cfg.Store.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: w.rel().Version, ReleaseID: w.rel().ID, At: w.rec.now(), Removed: true})
+		fmt.Fprintf(&b, "\n  remove releases/%s on each host, unless it is live or the previous release", w.rel().Version)
+	case runbook.KindActivate:
+		fmt.Fprintf(&b, "\n  switch current back to the release live before %s", w.rel().Version)
+		rs := w.rb.Restarts(s)
+		for _, x := range rs {
+			fmt.Fprintf(&b, "\n  then run %s again on the restored release", x.Name)
+			if x.Verify != "" {
+				b.WriteString(" and verify it")
+			}
+		}
+		if len(rs) == 0 {
+			if cmd := w.rb.Envs[s.On].Operations["restart"]; cmd != "" {
+				b.WriteString("\n  then the restart operation (nothing verifies it)")
+			} else {
+				b.WriteString("\n  nothing restarts the application afterwards")
+			}
+		}
+	default:
+		for _, h := range w.rb.Envs[s.On].Hosts {
+			fmt.Fprintf(&b, "\n  %s: %s", h.Name, w.cfg.Masker.Mask(runbook.RenderForDisplay(s.Undo, w.data(s, h))))
 		}
 	}
-	return nil
+	w.cfg.UI.Detail(b.String())
+}
+
+// failRollback ends a rollback that could not finish: rollback_failed,
+// naming what failed and what to type next.
+func (w *walk) failRollback(ctx context.Context, why string) error {
+	if w.rel().State == runbook.ReleaseRollingBack {
+		if err := w.rec.release(ctx, runbook.EvRollbackFail, why); err != nil {
+			return err
+		}
+	}
+	return runbook.WithHint(fmt.Errorf("%w: rollback failed: %s", runbook.ErrStepFailed, why),
+		"fix the cause on those hosts, then `runbook rollback` retries what is left of the rollback; `runbook status` shows the output")
 }
 
 // stopRollback leaves the step where it is and pauses the rollback.
@@ -359,67 +412,58 @@ func (w *walk) interruptedRollback(ctx context.Context) error {
 	return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook rollback` continues the rollback")
 }
 
-const undoSuffix = "-undo"
-
-// newUndoToken names a new run of an undo. A run is never started twice
-// under one token: settling one as never started claims its token on the
-// host, so that a copy still on its way there cannot start later, and the
-// run that replaces it needs a name of its own. What a failed undo left
-// under its token is cleared: its outcome is committed.
-func (w *walk) newUndoToken(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) {
-	if hr.State == runbook.RunUndoFailed && strings.HasSuffix(hr.Token, undoSuffix) {
-		call.Token = hr.Token
-		w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
-	}
-	hr.Token = token(w.rel().ID, s, hr.Attempts, hr.Host) + undoSuffix
-	call.Token = hr.Token
-}
-
-// runUndo undoes one host run. An undo interrupted by a crash is settled
-// by its markers first: finished → its exit code is adopted; still
-// running → waited for; otherwise it runs again (undos are safe to repeat).
-func (w *walk) runUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, hr *runbook.HostRun, call *runbook.Call) (runbook.Outcome, error, error) {
-	if hr.State == runbook.RunInterrupted && strings.HasSuffix(hr.Token, undoSuffix) {
-		call.Token = hr.Token
-		ev, err := w.cfg.Exec.Settle(ctx, call)
-		if err != nil {
-			return runbook.Outcome{}, nil, fmt.Errorf("settle the undo of %s on %s: %w", s.Name, hr.Host, err)
-		}
-		switch ev.State {
-		case runbook.SettleFinished:
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, fmt.Sprintf("undo outcome found on the host: exit %d", ev.ExitCode)); err != nil {
-				return runbook.Outcome{}, nil, err
-			}
-			return runbook.Outcome{ExitCode: ev.ExitCode, Summary: "undo finished before the interruption"}, nil, nil
-		case runbook.SettleRunning:
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, "undo still running on the host: reattached"); err != nil {
-				return runbook.Outcome{}, nil, err
-			}
-			o, uerr := w.cfg.Exec.Wait(ctx, call)
-			if uerr == nil || !errors.Is(uerr, runbook.ErrInDoubt) {
-				return o, uerr, nil
-			}
-			// It died without an outcome: run it again below, under a
-			// new token, committed before it starts.
-			w.newUndoToken(ctx, s, hr, call)
-			if err := w.cfg.Store.RecordHost(ctx, hr, nil); err != nil {
-				return runbook.Outcome{}, nil, fmt.Errorf("record the undo of %s on %s: %w", s.Name, hr.Host, err)
-			}
-		default:
-			w.newUndoToken(ctx, s, hr, call)
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, "undo interrupted before it finished: running it again (undos are safe to repeat)"); err != nil {
-				return runbook.Outcome{}, nil, err
-			}
-		}
-	} else if hr.State != runbook.RunUndoing {
-		w.newUndoToken(ctx, s, hr, call)
-		if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, ""); err != nil {
-			return runbook.Outcome{}, nil, err
+// liveNow says, after a rollback, what runs on the environments this
+// release switched, and where a verify showed it: ": production 1.0.0
+// (verified on prod1, prod2)".
+func (w *walk) liveNow(ctx context.Context) string {
+	envs := map[string]bool{}
+	for _, sr := range w.steps {
+		if sr.Kind == runbook.KindActivate {
+			envs[sr.Env] = true
 		}
 	}
-	call.Token = hr.Token
-	hr.StartedAt = w.rec.now()
-	runbook.Hit(runbook.PointUndoBefore)
-	o, uerr := w.cfg.Exec.Undo(ctx, call, hr.Detail)
-	return o, uerr, nil
+	live, err := w.cfg.Store.LiveVersions(ctx)
+	if err != nil || len(envs) == 0 {
+		return ""
+	}
+	type seen struct{ verified, unverified []string }
+	by := map[string]map[string]*seen{} // env → version → hosts
+	for _, l := range live {
+		if !envs[l.Env] {
+			continue
+		}
+		if by[l.Env] == nil {
+			by[l.Env] = map[string]*seen{}
+		}
+		x := by[l.Env][l.Version]
+		if x == nil {
+			x = &seen{}
+			by[l.Env][l.Version] = x
+		}
+		if l.VerifiedAt.IsZero() {
+			x.unverified = append(x.unverified, l.Host)
+		} else {
+			x.verified = append(x.verified, l.Host)
+		}
+	}
+	var parts []string
+	for _, en := range w.rb.EnvOrder {
+		for v, x := range by[en] {
+			p := en + " " + v
+			switch {
+			case len(x.unverified) == 0:
+				p += " (verified on " + strings.Join(x.verified, ", ") + ")"
+			case len(x.verified) == 0:
+				p += " (not verified on " + strings.Join(x.unverified, ", ") + ")"
+			default:
+				p += " (verified on " + strings.Join(x.verified, ", ") + "; not verified on " + strings.Join(x.unverified, ", ") + ")"
+			}
+			parts = append(parts, p)
+		}
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; live now: " + strings.Join(parts, "; ")
 }

@@ -186,14 +186,30 @@ func (e *Engine) checkStaged(ctx context.Context, envs []string, version string)
 }
 
 // rollbackRunbook is the runbook a rollback --to walks: per environment,
-// switch current back, then the environment's restart operation.
+// switch current to the release, then run again the steps that act on the
+// running application after that environment's switch in rb (its
+// restart steps, with their verify, parallel and max_fail); an
+// environment whose runbook has none runs its restart operation, which
+// nothing verifies.
 func rollbackRunbook(rb *runbook.Runbook, envs []string, version string) *runbook.Runbook {
 	cp := *rb
 	cp.Steps = nil
 	for _, e := range envs {
-		cp.Steps = append(cp.Steps, &runbook.Step{Name: "switch-" + e, On: e, Kind: runbook.KindActivate, Activate: true, MaxFail: -1,
-			Description: "point current back to releases/" + version})
-		if rb.Envs[e].Operations["restart"] != "" {
+		sw := &runbook.Step{Name: "switch-" + e, On: e, Kind: runbook.KindActivate, Activate: true, MaxFail: -1,
+			Description: "point current back to releases/" + version}
+		cp.Steps = append(cp.Steps, sw)
+		var restarts []*runbook.Step
+		for _, s := range rb.Steps {
+			if s.Kind == runbook.KindActivate && s.On == e {
+				restarts = rb.Restarts(s)
+			}
+		}
+		for _, r := range restarts {
+			c := *r
+			c.Description = r.Name + " again, on " + version
+			cp.Steps = append(cp.Steps, &c)
+		}
+		if len(restarts) == 0 && rb.Envs[e].Operations["restart"] != "" {
 			cp.Steps = append(cp.Steps, &runbook.Step{Name: "restart-" + e, On: e, Kind: runbook.KindOp, Op: "restart", MaxFail: -1,
 				Description: "restart " + e + " on " + version})
 		}

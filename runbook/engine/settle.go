@@ -8,6 +8,29 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
+// settleAll settles every interrupted host run among tasks, within the
+// step's parallel limit. A run settled to an end (adopted, verified by its
+// check, marked done, skipped) is flagged settled; one that must run again
+// is left interrupted for the step to run.
+func (w *walk) settleAll(ctx context.Context, tasks []hostTask, lim Limits) error {
+	var open []*hostTask
+	for i := range tasks {
+		if tasks[i].hr.State == runbook.RunInterrupted {
+			open = append(open, &tasks[i])
+		}
+	}
+	res := FanOut(ctx, open, Limits{Parallel: lim.Parallel, MaxFail: len(open)}, func(ctx context.Context, t *hostTask) (bool, error) {
+		call, err := w.call(t.s, t.h)
+		if err != nil {
+			return false, err
+		}
+		settled, err := w.settle(ctx, *t, call)
+		t.settled = settled
+		return false, err
+	})
+	return res.Err
+}
+
 // settle decides what to do with an interrupted host run (SPEC §4, DESIGN
 // "Resume exactly" 4). settled reports that the run reached a final state
 // here; false means run the action again.
@@ -73,9 +96,9 @@ func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call
 	for {
 		choice, err := w.ask.Choose(Question{
 			Msg:     fmt.Sprintf("%s on %s was interrupted and may have run. What now?", s.Name, hr.Host),
-			Options: []string{ChRerun, ChMarkDone, ChSkip, ChDetails, ChPause}, Default: ChPause,
+			Options: []string{ChRerun, ChMarkDone, ChSkip, ChDetails, ChRollback, ChPause}, Default: ChPause,
 			Refuse: fmt.Sprintf("%s on %s was interrupted mid-run and may or may not have taken effect", s.Name, hr.Host),
-			Hint:   "run `runbook resume` in a terminal to decide (re-run, mark done, skip), or give the step a `check`",
+			Hint:   "run `runbook resume` in a terminal to decide (re-run, mark done, skip), or give the step a `check`; `runbook rollback` undoes the release",
 		})
 		if err != nil {
 			return false, askErr(err)
@@ -112,6 +135,8 @@ func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call
 			if hr.OutputTail != "" {
 				w.cfg.UI.Detail("last output:\n" + indent(hr.OutputTail))
 			}
+		case ChRollback:
+			return false, errRollbackChosen
 		case ChPause:
 			// Recorded by the step once every host run has stopped.
 			w.cfg.UI.Info("release paused; `runbook resume` continues where it stopped")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -131,7 +132,7 @@ func (w *walk) execute(ctx context.Context, s *runbook.Step, sr *runbook.StepRun
 // stops reports the errors that end a walk part-way through a step, as
 // opposed to a failure of the step.
 func stops(err error) bool {
-	for _, e := range []error{runbook.ErrInterrupted, runbook.ErrNeedsHuman, runbook.ErrPaused, runbook.ErrAborted, runbook.ErrInDoubt} {
+	for _, e := range []error{runbook.ErrInterrupted, runbook.ErrNeedsHuman, runbook.ErrPaused, runbook.ErrAborted, runbook.ErrInDoubt, errRollbackChosen} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -207,7 +208,9 @@ func (w *walk) before(ctx context.Context, s *runbook.Step, sr *runbook.StepRun)
 		case ChPause:
 			return false, w.pause(ctx)
 		case ChAbort:
-			return false, w.abortHere(ctx)
+			if aborted, err := w.abort(ctx); aborted || err != nil {
+				return false, err
+			}
 		}
 	}
 }
@@ -221,9 +224,9 @@ func (w *walk) afterFailure(ctx context.Context, s *runbook.Step, sr *runbook.St
 			}
 		}
 		return false, runbook.WithHint(fmt.Errorf("%w: %s", runbook.ErrStepFailed, s.Name),
-			"fix the cause, then `runbook resume` retries it; `runbook status` shows what happened")
+			"fix the cause, then `runbook resume` retries it, or `runbook rollback` undoes the release; `runbook status` shows what happened")
 	}
-	options := []string{ChRetry, ChSkip, ChDetails, ChPause, ChAbort}
+	options := []string{ChRetry, ChSkip, ChDetails, ChRollback, ChPause, ChAbort}
 	if s.Kind == runbook.KindDiff {
 		options = append([]string{ChRetry, ChAccept}, options[1:]...)
 	}
@@ -257,20 +260,30 @@ func (w *walk) afterFailure(ctx context.Context, s *runbook.Step, sr *runbook.St
 				return false, w.promptErr(ctx, sr, err)
 			}
 			return false, w.rec.skip(ctx, sr, reason)
+		case ChRollback:
+			if w.rel().State == runbook.ReleaseRunning {
+				if err := w.rec.release(ctx, runbook.EvFail, "step "+s.Name+" failed; the operator chose to roll back"); err != nil {
+					return false, err
+				}
+			}
+			return false, errRollbackChosen
 		case ChPause:
 			return false, w.pause(ctx)
 		case ChAbort:
-			return false, w.abortHere(ctx)
+			if aborted, err := w.abort(ctx); aborted || err != nil {
+				return false, err
+			}
 		}
 	}
 }
 
-// promptErr turns what a prompt returned into how the walk stops.
+// promptErr turns what a prompt returned into how the walk stops (sr nil:
+// outside a step).
 func (w *walk) promptErr(ctx context.Context, sr *runbook.StepRun, err error) error {
 	if errors.Is(err, runbook.ErrPromptInterrupted) {
-		return w.stop(ctx, sr, runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues"))
+		err = runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
 	}
-	if errors.Is(err, runbook.ErrNeedsHuman) {
+	if sr != nil && (errors.Is(err, runbook.ErrInterrupted) || errors.Is(err, runbook.ErrNeedsHuman)) {
 		return w.stop(ctx, sr, err)
 	}
 	return err
@@ -286,14 +299,60 @@ func (w *walk) pause(ctx context.Context) error {
 	return runbook.ErrPaused
 }
 
-func (w *walk) abortHere(ctx context.Context) error {
-	w.rel().FinishedAt = w.rec.now()
-	if err := w.rec.release(ctx, runbook.EvAbort, "aborted by "+w.cfg.Operator); err != nil {
-		return err
+// abort ends the release for good, once the operator confirmed it: it
+// cannot be resumed or rolled back step by step afterwards, so the
+// question names what the release changed and defaults to no. aborted
+// false means the operator went back.
+func (w *walk) abort(ctx context.Context) (aborted bool, err error) {
+	msg := fmt.Sprintf("Abort release %s for good? Nothing is undone, and it cannot be resumed or rolled back step by step afterwards.", w.rel().Version)
+	if changed := w.changedHosts(); changed != "" {
+		msg += "\n  It changed " + changed + "."
 	}
-	w.rec.note(ctx, "deviation", "", "", "release aborted by "+w.cfg.Operator)
+	ok, err := w.ask.Confirm(msg, "Yes, abort the release", "No, go back")
+	if err != nil {
+		return false, w.promptErr(ctx, nil, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	reason, err := w.ask.Text("Why abort? (recorded)", "", "")
+	if err != nil {
+		return false, w.promptErr(ctx, nil, err)
+	}
+	w.rel().FinishedAt = w.rec.now()
+	if err := w.rec.release(ctx, runbook.EvAbort, "aborted by "+w.cfg.Operator+": "+reason); err != nil {
+		return false, err
+	}
+	w.rec.note(ctx, "deviation", "", "", "release aborted by "+w.cfg.Operator+": "+reason)
 	w.cfg.UI.Info("release aborted; nothing was undone")
-	return runbook.ErrAborted
+	return true, runbook.ErrAborted
+}
+
+// changedHosts names the hosts this release changed, by environment:
+// "prerelease (pre1), production (prod1, prod2)".
+func (w *walk) changedHosts() string {
+	var order []string
+	hosts := map[string][]string{}
+	for i, sr := range w.steps {
+		switch w.rb.Changes(w.rb.Steps[i]) {
+		case runbook.ChangesNothing, runbook.ChangesBuild:
+			continue
+		}
+		for _, hr := range sr.Hosts {
+			if !tookEffect(hr) || slices.Contains(hosts[sr.Env], hr.Host) {
+				continue
+			}
+			if hosts[sr.Env] == nil {
+				order = append(order, sr.Env)
+			}
+			hosts[sr.Env] = append(hosts[sr.Env], hr.Host)
+		}
+	}
+	parts := make([]string, len(order))
+	for i, en := range order {
+		parts[i] = fmt.Sprintf("%s (%s)", en, strings.Join(hosts[en], ", "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // details shows what a step would do on each host, secrets masked.

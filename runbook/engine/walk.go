@@ -122,10 +122,11 @@ func (w *walk) loadPrevious(ctx context.Context) error {
 	return nil
 }
 
-// rollingBack reports whether r is rolling back, or paused mid-rollback.
+// rollingBack reports whether r is rolling back, failed to, or was paused
+// mid-rollback.
 func rollingBack(ctx context.Context, st runbook.Store, r *runbook.Release) bool {
 	switch r.State {
-	case runbook.ReleaseRollingBack:
+	case runbook.ReleaseRollingBack, runbook.ReleaseRollbackFailed:
 		return true
 	case runbook.ReleasePaused:
 	default:
@@ -331,15 +332,7 @@ func short(h string) string {
 // the markers another database's run left under the same name and adopt
 // its outcome as its own.
 func token(releaseID int64, s *runbook.Step, attempt int, host string) string {
-	clean := func(x string) string {
-		return strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-				return r
-			}
-			return '_'
-		}, x)
-	}
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on Linux.
-	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s-%x", releaseID, s.Index+1, clean(s.Name), attempt, clean(host), nonce)
+	return fmt.Sprintf("r%d-s%02d-%s-a%d-%s-%x", releaseID, s.Index+1, cleanName(s.Name), attempt, cleanName(host), nonce)
 }
