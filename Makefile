@@ -69,8 +69,11 @@ faults-net:
 test-short:
 	$(GO) test -short -count=1 ./...
 
+# go mod tidy -diff fails when go.mod or go.sum says other than the
+# imports do (a direct dependency marked indirect, a stale checksum).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 

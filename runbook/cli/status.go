@@ -3,11 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"sort"
-	"strings"
 	"time"
 
+	"github.com/fatih/color"
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/report"
 	"github.com/spf13/cobra"
@@ -62,14 +60,15 @@ func newStatus(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printStatus(g.stdout, r, steps, live, deviations(notes))
-			return nil
+			return report.StatusText(g.stdout, report.StatusRecord{Release: r, Steps: steps, Notes: notes, Live: live}, terminalStyle())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (SPEC §7 shape)")
 	return cmd
 }
 
+// stateColor colours a state name (status and history): green when done,
+// red when failed, yellow while in between, faint before anything ran.
 func stateColor(s string) string {
 	switch s {
 	case "succeeded", "undone", "rolled_back":
@@ -82,117 +81,12 @@ func stateColor(s string) string {
 	return faint.Sprint(s)
 }
 
-// deviations are the notes where the night went other than the runbook
-// says (a difference accepted, a step marked done or skipped, an undo
-// left): whoever takes over after an interruption must see them first.
-func deviations(notes []runbook.Note) []runbook.Note {
-	var out []runbook.Note
-	for _, n := range notes {
-		if n.Kind == "deviation" {
-			out = append(out, n)
-		}
-	}
-	return out
+// terminalStyle colours the status text like the rest of the output
+// (plain when colour is off) and shows times in the operator's zone.
+func terminalStyle() report.Style {
+	return report.Style{Zone: time.Local, Bold: paint(bold), Faint: paint(faint), Warn: paint(yellow), State: stateColor}
 }
 
-func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live []runbook.Live, devs []runbook.Note) {
-	fmt.Fprintf(w, "%s %s %s (#%d) — %s\n", bold.Sprint(r.RunbookName), r.Kind, bold.Sprint(r.Version), r.ID, stateColor(string(r.State)))
-	fin := "unfinished"
-	if !r.FinishedAt.IsZero() {
-		fin = "ended " + r.FinishedAt.Local().Format("2006-01-02 15:04:05")
-	}
-	fmt.Fprintf(w, "  started %s by %s on %s, %s\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Operator, r.Machine, fin)
-	if r.ArtifactSHA256 != "" {
-		fmt.Fprintf(w, "  artifact %s sha256 %s\n", r.ArtifactPath, r.ArtifactSHA256)
-	}
-	fmt.Fprintln(w)
-	for i, s := range steps {
-		extra := ""
-		if s.Attempts > 1 {
-			extra = fmt.Sprintf(" (%d attempts)", s.Attempts)
-		}
-		if !s.StartedAt.IsZero() && !s.FinishedAt.IsZero() {
-			extra += faint.Sprintf(" %s", s.FinishedAt.Sub(s.StartedAt).Round(time.Millisecond))
-		}
-		where := ""
-		if s.Env != "" {
-			where = " on " + s.Env
-		}
-		fmt.Fprintf(w, "  %2d. %-24s %-12s %s%s\n", i+1, s.Name, stateColor(string(s.State)), faint.Sprint(string(s.Kind)+where), extra)
-		if s.Reason != "" && (s.State == runbook.RunSkipped || s.State == runbook.RunFailed || s.State == runbook.RunInterrupted) {
-			fmt.Fprintf(w, "      %s\n", faint.Sprint("reason: "+s.Reason))
-		}
-		if len(s.Hosts) > 1 || (len(s.Hosts) == 1 && s.State != runbook.RunSucceeded && s.State != runbook.RunPending) {
-			for _, h := range s.Hosts {
-				code := ""
-				if h.ExitCode >= 0 {
-					code = fmt.Sprintf(" exit %d", h.ExitCode)
-				}
-				fmt.Fprintf(w, "        %-14s %s%s\n", h.Host, stateColor(string(h.State)), code)
-				if h.State == runbook.RunFailed && h.OutputTail != "" {
-					tail := strings.Split(strings.TrimRight(h.OutputTail, "\n"), "\n")
-					if len(tail) > 5 {
-						tail = tail[len(tail)-5:]
-					}
-					for _, l := range tail {
-						fmt.Fprintf(w, "          %s\n", faint.Sprint(l))
-					}
-				}
-			}
-		}
-	}
-	if len(devs) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "  deviations:")
-		for _, n := range devs {
-			where := n.Step
-			if n.Host != "" {
-				where += "/" + n.Host
-			}
-			if where == "" {
-				where = "release"
-			}
-			fmt.Fprintf(w, "    %s %s: %s %s\n", faint.Sprint(n.At.Local().Format("15:04")), where, yellow.Sprint(strings.ReplaceAll(n.Text, "\n", " ")), faint.Sprint("("+n.Operator+")"))
-		}
-	}
-	if len(live) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "  live:")
-		byEnv := map[string][]string{}
-		var envs []string
-		for _, l := range live {
-			if _, ok := byEnv[l.Env]; !ok {
-				envs = append(envs, l.Env)
-			}
-			byEnv[l.Env] = append(byEnv[l.Env], fmt.Sprintf("%s=%s", l.Host, l.Version))
-		}
-		sort.Strings(envs)
-		for _, e := range envs {
-			fmt.Fprintf(w, "    %-12s %s\n", e, strings.Join(byEnv[e], " "))
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "next: "+nextAction(r, steps))
-}
-
-// nextAction says what the operator should type next.
-func nextAction(r *runbook.Release, steps []*runbook.StepRun) string {
-	n := report.NextStep(steps)
-	switch r.State {
-	case runbook.ReleaseSucceeded:
-		return "nothing: the release succeeded. `runbook report` writes the summary; `runbook rollback` undoes it"
-	case runbook.ReleaseRolledBack:
-		return "nothing: the release was rolled back. `runbook report` writes the summary"
-	case runbook.ReleaseAborted:
-		return "nothing: the release was aborted. `runbook report` writes the summary; `runbook start --version V` starts another"
-	case runbook.ReleaseFailed:
-		return fmt.Sprintf("step %s failed: fix the cause, then `runbook resume` retries it (or `runbook rollback` undoes the release)", n)
-	case runbook.ReleaseRollingBack:
-		return "a rollback was interrupted: `runbook rollback` continues it"
-	case runbook.ReleaseRollbackFailed:
-		return "the rollback failed (the output above shows where): fix the cause, then `runbook rollback` retries what is left of it"
-	case runbook.ReleaseRunning:
-		return fmt.Sprintf("it is running (or its process died at %s): `runbook resume` continues it once no process holds the lock", n)
-	}
-	return fmt.Sprintf("`runbook resume` continues at %s; `runbook rollback` undoes the release; `runbook abort` ends it", n)
+func paint(c *color.Color) func(string) string {
+	return func(s string) string { return c.Sprint(s) }
 }
