@@ -105,7 +105,7 @@ var statusCases = []struct {
 		// Recorded, but no step has run yet: no artifact checksum, no host
 		// lines, nothing live.
 		return newStatusNight(runbook.ReleasePlanned).record()
-	}, []string{"— planned\n", ", unfinished\n", "next: `runbook resume` continues at build-ear; `runbook abort` ends the release\n"},
+	}, []string{"— planned\n", ", unfinished\n", "next: `runbook resume` continues at build-ear; `runbook rollback` undoes the release; `runbook abort` ends it\n"},
 		[]string{"artifact", "live:", "exit"}},
 
 	{"running", func() report.StatusRecord {
@@ -127,7 +127,7 @@ var statusCases = []struct {
 		n.notes = []runbook.Note{{At: n.start.Add(9 * time.Minute), Kind: "resume", Text: "resumed by alice after a crash", Operator: "alice"}}
 		return n.record()
 	}, []string{"— paused\n", "interrupted", "      reason: found running after a crash\n", "        pre1           interrupted\n",
-		"next: `runbook resume` continues at restart-prerelease; `runbook abort` ends the release\n"},
+		"next: `runbook resume` continues at restart-prerelease; `runbook rollback` undoes the release; `runbook abort` ends it\n"},
 		[]string{"deviations:", "resumed by alice"}},
 
 	{"failed", func() report.StatusRecord {
