@@ -23,8 +23,9 @@ const (
 	ChangesCurrent
 	// ChangesRunning: an op step that runs after the activate step of its
 	// environment (a restart): it acts on the running application. A
-	// rollback does not undo it by itself: the switch back runs it again,
-	// against the restored release, with its verify.
+	// rollback does not undo it by itself (it takes no undo): the switch
+	// back runs its operation again, against the restored release, with
+	// its verify.
 	ChangesRunning
 )
 
@@ -56,18 +57,20 @@ func (rb *Runbook) Changes(s *Step) Change {
 }
 
 // Switch returns the activate step of s's environment that comes before s
-// in the runbook (the switch whose release s acts on), or nil.
+// in the runbook (the switch whose release s acts on), or nil. A step not
+// (yet) in the runbook counts as its next one: the loader asks while it
+// decodes s.
 func (rb *Runbook) Switch(s *Step) *Step {
 	var sw *Step
 	for _, x := range rb.Steps {
 		if x == s {
-			return sw
+			break
 		}
 		if x.Kind == KindActivate && x.On == s.On {
 			sw = x
 		}
 	}
-	return nil
+	return sw
 }
 
 // Restarts lists the steps that act on the running application after

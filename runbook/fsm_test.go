@@ -12,21 +12,22 @@ import (
 // The SPEC §4 tables, written out independently of fsm.go so that a change
 // to either side shows up here.
 var wantRelease = map[string]map[string]string{ // from → event → to
-	"planned":      {"start": "running", "abort": "aborted"},
-	"running":      {"pause": "paused", "fail": "failed", "succeed": "succeeded", "rollback": "rolling_back", "abort": "aborted"},
-	"paused":       {"resume": "running", "rollback": "rolling_back", "abort": "aborted"},
-	"failed":       {"retry": "running", "rollback": "rolling_back", "abort": "aborted"},
-	"succeeded":    {"rollback": "rolling_back"},
-	"rolling_back": {"rolled_back": "rolled_back", "pause": "paused", "abort": "aborted"},
-	"rolled_back":  {},
-	"aborted":      {},
+	"planned":         {"start": "running", "abort": "aborted"},
+	"running":         {"pause": "paused", "fail": "failed", "succeed": "succeeded", "rollback": "rolling_back", "abort": "aborted"},
+	"paused":          {"resume": "running", "rollback": "rolling_back", "abort": "aborted"},
+	"failed":          {"retry": "running", "rollback": "rolling_back", "abort": "aborted"},
+	"succeeded":       {"rollback": "rolling_back"},
+	"rolling_back":    {"rolled_back": "rolled_back", "rollback_fail": "rollback_failed", "pause": "paused", "abort": "aborted"},
+	"rollback_failed": {"rollback": "rolling_back", "abort": "aborted"},
+	"rolled_back":     {},
+	"aborted":         {},
 }
 
 var wantRun = map[string]map[string]string{
 	"pending":     {"start": "running", "skip": "skipped"},
 	"running":     {"succeed": "succeeded", "fail": "failed", "interrupt": "interrupted"},
 	"succeeded":   {"undo": "undoing"},
-	"failed":      {"retry": "running", "skip": "skipped"},
+	"failed":      {"retry": "running", "skip": "skipped", "undo": "undoing"},
 	"skipped":     {},
 	"interrupted": {"rerun": "running", "mark_done": "succeeded", "skip": "skipped", "undo": "undoing"},
 	"undoing":     {"undone": "undone", "undo_fail": "undo_failed", "interrupt": "interrupted"},
@@ -34,7 +35,7 @@ var wantRun = map[string]map[string]string{
 	"undo_failed": {"undo": "undoing"},
 }
 
-var allReleaseEvents = []string{EvStart, EvPause, EvResume, EvFail, EvRetry, EvSucceed, EvRollback, EvRolledBack, EvAbort}
+var allReleaseEvents = []string{EvStart, EvPause, EvResume, EvFail, EvRetry, EvSucceed, EvRollback, EvRolledBack, EvRollbackFail, EvAbort}
 var allRunEvents = []string{EvStart, EvSucceed, EvFail, EvSkip, EvInterrupt, EvRerun, EvMarkDone, EvRetry, EvUndo, EvUndone, EvUndoFail}
 
 type recorded struct{ from, to, event string }

@@ -162,7 +162,7 @@ environments:
     hosts:
       - {name: pre1, address: "%[3]s", deploy_dir: %[4]s}
     operations:
-      restart: echo "UP {{.Version}}" > {{.Host.DeployDir}}/health; echo x >> {{.Host.DeployDir}}/count-restart-{{.Version}}
+      restart: echo "UP {{.Version}}" > {{.Host.DeployDir}}/health; echo x >> {{.Host.DeployDir}}/count-restart-{{.Version}}-r{{.Release.ID}}
   production:
     via: pre1
     user: %[1]s
@@ -173,7 +173,7 @@ environments:
       - {name: prod1, address: "%[5]s", deploy_dir: %[6]s}
       - {name: prod2, address: "%[7]s", deploy_dir: %[8]s}
     operations:
-      restart: echo "UP {{.Version}}" > {{.Host.DeployDir}}/health; echo x >> {{.Host.DeployDir}}/count-restart-{{.Version}}
+      restart: echo "UP {{.Version}}" > {{.Host.DeployDir}}/health; echo x >> {{.Host.DeployDir}}/count-restart-{{.Version}}-r{{.Release.ID}}
 steps:
   - name: build
     on: build
@@ -188,14 +188,13 @@ steps:
     on: prerelease
     op: restart
     verify: grep -qx "UP {{.Version}}" {{.Host.DeployDir}}/health
-    undo: echo x >> {{.Host.DeployDir}}/count-undo-restart-{{.Version}}
   - {name: qa-signoff, confirm: QA verified the prerelease, signoff: [QA]}
   - {name: stage-prod, on: production, upload: artifact}
   - {name: activate-prod, on: production, activate: true}
   - name: restart-prod
     on: production
     op: restart
-    undo: echo x >> {{.Host.DeployDir}}/count-undo-restart-{{.Version}}
+    verify: grep -qx "UP {{.Version}}" {{.Host.DeployDir}}/health
   - name: notify
     on: production
     run: echo x >> {{.Host.DeployDir}}/count-notify-{{.Version}}; echo notified; sleep 0.2
@@ -325,16 +324,28 @@ func counterFiles(v string) map[string][]string {
 	return map[string][]string{
 		"count-build-" + v:   {"local"},
 		"count-migrate-" + v: {"local"},
-		"count-restart-" + v: crashHosts,
+		restartCounter(v, v): crashHosts,
 		"count-notify-" + v:  {"prod1", "prod2"},
 	}
 }
 
-// undoCounterFiles are the counted effects of the rollback of v.
+// sweepReleaseIDs are the ids the sweeps' releases get: 1.0 is released
+// first, then 2.0, in every case.
+var sweepReleaseIDs = map[string]int{"1.0": 1, "2.0": 2}
+
+// restartCounter counts the restarts on version v made by the release (or
+// the rollback) of version of: a restart runs again, on the restored
+// release, after a rollback switches back.
+func restartCounter(v, of string) string {
+	return fmt.Sprintf("count-restart-%s-r%d", v, sweepReleaseIDs[of])
+}
+
+// undoCounterFiles are the counted effects of the rollback of v: the
+// notify step's undo, and the restart on 1.0 after each switch back.
 func undoCounterFiles(v string) map[string][]string {
 	return map[string][]string{
-		"count-undo-restart-" + v: crashHosts,
-		"count-undo-notify-" + v:  {"prod1", "prod2"},
+		restartCounter("1.0", v): crashHosts,
+		"count-undo-notify-" + v: {"prod1", "prod2"},
 	}
 }
 
@@ -499,7 +510,7 @@ func (f *crashFleet) hasEffect(t *testing.T, name, v, step, host string) bool {
 		return l == "releases/"+v
 	case "restart-pre", "restart-prod":
 		h, _ := os.ReadFile(filepath.Join(dd, "health"))
-		return strings.TrimSpace(string(h)) == "UP "+v && f.count(t, name, host, "count-restart-"+v) == 1
+		return strings.TrimSpace(string(h)) == "UP "+v && f.count(t, name, host, restartCounter(v, v)) == 1
 	case "notify":
 		return f.count(t, name, host, "count-notify-"+v) == 1
 	}

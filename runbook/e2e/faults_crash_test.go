@@ -382,13 +382,13 @@ func (f *crashFleet) checkNoPhantomUndo(t *testing.T, name, v string) {
 			dd := f.deployDir(name, hr.Host)
 			var ok bool
 			switch sr.Name {
-			case "restart-pre", "restart-prod":
-				ok = f.count(t, name, hr.Host, "count-undo-restart-"+v) == 1
 			case "notify":
 				ok = f.count(t, name, hr.Host, "count-undo-notify-"+v) == 1
 			case "activate-pre", "activate-prod":
+				// Switched back, then restarted on 1.0.
 				l, _ := os.Readlink(filepath.Join(dd, "current"))
-				ok = l == "releases/1.0"
+				h, _ := os.ReadFile(filepath.Join(dd, "health"))
+				ok = l == "releases/1.0" && strings.TrimSpace(string(h)) == "UP 1.0" && f.count(t, name, hr.Host, restartCounter("1.0", v)) == 1
 			case "stage-pre", "stage-prod":
 				_, err := os.Stat(filepath.Join(dd, "releases", v))
 				ok = os.IsNotExist(err)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,16 +36,33 @@ steps:
 		tm.waitFor(item)
 	}
 
-	// Typing filters the menu down to one entry.
+	// Typing filters the menu down to one entry. An operation that may
+	// change hosts asks first, naming them, and No is preselected.
 	tm.keys("-l", "hello")
 	tm.keys("Enter")
-	tm.waitFor("local │ hello from the panel")
+	tm.waitFor("Run hello on app: local (1 at a time)?")
+	tm.keys("Enter")
+	tm.waitFor("not run")
 	menus(2)
+	if _, err := os.Stat(filepath.Join(dir, ".runbook", "state.db")); err == nil {
+		if ops := operations(t, dir); len(ops) != 0 {
+			t.Fatalf("Enter at the confirmation ran the operation: %+v", ops)
+		}
+	}
+	tm.keys("-l", "hello")
+	tm.keys("Enter")
+	tm.waitFor("Run hello on app")
+	tm.keys("Down")
+	tm.keys("Enter")
+	tm.waitFor("local │ hello from the panel")
+	menus(3)
 
+	// After it, the cursor is back at the top: Enter shows the status
+	// instead of restarting again. Read-only entries run on one key.
 	tm.keys("-l", "handbook")
 	tm.keys("Enter")
 	tm.waitFor("the night's notes")
-	menus(3)
+	menus(4)
 
 	tm.keys("-l", "quit")
 	tm.keys("Enter")

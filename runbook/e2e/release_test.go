@@ -216,7 +216,11 @@ steps:
 	if r.code != 4 || !strings.Contains(r.stderr, "release 1") || !strings.Contains(r.stderr, "runbook abort") {
 		t.Fatalf("%s", r)
 	}
-	if r := run(t, dir, "abort"); r.code != 0 {
+	// Without a terminal, abort needs --yes: it would ask to confirm.
+	if r := run(t, dir, "abort"); r.code != 2 || !strings.Contains(r.stderr, "--yes") {
+		t.Fatalf("abort without a terminal or --yes: %s", r)
+	}
+	if r := run(t, dir, "abort", "--yes"); r.code != 0 {
 		t.Fatalf("abort: %s", r)
 	}
 	if d := status(t, dir); d.Release.State != "aborted" {

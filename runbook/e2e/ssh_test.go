@@ -157,6 +157,7 @@ func TestSSHHostKeys(t *testing.T) {
 	other := sshdtest.Start(t, sshdtest.Options{})
 	wrong := fmt.Sprintf("[127.0.0.1]:%d %s", f.p1.Port, strings.TrimSpace(other.HostKey))
 	write(t, f.dir, "known_hosts", f.pre.KnownHostsLine()+"\n"+wrong+"\n"+f.p2.KnownHostsLine()+"\n")
+	f.artifact(t, 1<<20+1) // a new build for the new version
 	r = run(t, f.dir, "start", "--version", "2", "--yes", "--accept-new-host-keys")
 	if r.code != 1 || strings.Count(r.stderr, "SHA256:") < 2 || !strings.Contains(r.stderr, "known_hosts:2") {
 		t.Fatalf("changed key: %s", r)

@@ -19,6 +19,7 @@ import (
 func twoReleases(t *testing.T, rb *runbook.Runbook) *runbooktest.World {
 	t.Helper()
 	w := runbooktest.NewWorld(t, rb)
+	rebuild(t, rb, "the ear of 1.0")
 	mustRun(t, w, runbooktest.ProcessOptions{Yes: true}, start("1.0"), nil)
 	rebuild(t, rb, "the ear of 1.1")
 	mustRun(t, w, runbooktest.ProcessOptions{Yes: true}, start("1.1"), nil)
@@ -368,13 +369,10 @@ func rebuild(t *testing.T, rb *runbook.Runbook, content string) {
 	}
 }
 
-// restartedAfterSwitch reports whether the last switch back on a host is
-// followed at once by the restart.
+// restartedAfterSwitch reports whether a host's first switch back is
+// followed by a restart (a switch done again after a crash changes
+// nothing and needs none), and no restart ran as an undo before it.
 func restartedAfterSwitch(effects []string) bool {
-	for j := len(effects) - 1; j >= 0; j-- {
-		if effects[j] == "undo:activate" {
-			return j+1 < len(effects) && effects[j+1] == "do:restart"
-		}
-	}
-	return false
+	i := slices.Index(effects, "undo:activate")
+	return i >= 0 && slices.Contains(effects[i:], "do:restart") && !slices.Contains(effects, "undo:restart")
 }

@@ -56,6 +56,10 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 	out := w.output(s, hr)
 	defer out.Close()
 	call.Out = out
+	var restarted map[string]string // restart step → its old token
+	if s.Kind == runbook.KindActivate && hr.State == runbook.RunInterrupted && strings.HasSuffix(hr.Token, undoSuffix) {
+		restarted = w.settleRestarts(ctx, s, hr, call)
+	}
 	outcome, uerr, err := w.runUndo(ctx, s, sr, hr, call)
 	if err != nil {
 		return false, err
@@ -67,7 +71,7 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 			return false, err
 		}
 		if s.Kind == runbook.KindActivate {
-			outcome, uerr = w.restartAfterSwitch(ctx, s, t.h, hr, outcome, out)
+			outcome, uerr = w.restartAfterSwitch(ctx, s, t.h, hr, outcome, out, restarted)
 		}
 	}
 	runbook.Hit(runbook.PointUndoAfter)
@@ -119,8 +123,10 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 // application after that switch (Runbook.Restarts: restart-production),
 // against the restored release and with their verify. The switch's undo
 // is done only when they pass. A host where nothing was switched (nothing
-// was live before this release) is left as it is.
-func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runbook.Host, hr *runbook.HostRun, switched runbook.Outcome, out *hostOutput) (runbook.Outcome, error) {
+// was live before this release) is left as it is. restarted names the
+// restarts an interrupted attempt of this undo already ran to success
+// (with their tokens): they are verified, not run a second time.
+func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runbook.Host, hr *runbook.HostRun, switched runbook.Outcome, out *hostOutput, restarted map[string]string) (runbook.Outcome, error) {
 	restored := runbook.ParseDetail(switched.Detail).Version
 	if restored == "" {
 		out.Line(fmt.Sprintf("runbook: nothing was live on %s before %s: it still runs %s", hr.Host, w.rel().Version, w.rel().Version))
@@ -144,15 +150,21 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 		}
 		call.Out = out
 		call.Token = hr.Token + "-" + cleanName(rs.Name)
-		o, err := w.cfg.Exec.Do(ctx, call)
-		if err != nil {
-			return runbook.Outcome{ExitCode: -1}, err
-		}
-		if code := o.ExitCode; code != 0 {
-			return runbook.Outcome{ExitCode: code, Detail: switched.Detail, Summary: fmt.Sprintf("%s failed on %s after the switch back (exit %d)", rs.Name, restored, code)}, nil
+		if old, ok := restarted[rs.Name]; ok {
+			out.Line(fmt.Sprintf("runbook: %s already ran on %s before the interruption: verifying it", rs.Name, restored))
+			call.Token = old
+		} else {
+			o, err := w.cfg.Exec.Do(ctx, call)
+			if err != nil {
+				return runbook.Outcome{ExitCode: -1}, err
+			}
+			if code := o.ExitCode; code != 0 {
+				return runbook.Outcome{ExitCode: code, Detail: switched.Detail, Summary: fmt.Sprintf("%s failed on %s after the switch back (exit %d)", rs.Name, restored, code)}, nil
+			}
 		}
 		if call.Verify == "" {
 			verified = false
+			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			continue
 		}
 		ok, err := w.verify(ctx, rs, call, out)
@@ -181,29 +193,38 @@ func (w *walk) restoredCall(rs *runbook.Step, h *runbook.Host, version string) (
 	if h.DeployDir != "" {
 		d.Release.Dir = path.Join(h.DeployDir, "releases", version)
 	}
-	call, err := renderCall(w.rb, w.rel(), rs, h, d, w.cfg.Secrets)
-	if err != nil {
-		return nil, err
-	}
-	if call.Undo != "" {
-		// The step's undo, when it has one, is how it runs again.
-		call.Command = call.Undo
-	}
-	return call, nil
+	return renderCall(w.rb, w.rel(), rs, h, d, w.cfg.Secrets)
 }
 
-// settleRestarts waits for the restarts an interrupted undo of activate
-// step s left running on its host (under the interrupted undo's token),
-// so a rollback continued after a crash never restarts beside them.
-func (w *walk) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) {
+// settleRestarts reads what the restarts of an interrupted undo of
+// activate step s left on its host, under the interrupted undo's token: a
+// restart still running is waited for, so a continued rollback never
+// restarts beside it; one that ended with exit 0 is returned (restart
+// step → token), and the continued undo only verifies it.
+func (w *walk) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) map[string]string {
+	done := map[string]string{}
 	for _, rs := range w.rb.Restarts(s) {
 		c := *call
-		c.Token = hr.Token + "-" + cleanName(rs.Name)
-		if ev, err := w.cfg.Exec.Settle(ctx, &c); err == nil && ev.State == runbook.SettleRunning {
+		c.Step, c.Token, c.Since = rs, hr.Token+"-"+cleanName(rs.Name), hr.StartedAt
+		ev, err := w.cfg.Exec.Settle(ctx, &c)
+		if err != nil {
+			continue // no evidence: run it again (restarts are safe to repeat)
+		}
+		code := -1
+		switch ev.State {
+		case runbook.SettleFinished:
+			code = ev.ExitCode
+		case runbook.SettleRunning:
 			w.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running from the interrupted rollback: waiting for it", rs.Name, hr.Host))
-			_, _ = w.cfg.Exec.Wait(ctx, &c)
+			if o, err := w.cfg.Exec.Wait(ctx, &c); err == nil {
+				code = o.ExitCode
+			}
+		}
+		if code == 0 {
+			done[rs.Name] = c.Token
 		}
 	}
+	return done
 }
 
 // recordUndoEffects keeps the live and staged tables true after an undo.
@@ -246,9 +267,6 @@ func (w *walk) newUndoToken(ctx context.Context, s *runbook.Step, hr *runbook.Ho
 func (w *walk) runUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, hr *runbook.HostRun, call *runbook.Call) (runbook.Outcome, error, error) {
 	if hr.State == runbook.RunInterrupted && strings.HasSuffix(hr.Token, undoSuffix) {
 		call.Token = hr.Token
-		if s.Kind == runbook.KindActivate {
-			w.settleRestarts(ctx, s, hr, call)
-		}
 		ev, err := w.cfg.Exec.Settle(ctx, call)
 		if err != nil {
 			return runbook.Outcome{}, nil, fmt.Errorf("settle the undo of %s on %s: %w", s.Name, hr.Host, err)
