@@ -48,6 +48,10 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		return -1, fmt.Errorf("stdin of sh: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
+	// Explicit, never inherited whole: runbook's own variables (the vault
+	// passphrase and identity among them) stay in this process. spec.Env
+	// is exported by the script itself.
+	cmd.Env = ChildEnv(os.Environ())
 	if spec.Dir != "" {
 		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
 			return -1, fmt.Errorf("working directory %s does not exist", spec.Dir)
@@ -224,6 +228,21 @@ func (l *Local) ForgetMarkers(_ context.Context, token string) error {
 
 // Close implements Conn.
 func (l *Local) Close() error { return nil }
+
+// ChildEnv is environ less the variables of runbook itself: every
+// RUNBOOK_* one. Those configure this process (the vault passphrase, its
+// pass file, an identity, the state database, fault injection); a command
+// that needs a release fact gets it from the step's environment, which
+// runbook fills in explicitly.
+func ChildEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "RUNBOOK_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 // ScriptWithEnv prefixes a script with exports of env, sorted by name, so
 // that values reach the command through the script on stdin, never argv.

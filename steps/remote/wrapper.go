@@ -261,17 +261,30 @@ func killScript(markerDir, token, sig string) string {
 }
 
 // hashScript prints the SHA-256 of the first n bytes of p (all of it when
-// n < 0), or "runbook-absent". openssl is much faster than coreutils
-// sha256sum; when it is missing the shell fails to start it before it
-// reads anything, and sha256sum gets the whole input.
-func hashScript(p string, n int64) string {
+// n < 0), or "runbook-absent", or "runbook-link" when p is a symbolic link
+// or not a regular file. With a guard directory it first prints
+// "runbook-foreign" when guard is a link, or when it or its parent does
+// not belong to the user (test -O: the effective uid owns it), at no cost
+// of a round trip. openssl is much faster than coreutils sha256sum; when
+// it is missing the shell fails to start it before it reads anything, and
+// sha256sum gets the whole input.
+func hashScript(p string, n int64, guard string) string {
 	q := hostPath(p)
-	sum := "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
-	cmd := sum + " < " + q
-	if n >= 0 {
-		cmd = fmt.Sprintf("head -c %d %s | %s", n, q, sum)
+	var b strings.Builder
+	if guard != "" {
+		g := hostPath(guard)
+		fmt.Fprintf(&b, "{ [ ! -h %s ] && [ -O %s ] && [ -O %s/.. ]; } || { echo runbook-foreign; exit 0; }\n", g, g, g)
 	}
-	return fmt.Sprintf("[ -f %s ] || { echo runbook-absent; exit 0; }\n%s\n", q, cmd)
+	fmt.Fprintf(&b, "[ ! -h %s ] || { echo runbook-link; exit 0; }\n", q)
+	fmt.Fprintf(&b, "[ -e %s ] || { echo runbook-absent; exit 0; }\n", q)
+	fmt.Fprintf(&b, "[ -f %s ] || { echo runbook-link; exit 0; }\n", q)
+	sum := "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
+	if n >= 0 {
+		fmt.Fprintf(&b, "head -c %d %s | %s\n", n, q, sum)
+	} else {
+		fmt.Fprintf(&b, "%s < %s\n", sum, q)
+	}
+	return b.String()
 }
 
 // trailerWriter forwards a session's stdout and strips the trailer line a
