@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -45,7 +46,7 @@ func (e *HostKeyError) Error() string {
 type AuthError struct {
 	Host    string
 	User    string
-	Methods []string // the methods tried, e.g. publickey, password
+	Methods []string // the methods offered, e.g. publickey, password
 	Err     error
 }
 
@@ -54,8 +55,19 @@ func (e *AuthError) Error() string {
 	if len(e.Methods) > 0 {
 		methods = strings.Join(e.Methods, ", ")
 	}
-	return fmt.Sprintf("auth refused for %s@%s (tried: %s); check the user and the key or password configured for %s",
-		e.User, e.Host, methods, e.Host)
+	msg := fmt.Sprintf("authentication refused by %s for %s (methods tried: %s)", e.Host, e.User, methods)
+	if errors.Is(e.Err, errNotPasswordPrompt) {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Hint says what to do next.
+func (e *AuthError) Hint() string {
+	if errors.Is(e.Err, errNotPasswordPrompt) {
+		return fmt.Sprintf("log in once with ssh to see what %s asks; give runbook a key for it (auth: key or key_file), or the agent", e.Host)
+	}
+	return fmt.Sprintf("check the user (%s) and the key or password configured for %s (auth in the runbook, or IdentityFile in ~/.ssh/config), and that the host accepts that method", e.User, e.Host)
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
