@@ -449,3 +449,20 @@ func TestStageAndUnstage(t *testing.T) {
 		}
 	})
 }
+
+// L-6: a host that refuses the password says so, with what to do next.
+func TestAuthRefusalHasAHint(t *testing.T) {
+	dir := t.TempDir()
+	h := sshdtest.Start(t, sshdtest.Options{PasswordAuth: true})
+	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("    user: %s\n    auth: {password: secret:pre/password}\n", h.User)
+	d := newDeployHost(t, dir, env, fmt.Sprintf("{name: pre1, address: %q, deploy_dir: %s}", h.Addr, h.DeployDir))
+	d.e.Secret = func(string) (string, error) { return "wrong", nil }
+	_, err := d.upload(t, "1.0")
+	var he *runbook.HintError
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "authentication refused by pre1 for "+h.User) || !strings.Contains(he.Hint, "password") {
+		t.Fatalf("got %v, want an authentication refusal with a hint", err)
+	}
+}

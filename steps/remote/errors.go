@@ -3,6 +3,7 @@ package remote
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -21,6 +22,10 @@ type HostKeyError struct {
 	Addr        string // host:port that was dialled
 	Fingerprint string // SHA256:... of the key the host offered
 	Unknown     bool   // true: no key known for the host; false: changed
+	// Certificate, when set, says why a host that known_hosts trusts
+	// through a certificate authority (@cert-authority) is refused; Known
+	// then lists the authorities, not keys of the host.
+	Certificate string
 	Known       []KnownKey
 	KnownHosts  string // the known_hosts file consulted
 }
@@ -34,12 +39,25 @@ func (e *HostKeyError) Error() string {
 	for _, k := range e.Known {
 		known = append(known, fmt.Sprintf("%s in %s:%d", k.Fingerprint, k.File, k.Line))
 	}
+	if e.Certificate != "" {
+		// Never the advice to remove a line: that would drop the trust
+		// anchor and leave the host to be trusted on first use.
+		return fmt.Sprintf("host %s (%s) is refused: %s (host key %s); known_hosts trusts only certificates signed by the authority %s for it. Ask the host's administrator to check its HostCertificate (signed by that authority, principal %s, still valid); keep the @cert-authority line",
+			e.Host, e.Addr, e.Certificate, e.Fingerprint, strings.Join(known, ", "), hostOnly(e.Addr))
+	}
 	file := e.KnownHosts
 	if len(e.Known) > 0 {
 		file = e.Known[0].File
 	}
 	return fmt.Sprintf("host key for %s (%s) has CHANGED: it offers %s but known_hosts holds %s (offending key); this may be an attack. If the host was reinstalled, remove the old key with `ssh-keygen -R '%s' -f %s` and connect again",
 		e.Host, e.Addr, e.Fingerprint, strings.Join(known, ", "), knownHostsName(e.Addr), file)
+}
+
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // AuthError says the host refused every credential offered.
