@@ -88,9 +88,10 @@ type Marker struct {
 type UploadSpec struct {
 	Local  string // path on the operator machine
 	SHA256 string // hex SHA-256 of Local, computed by the caller beforehand
-	// Dir is the target directory. Created with its parents when missing;
-	// when present it must be a directory, not a symbolic link, and on
-	// upload it and its parent must be owned by the connecting user.
+	// Dir is the target directory, created with its parents when missing
+	// (mkdir -p: the caller checks that no parent is a link it must not
+	// follow). It must not be a symbolic link, and it and its parent
+	// directory must belong to the connecting user.
 	Dir  string
 	Name string // final file name in Dir
 	// Progress, when set, is called with bytes written so far (including a
@@ -133,9 +134,11 @@ func (fi FileInfo) IsRegular() bool { return fi.Mode.IsRegular() }
 // deploy directories on top of it). Implementations are safe for use by
 // one goroutine at a time per method call; the walker serialises per host.
 //
-// Paths are the host's. No method follows a symbolic link at the path it
-// is given (Upload excepted for the parents of its directory, which the
-// caller checks): what a path names is what is read, written or removed.
+// Paths are the host's. The file methods but ReadFile never follow a
+// symbolic link at the path they are given (nor Upload at its directory;
+// the parents of that are the caller's to check): what a path names is
+// what is looked at, written or removed. ReadFile reads what the host's
+// programs would, through links.
 type Conn interface {
 	// Exec runs spec.Script with sh reading it on stdin. A nil error means
 	// the script ran to completion and exitCode is its status (non-zero is
@@ -178,10 +181,11 @@ type Conn interface {
 	// checked by SHA-256 on the host, renamed to spec.Name. Skipped when the
 	// final file already has the checksum; a partial temp file whose prefix
 	// hash matches is resumed. Idempotent. It refuses a Dir that is a
-	// symbolic link, and a Dir or a parent of it not owned by the
-	// connecting user (someone else could swap the file once verified);
-	// the temp file is created exclusively, and one that is not a regular
-	// file is removed, never written through.
+	// symbolic link, and a Dir or a parent directory of it that the
+	// connecting user does not own (someone else could swap the file once
+	// verified); the temp file is created exclusively, one that is not a
+	// regular file is removed, never written through, and a partial one
+	// is only written to once its directory is known to be the user's.
 	Upload(ctx context.Context, spec UploadSpec) (UploadResult, error)
 
 	// Lstat describes the entry at p without following a symbolic link;
