@@ -240,7 +240,13 @@ func isHexSHA256(s string) bool {
 
 func (f *sftpFS) where() string { return f.c.name() }
 
+// mkdirAll tries the one level first: the upload's directory is new, its
+// parent (releases/) is there, and sftp's MkdirAll would first stat them
+// both.
 func (f *sftpFS) mkdirAll(_ context.Context, dir string) error {
+	if f.sc.Mkdir(dir) == nil {
+		return nil
+	}
 	if err := f.sc.MkdirAll(dir); err != nil {
 		return f.explain(err, dir)
 	}
