@@ -42,8 +42,9 @@ func bootedSince(boot, since time.Time, margin time.Duration) bool {
 	return !boot.Before(since.Add(-margin))
 }
 
-// retentionMargin allows for a host clock ahead of the operator's: the
-// sweep counts the retention by the host's clock.
+// retentionMargin allows for clocks that jumped: the sweep measures a
+// marker's age by the host's clock, pastRetention an intent's by the
+// operator's.
 const retentionMargin = 24 * time.Hour
 
 // pastRetention reports whether the markers of a run whose intent was
