@@ -27,6 +27,12 @@ type Call struct {
 	Undo    string            // rendered undo command, "" for none
 	Env     map[string]string // rendered environment variables
 	Out     io.Writer         // the host's output: masked, logged, shown
+
+	// Staged lists the versions the store records as staged on Host and
+	// not removed, oldest release first (by the release record, never by
+	// the host's clock). They are the only candidates of an activate
+	// step's keep cleanup: nil removes nothing.
+	Staged []string
 }
 
 // Outcome is what one host run produced.

@@ -51,10 +51,16 @@ func (e *Executor) conn(ctx context.Context, h *runbook.Host) (remote.Conn, erro
 		return nil, err
 	}
 	conn, err := e.Dialer.Conn(ctx, cfg)
-	var hk *remote.HostKeyError
-	if errors.As(err, &hk) && hk.Unknown {
+	var (
+		hk *remote.HostKeyError
+		ae *remote.AuthError
+	)
+	switch {
+	case errors.As(err, &hk) && hk.Unknown:
 		// Trusting a new host key is the operator's call, never a retry's.
 		return nil, fmt.Errorf("%w: %w", runbook.ErrNeedsHuman, err)
+	case errors.As(err, &ae):
+		return nil, runbook.WithHint(err, ae.Hint())
 	}
 	return conn, err
 }

@@ -17,10 +17,15 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	if c.Data.Artifact.SHA256 == "" {
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("artifact %s has not been hashed", art.Path)
 	}
+	l := layout{conn: conn, dir: c.Host.DeployDir, host: c.Host.Name}
+	dir, err := l.stageDir(ctx, c.Release.Version)
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
+	}
 	spec := remote.UploadSpec{
 		Local:  art.Abs,
 		SHA256: c.Data.Artifact.SHA256,
-		Dir:    path.Join(c.Host.DeployDir, "releases", c.Release.Version),
+		Dir:    dir,
 		Name:   art.Name,
 	}
 	var bar Progress
@@ -52,21 +57,28 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 // unstage removes a staged release unless it is live or the previous one:
 // rollback must never take away what a host runs or falls back to.
 func unstage(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
-	dir := c.Host.DeployDir
-	cur, err := conn.Current(ctx, dir)
+	v := c.Release.Version
+	if err := checkVersion(v); err != nil {
+		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("unstage on %s: %w", c.Host.Name, err)
+	}
+	l := layout{conn: conn, dir: c.Host.DeployDir, host: c.Host.Name}
+	cur, warning, err := l.current(ctx)
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, err
 	}
-	v := c.Release.Version
+	warn(c, []string{warning})
 	if cur == v || (c.Data.Release.Previous != "" && c.Data.Release.Previous == v) {
 		fmt.Fprintf(c.Out, "kept releases/%s on %s: it is live or the previous release\n", v, c.Host.Name)
 		return runbook.Outcome{Summary: "kept: live or previous"}, nil
 	}
-	code, err := conn.Exec(ctx, remote.ExecSpec{Script: "rm -rf -- " + remote.ShellQuote(path.Join(dir, "releases", v)), Stdout: c.Out, Stderr: c.Out})
+	removed, err := l.unstage(ctx, v)
 	if err != nil {
-		return runbook.Outcome{ExitCode: -1}, inDoubt(err)
+		return runbook.Outcome{ExitCode: -1}, err
 	}
-	return runbook.Outcome{ExitCode: code, Summary: "removed releases/" + v}, nil
+	if !removed {
+		return runbook.Outcome{Summary: "releases/" + v + " was not there"}, nil
+	}
+	return runbook.Outcome{Summary: "removed releases/" + v}, nil
 }
 
 func human(n int64) string {
@@ -87,7 +99,8 @@ func (e *Executor) StagedSHA256(ctx context.Context, h *runbook.Host, version st
 	if err != nil {
 		return "", err
 	}
-	return conn.StagedSHA256(ctx, h.DeployDir, version, e.RB.Artifact.Name)
+	l := layout{conn: conn, dir: h.DeployDir, host: h.Name}
+	return l.stagedSHA256(ctx, version, e.RB.Artifact.Name)
 }
 
 // short rounds a duration for a summary line: to the millisecond, and to

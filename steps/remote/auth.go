@@ -90,16 +90,7 @@ func authFor(cfg HostConfig, identityFiles []string) (*credentials, error) {
 		c.names = append(c.names, "publickey")
 	}
 	if cfg.Password != "" {
-		pw := cfg.Password
-		c.methods = append(c.methods,
-			ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
-				answers := make([]string, len(questions))
-				for i := range answers {
-					answers[i] = pw
-				}
-				return answers, nil
-			}))
+		c.methods = append(c.methods, ssh.Password(cfg.Password), ssh.KeyboardInteractive(passwordPrompt(cfg.Password)))
 		c.names = append(c.names, "password", "keyboard-interactive")
 	}
 	if len(c.methods) == 0 {
@@ -107,6 +98,46 @@ func authFor(cfg HostConfig, identityFiles []string) (*credentials, error) {
 		return nil, fmt.Errorf("no credentials for %s: set auth (key, key_file, password or agent) for the host", cfg.Name)
 	}
 	return c, nil
+}
+
+// errNotPasswordPrompt: a host asked a keyboard-interactive question that
+// runbook does not answer.
+var errNotPasswordPrompt = errors.New("which is not a password prompt: runbook answers a host's password prompt and nothing else")
+
+// passwordPrompt answers keyboard-interactive with the password only where
+// the host asks for exactly that, once: a single question, not echoed,
+// that asks for a password and not a one-time or a new one. Anything else
+// (a verification code, a second factor, "New password:") is refused and never gets it; the
+// handshake then fails with an AuthError that says what was asked.
+func passwordPrompt(pw string) ssh.KeyboardInteractiveChallenge {
+	answered := false
+	return func(_, _ string, questions []string, echos []bool) ([]string, error) {
+		switch {
+		case len(questions) == 0:
+			return nil, nil // instructions alone: nothing to answer
+		case !answered && len(questions) == 1 && !echos[0] && isPasswordPrompt(questions[0]):
+			answered = true
+			return []string{pw}, nil
+		}
+		return nil, fmt.Errorf("the host asked %q, %w", questions, errNotPasswordPrompt)
+	}
+}
+
+// notPassword are words of questions that mention a password but do not
+// ask for the one runbook has: a one-time password, a new one.
+var notPassword = []string{"new", "again", "retype", "one-time", "otp", "oath", "token", "code"}
+
+func isPasswordPrompt(q string) bool {
+	q = strings.ToLower(q)
+	if !strings.Contains(q, "password") {
+		return false
+	}
+	for _, w := range notPassword {
+		if strings.Contains(q, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // agentKeys connects to $SSH_AUTH_SOCK; without an agent it returns nil
@@ -170,8 +201,17 @@ func expandHome(p string) (string, error) {
 	return filepath.Join(home, rest), nil
 }
 
-// isAuthFailure recognises x/crypto's "unable to authenticate" handshake
-// error, which has no type of its own.
+// isAuthFailure recognises the handshake errors of a host that refused
+// every credential, which x/crypto gives no type of their own: "unable to
+// authenticate", and "unexpected message type 51" (USERAUTH_FAILURE) from
+// a keyboard-interactive method the host offers but answers with a
+// refusal before any question, as sshd without PAM does after a wrong
+// password. A prompt runbook refused to answer is one too.
 func isAuthFailure(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "unable to authenticate")
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "unexpected message type 51") ||
+		errors.Is(err, errNotPasswordPrompt)
 }

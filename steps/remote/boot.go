@@ -42,6 +42,18 @@ func bootedSince(boot, since time.Time, margin time.Duration) bool {
 	return !boot.Before(since.Add(-margin))
 }
 
+// retentionMargin allows for clocks that jumped: the sweep measures a
+// marker's age by the host's clock, pastRetention an intent's by the
+// operator's.
+const retentionMargin = 24 * time.Hour
+
+// pastRetention reports whether the markers of a run whose intent was
+// committed at since may have been swept (MarkerRetention): then their
+// absence proves nothing. False for an unknown since.
+func pastRetention(since time.Time) bool {
+	return !since.IsZero() && time.Since(since) > MarkerRetention-retentionMargin
+}
+
 // parseBtime reads the btime line of /proc/stat (Linux): the boot time in
 // seconds since the epoch. Zero when absent.
 func parseBtime(stat string) time.Time {

@@ -64,3 +64,19 @@ func TestMarkersAfterARestart(t *testing.T) {
 		}
 	}
 }
+
+func TestPastRetention(t *testing.T) {
+	for _, tc := range []struct {
+		since time.Time
+		want  bool
+	}{
+		{time.Time{}, false},
+		{time.Now(), false},
+		{time.Now().Add(-MarkerRetention + 2*retentionMargin), false},
+		{time.Now().Add(-MarkerRetention), true},
+	} {
+		if got := pastRetention(tc.since); got != tc.want {
+			t.Errorf("pastRetention(%v) = %v, want %v", tc.since, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"time"
 )
@@ -87,8 +88,12 @@ type Marker struct {
 type UploadSpec struct {
 	Local  string // path on the operator machine
 	SHA256 string // hex SHA-256 of Local, computed by the caller beforehand
-	Dir    string // target directory, created if missing (deploy_dir/releases/<version>)
-	Name   string // final file name in Dir
+	// Dir is the target directory, created with its parents when missing
+	// (mkdir -p: the caller checks that no parent is a link it must not
+	// follow). It must not be a symbolic link, and it and its parent
+	// directory must belong to the connecting user.
+	Dir  string
+	Name string // final file name in Dir
 	// Progress, when set, is called with bytes written so far (including a
 	// verified prefix that was resumed). It must be cheap.
 	Progress func(done, total int64)
@@ -105,24 +110,35 @@ type UploadResult struct {
 	Verify time.Duration
 }
 
-// ActivateSpec switches a host's current link to a staged release.
-type ActivateSpec struct {
-	DeployDir string // holds releases/ and current
-	Version   string // releases/<Version> must exist
-	Keep      int    // staged releases to keep; 0 keeps all
-	// Protect lists versions never removed by the cleanup (e.g. a rollback
-	// target). The new live one and the previous one are always kept.
-	Protect []string
+// FileInfo describes one directory entry as lstat(2) sees it: a symbolic
+// link is described, never followed.
+type FileInfo struct {
+	Mode    fs.FileMode // type bits and permissions
+	Size    int64
+	ModTime time.Time
+	// UID owns the entry; -1 when the transport cannot tell.
+	UID int
 }
 
-// ActivateResult says what activation did.
-type ActivateResult struct {
-	Previous string   // the version current pointed to before ("" for none)
-	Removed  []string // versions removed by the keep cleanup
-}
+// IsDir reports a directory (never a link to one).
+func (fi FileInfo) IsDir() bool { return fi.Mode.IsDir() }
 
-// Conn is an open connection to one host. Implementations are safe for use
-// by one goroutine at a time per method call; the walker serialises per host.
+// IsLink reports a symbolic link.
+func (fi FileInfo) IsLink() bool { return fi.Mode&fs.ModeSymlink != 0 }
+
+// IsRegular reports a regular file (never a link to one).
+func (fi FileInfo) IsRegular() bool { return fi.Mode.IsRegular() }
+
+// Conn is an open connection to one host: it runs commands and moves
+// files, and knows nothing of what a release is (package steps lays out
+// deploy directories on top of it). Implementations are safe for use by
+// one goroutine at a time per method call; the walker serialises per host.
+//
+// Paths are the host's. The file methods but ReadFile never follow a
+// symbolic link at the path they are given (nor Upload at its directory;
+// the parents of that are the caller's to check): what a path names is
+// what is looked at, written or removed. ReadFile reads what the host's
+// programs would, through links.
 type Conn interface {
 	// Exec runs spec.Script with sh reading it on stdin. A nil error means
 	// the script ran to completion and exitCode is its status (non-zero is
@@ -130,6 +146,12 @@ type Conn interface {
 	// other error means it did not start (unreachable, refused, no such
 	// directory). With a Token, Exec writes the .started marker before the
 	// script starts and the .rc marker after it ends.
+	//
+	// The script's environment is the host's own (an SSH login's, or for a
+	// local host this process's less every RUNBOOK_* variable: those are
+	// runbook's own, the vault passphrase among them) plus spec.Env.
+	// Nothing of the operator's environment reaches an SSH host, and no
+	// agent is forwarded.
 	Exec(ctx context.Context, spec ExecSpec) (exitCode int, err error)
 
 	// Markers reports what the markers of token say. It never runs the
@@ -148,30 +170,61 @@ type Conn interface {
 	// its exit code when it ends; ErrInDoubt when it dies without one.
 	Wait(ctx context.Context, token string, out io.Writer) (exitCode int, err error)
 
-	// ForgetMarkers removes the markers of token. Idempotent; used once
-	// the outcome is committed to the state database.
+	// ForgetMarkers removes the markers (and the output log) of token.
+	// Idempotent. Used once the outcome is committed to the state
+	// database, and for runs that will never be settled (abandoned,
+	// skipped): their log holds the run's raw output, unmasked. Markers
+	// nobody forgets are swept once they are older than MarkerRetention.
 	ForgetMarkers(ctx context.Context, token string) error
 
-	// Upload stages a file: temp name in spec.Dir, streamed, synced,
+	// Upload stages a file in spec.Dir: written under a temp name, synced,
 	// checked by SHA-256 on the host, renamed to spec.Name. Skipped when the
 	// final file already has the checksum; a partial temp file whose prefix
-	// hash matches is resumed. Idempotent.
+	// hash matches is resumed. Idempotent. It refuses a Dir that is a
+	// symbolic link, and a Dir or a parent directory of it that the
+	// connecting user does not own (someone else could swap the file once
+	// verified); the temp file is created exclusively, one that is not a
+	// regular file is removed, never written through, and a partial one
+	// is only written to once its directory is known to be the user's.
 	Upload(ctx context.Context, spec UploadSpec) (UploadResult, error)
 
-	// Activate points DeployDir/current at releases/<Version> atomically
-	// (symlink to a temp name, rename) and removes releases beyond Keep.
-	// Idempotent: activating the live version again changes nothing and
-	// reports the same Previous.
-	Activate(ctx context.Context, spec ActivateSpec) (ActivateResult, error)
+	// Lstat describes the entry at p without following a symbolic link;
+	// an error wrapping fs.ErrNotExist when there is none.
+	Lstat(ctx context.Context, p string) (FileInfo, error)
 
-	// Current returns the version DeployDir/current points to, "" if none.
-	Current(ctx context.Context, deployDir string) (string, error)
+	// Readlink returns the target of the symbolic link p as written; an
+	// error wrapping fs.ErrNotExist when there is nothing at p, another
+	// error when p is not a link.
+	Readlink(ctx context.Context, p string) (string, error)
 
-	// StagedSHA256 returns the SHA-256 of DeployDir/releases/<version>/<name>
-	// computed on the host, or an error wrapping fs.ErrNotExist when absent.
-	StagedSHA256(ctx context.Context, deployDir, version, name string) (string, error)
+	// Symlink creates the symbolic link link pointing to target; it fails
+	// when anything exists at link.
+	Symlink(ctx context.Context, target, link string) error
 
-	// ReadFile reads a file on the host (for consistency facts).
+	// Rename renames from to to, atomically replacing what to names (a
+	// link at to is replaced, not followed). Durable where the transport
+	// can make it so (the local one syncs the directory).
+	Rename(ctx context.Context, from, to string) error
+
+	// Mkdir creates the directory p, one level (its parent must exist);
+	// an error wrapping fs.ErrExist when anything exists at p.
+	Mkdir(ctx context.Context, p string) error
+
+	// Remove removes the entry p: a file, a link (not its target) or an
+	// empty directory. Absent is not an error.
+	Remove(ctx context.Context, p string) error
+
+	// RemoveAll removes p and everything below it, never following a
+	// symbolic link (a link is removed itself). Absent is not an error.
+	RemoveAll(ctx context.Context, p string) error
+
+	// SHA256 returns the hex SHA-256 of the regular file p, computed on
+	// the host; an error wrapping fs.ErrNotExist when absent, another when
+	// p is a symbolic link or not a regular file.
+	SHA256(ctx context.Context, p string) (string, error)
+
+	// ReadFile reads a file on the host (for consistency facts), at most
+	// 16 MiB.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 
 	// Dial opens a TCP connection from the host's side (direct-tcpip for SSH).

@@ -1,7 +1,9 @@
 package remote
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -20,6 +22,10 @@ type HostKeyError struct {
 	Addr        string // host:port that was dialled
 	Fingerprint string // SHA256:... of the key the host offered
 	Unknown     bool   // true: no key known for the host; false: changed
+	// Certificate, when set, says why a host that known_hosts trusts
+	// through a certificate authority (@cert-authority) is refused; Known
+	// then lists the authorities, not keys of the host.
+	Certificate string
 	Known       []KnownKey
 	KnownHosts  string // the known_hosts file consulted
 }
@@ -33,6 +39,12 @@ func (e *HostKeyError) Error() string {
 	for _, k := range e.Known {
 		known = append(known, fmt.Sprintf("%s in %s:%d", k.Fingerprint, k.File, k.Line))
 	}
+	if e.Certificate != "" {
+		// Never the advice to remove a line: that would drop the trust
+		// anchor and leave the host to be trusted on first use.
+		return fmt.Sprintf("host %s (%s) is refused: %s (host key %s); known_hosts trusts only certificates signed by the authority %s for it. Ask the host's administrator to check its HostCertificate (signed by that authority, principal %s, still valid); keep the @cert-authority line",
+			e.Host, e.Addr, e.Certificate, e.Fingerprint, strings.Join(known, ", "), hostOnly(e.Addr))
+	}
 	file := e.KnownHosts
 	if len(e.Known) > 0 {
 		file = e.Known[0].File
@@ -41,11 +53,18 @@ func (e *HostKeyError) Error() string {
 		e.Host, e.Addr, e.Fingerprint, strings.Join(known, ", "), knownHostsName(e.Addr), file)
 }
 
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
 // AuthError says the host refused every credential offered.
 type AuthError struct {
 	Host    string
 	User    string
-	Methods []string // the methods tried, e.g. publickey, password
+	Methods []string // the methods offered, e.g. publickey, password
 	Err     error
 }
 
@@ -54,8 +73,19 @@ func (e *AuthError) Error() string {
 	if len(e.Methods) > 0 {
 		methods = strings.Join(e.Methods, ", ")
 	}
-	return fmt.Sprintf("auth refused for %s@%s (tried: %s); check the user and the key or password configured for %s",
-		e.User, e.Host, methods, e.Host)
+	msg := fmt.Sprintf("authentication refused by %s for %s (methods tried: %s)", e.Host, e.User, methods)
+	if errors.Is(e.Err, errNotPasswordPrompt) {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Hint says what to do next.
+func (e *AuthError) Hint() string {
+	if errors.Is(e.Err, errNotPasswordPrompt) {
+		return fmt.Sprintf("log in once with ssh to see what %s asks; give runbook a key for it (auth: key or key_file), or the agent", e.Host)
+	}
+	return fmt.Sprintf("check the user (%s) and the key or password configured for %s (auth in the runbook, or IdentityFile in ~/.ssh/config), and that the host accepts that method", e.User, e.Host)
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -48,6 +49,10 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		return -1, fmt.Errorf("stdin of sh: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
+	// Explicit, never inherited whole: runbook's own variables (the vault
+	// passphrase and identity among them) stay in this process. spec.Env
+	// is exported by the script itself.
+	cmd.Env = ChildEnv(os.Environ())
 	if spec.Dir != "" {
 		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
 			return -1, fmt.Errorf("working directory %s does not exist", spec.Dir)
@@ -61,6 +66,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	if spec.Token != "" {
 		if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
 			return -1, fmt.Errorf("marker directory: %w", err)
+		}
+		if _, done := localSwept.LoadOrStore(l.cfg.MarkerDir, true); !done {
+			sweepMarkers(l.cfg.MarkerDir, time.Now().Add(-MarkerRetention))
 		}
 		// The .rc gets its room now (see rcPlaceholder); a run that cannot
 		// have it does not start, rather than end with no outcome.
@@ -168,9 +176,10 @@ func (l *Local) Markers(_ context.Context, token string, since time.Time) (Marke
 	}
 	b, err := os.ReadFile(l.marker(token, ".started"))
 	if errors.Is(err, os.ErrNotExist) {
-		if bootedSince(LocalBootTime(), since, localBootMargin) {
+		if bootedSince(LocalBootTime(), since, localBootMargin) || pastRetention(since) {
 			// The machine restarted since the intent: an unsynced
-			// .started may have been lost with it.
+			// .started may have been lost with it; or a sweep may have
+			// taken it since.
 			return Marker{State: InDoubt}, nil
 		}
 		return Marker{State: NeverStarted}, nil
@@ -224,6 +233,66 @@ func (l *Local) ForgetMarkers(_ context.Context, token string) error {
 
 // Close implements Conn.
 func (l *Local) Close() error { return nil }
+
+// localSwept holds the marker directories this process has swept: once
+// per run of runbook, on its first command with markers.
+var localSwept sync.Map
+
+// sweepMarkers removes the marker files of runs whose files are all older
+// than before and whose .started names no live process group (a claim
+// names none), as sweepScript does on SSH hosts. Best effort: a file it
+// cannot read or remove stays for the next run.
+func sweepMarkers(dir string, before time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	old := map[string]bool{} // token → every marker file of it is old
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name()) // tokens may hold dots: the last one
+		token := strings.TrimSuffix(e.Name(), ext)
+		if !e.Type().IsRegular() || (ext != ".started" && ext != ".rc" && ext != ".log") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		isOld, seen := old[token]
+		old[token] = (isOld || !seen) && fi.ModTime().Before(before)
+	}
+	for token, isOld := range old {
+		if !isOld {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, token+".started")); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				// Alive unless the group is provably gone.
+				if pid, err := strconv.Atoi(f[0]); err == nil && pid > 0 && syscall.Kill(-pid, 0) != syscall.ESRCH {
+					continue
+				}
+			}
+		}
+		for _, ext := range []string{".rc", ".started", ".log"} {
+			_ = os.Remove(filepath.Join(dir, token+ext))
+		}
+	}
+}
+
+// ChildEnv is environ less the variables of runbook itself: every
+// RUNBOOK_* one. Those configure this process (the vault passphrase, its
+// pass file, an identity, the state database, fault injection); a command
+// that needs a release fact gets it from the step's environment, which
+// runbook fills in explicitly.
+func ChildEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "RUNBOOK_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
 
 // ScriptWithEnv prefixes a script with exports of env, sorted by name, so
 // that values reach the command through the script on stdin, never argv.

@@ -19,27 +19,66 @@ func (l *Local) Upload(ctx context.Context, spec UploadSpec) (UploadResult, erro
 	return stage(ctx, localFS{}, spec)
 }
 
-// Activate implements Conn.
-func (l *Local) Activate(ctx context.Context, spec ActivateSpec) (ActivateResult, error) {
-	return activate(ctx, localFS{}, spec)
-}
-
-// Current implements Conn.
-func (l *Local) Current(ctx context.Context, deployDir string) (string, error) {
-	return current(ctx, localFS{}, deployDir)
-}
-
-// StagedSHA256 implements Conn.
-func (l *Local) StagedSHA256(ctx context.Context, deployDir, version, name string) (string, error) {
-	if err := checkVersion(version); err != nil {
-		return "", err
+// Lstat implements Conn.
+func (l *Local) Lstat(_ context.Context, p string) (FileInfo, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return FileInfo{}, err
 	}
-	return localFS{}.hashPrefix(ctx, filepath.Join(deployDir, releasesDir, version, name), -1)
+	return localInfo(fi), nil
+}
+
+func localInfo(fi fs.FileInfo) FileInfo {
+	uid := -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid = int(st.Uid)
+	}
+	return FileInfo{Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime(), UID: uid}
+}
+
+// Readlink implements Conn.
+func (l *Local) Readlink(_ context.Context, p string) (string, error) { return os.Readlink(p) }
+
+// Symlink implements Conn.
+func (l *Local) Symlink(_ context.Context, target, link string) error {
+	return os.Symlink(target, link)
+}
+
+// Rename implements Conn: the directory is synced, so the rename survives
+// a power cut.
+func (l *Local) Rename(ctx context.Context, from, to string) error {
+	return localFS{}.rename(ctx, from, to)
+}
+
+// Mkdir implements Conn.
+func (l *Local) Mkdir(_ context.Context, p string) error { return os.Mkdir(p, 0o755) }
+
+// Remove implements Conn.
+func (l *Local) Remove(ctx context.Context, p string) error { return localFS{}.remove(ctx, p) }
+
+// RemoveAll implements Conn. os.RemoveAll removes a link, not its target.
+func (l *Local) RemoveAll(_ context.Context, p string) error { return os.RemoveAll(p) }
+
+// SHA256 implements Conn.
+func (l *Local) SHA256(ctx context.Context, p string) (string, error) {
+	return localFS{}.hashPrefix(ctx, p, -1, "")
 }
 
 // ReadFile implements Conn.
-func (l *Local) ReadFile(_ context.Context, path string) ([]byte, error) {
-	return os.ReadFile(path)
+func (l *Local) ReadFile(_ context.Context, p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if len(b) > maxReadFile {
+		return nil, fmt.Errorf("read %s on the local machine: larger than %d MiB", p, maxReadFile>>20)
+	}
+	return b, nil
 }
 
 // Dial implements Conn: a local host dials from this machine.
@@ -48,27 +87,46 @@ func (l *Local) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	return d.DialContext(ctx, network, addr)
 }
 
-// localFS is the operator machine's file system as a stager and releaseFS.
+// localFS is the operator machine's file system as a stager.
 type localFS struct{}
 
 func (localFS) where() string { return "the local machine" }
 
 func (localFS) mkdirAll(_ context.Context, dir string) error { return os.MkdirAll(dir, 0o755) }
 
-func (localFS) size(_ context.Context, p string) (int64, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0, err
+func (localFS) lstatAll(_ context.Context, paths ...string) []lstatResult {
+	out := make([]lstatResult, len(paths))
+	for i, p := range paths {
+		fi, err := os.Lstat(p)
+		if err == nil {
+			out[i].fi = localInfo(fi)
+		}
+		out[i].err = err
 	}
-	return fi.Size(), nil
+	return out
 }
 
-func (localFS) hashPrefix(_ context.Context, p string, n int64) (string, error) {
-	f, err := os.Open(p)
+// hashPrefix opens p without following a link (O_NOFOLLOW), so what is
+// hashed is the file the name holds, not a target swapped in.
+func (localFS) hashPrefix(_ context.Context, p string, n int64, guard string) (string, error) {
+	if guard != "" {
+		if err := localOwned(guard); err != nil {
+			return "", err
+		}
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return "", fmt.Errorf("%s is a symbolic link: %w", p, errNotRegular)
+	}
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file: %w", p, errNotRegular)
+	}
 	h := sha256.New()
 	var r io.Reader = f
 	if n >= 0 {
@@ -80,8 +138,39 @@ func (localFS) hashPrefix(_ context.Context, p string, n int64) (string, error) 
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// localOwned refuses a directory that is a link, or that it or its parent
+// is not this process's user's.
+func localOwned(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s on the local machine is a symbolic link: %w", dir, errForeign)
+	}
+	// dir/.. rather than filepath.Dir: the parent the kernel resolves.
+	parent, err := os.Stat(dir + "/..")
+	if err != nil {
+		return err
+	}
+	uid := os.Geteuid()
+	for p, fi := range map[string]fs.FileInfo{dir: fi, filepath.Dir(dir): parent} {
+		if owner := localInfo(fi).UID; owner != uid {
+			return fmt.Errorf("%s on the local machine belongs to uid %d, not to this user (uid %d): %w", p, owner, uid, errForeign)
+		}
+	}
+	return nil
+}
+
 func (localFS) write(_ context.Context, p string, offset int64, r *uploadReader) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	// A fresh temp file is created exclusively (the caller removed what
+	// was there): never through a link someone planted. A partial one is
+	// reopened without following a link.
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if offset > 0 {
+		flags = os.O_WRONLY | syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(p, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, err)
 	}
@@ -120,60 +209,6 @@ func (localFS) remove(_ context.Context, p string) error {
 
 // A local partial file is written sequentially: every byte of it is data.
 func (localFS) resumeMargin() int64 { return 0 }
-
-func (localFS) isDir(_ context.Context, p string) (bool, error) {
-	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return fi.IsDir(), nil
-}
-
-func (localFS) readlink(_ context.Context, p string) (string, error) {
-	t, err := os.Readlink(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	return t, err
-}
-
-func (localFS) replaceLink(_ context.Context, target, link string) error {
-	tmp := link + ".tmp"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(link))
-}
-
-func (localFS) releases(_ context.Context, dir string) ([]stagedRelease, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []stagedRelease
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, stagedRelease{Version: e.Name(), ModTime: fi.ModTime()})
-	}
-	return out, nil
-}
-
-func (localFS) removeAll(_ context.Context, p string) error { return os.RemoveAll(p) }
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {

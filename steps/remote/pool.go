@@ -47,6 +47,7 @@ type Pool struct {
 
 	mu     sync.Mutex
 	hosts  map[string]*hostSlot
+	swept  map[string]bool // hosts whose old markers this pool has swept
 	closed bool
 	dials  atomic.Int64
 }
@@ -102,6 +103,7 @@ func NewPool(opts PoolOptions) *Pool {
 		opts:  opts,
 		keys:  &hostKeys{file: opts.KnownHosts, acceptNew: opts.AcceptNewHostKeys},
 		hosts: make(map[string]*hostSlot),
+		swept: make(map[string]bool),
 	}
 	p.sshConfig = sync.OnceValues(func() (*sshConfig, error) { return loadSSHConfig(opts.SSHConfig) })
 	return p
@@ -151,6 +153,20 @@ func poolKey(cfg HostConfig) string {
 		return cfg.Name
 	}
 	return cfg.User + "@" + cfg.Address
+}
+
+// firstRun reports whether this is the pool's first run with markers on
+// the host of cfg (then the run sweeps old markers), once per host and
+// marker directory: a pool lives for one run of runbook.
+func (p *Pool) firstRun(cfg HostConfig) bool {
+	key := poolKey(cfg) + "\x00" + cfg.MarkerDir
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.swept[key] {
+		return false
+	}
+	p.swept[key] = true
+	return true
 }
 
 // maxJumps bounds a chain of jump hosts, so a ProxyJump that matches its

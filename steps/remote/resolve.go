@@ -82,8 +82,12 @@ func splitAddress(a string) (host, port string) {
 }
 
 // proxyJump turns a ProxyJump value ([user@]host[:port], comma-separated,
-// first hop first) into a chain of jump hosts. They use the credentials of
-// the host they lead to, as a fleet behind one bastion usually does.
+// first hop first) into a chain of jump hosts. A hop gets none of the
+// target's credentials: a bastion is another machine, and the target's
+// password or key (from the vault) is not for it. Each hop authenticates
+// as OpenSSH would: its own IdentityFile from the ssh config, else the
+// agent and the default key files. The user, when the hop names none, is
+// the target's, as before.
 func proxyJump(value string, cfg HostConfig) *HostConfig {
 	var via *HostConfig
 	for _, hop := range strings.Split(value, ",") {
@@ -95,12 +99,7 @@ func proxyJump(value string, cfg HostConfig) *HostConfig {
 		if u == "" {
 			u = cfg.User
 		}
-		via = &HostConfig{
-			Name: "jump " + hop, Address: addr, User: u,
-			Key: cfg.Key, KeyFile: cfg.KeyFile, KeyPassphrase: cfg.KeyPassphrase,
-			Password: cfg.Password, Agent: cfg.Agent,
-			Via: via,
-		}
+		via = &HostConfig{Name: "jump " + hop, Address: addr, User: u, Via: via}
 	}
 	return via
 }

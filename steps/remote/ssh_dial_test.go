@@ -136,8 +136,11 @@ func TestAuthRefusedListsMethods(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("got %v, want an AuthError", err)
 	}
-	if want := "auth refused for deploy@pre1 (tried: publickey, password, keyboard-interactive)"; !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error %q, want it to start with %q", err, want)
+	if want := "authentication refused by pre1 for deploy (methods tried: publickey, password, keyboard-interactive)"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if h := ae.Hint(); !strings.Contains(h, "deploy") || !strings.Contains(h, "pre1") {
+		t.Errorf("hint %q", h)
 	}
 }
 

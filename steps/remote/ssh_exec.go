@@ -55,7 +55,7 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	nonce := randomHex(8)
 	script := plainScript(spec, nonce)
 	if spec.Token != "" {
-		script = detachedScript(spec, c.cfg.MarkerDir, nonce, time.Now().Unix())
+		script = detachedScript(spec, c.cfg.MarkerDir, nonce, time.Now().Unix(), c.pool.firstRun(c.cfg))
 	}
 	cl, sess, err := c.session(ctx)
 	if err != nil {
@@ -270,8 +270,9 @@ func (c *sshConn) Markers(ctx context.Context, token string, since time.Time) (M
 			return Marker{State: InDoubt, PID: n}, nil
 		case "N":
 			// The wrapper writes its markers unsynced: after a restart of
-			// the host, a missing .started proves nothing.
-			if bootedSince(boot, since, remoteBootMargin) {
+			// the host, a missing .started proves nothing; nor after the
+			// retention, when a sweep may have taken it.
+			if bootedSince(boot, since, remoteBootMargin) || pastRetention(since) {
 				return Marker{State: InDoubt}, nil
 			}
 			return Marker{State: NeverStarted}, nil

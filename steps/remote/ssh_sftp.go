@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/pkg/sftp"
 )
@@ -71,8 +72,8 @@ func (c *sshConn) sftpOn(ctx context.Context, cl *client) (*sftp.Client, error) 
 	return sc, nil
 }
 
-// sftpFS is a host's file system through SFTP (and a session for hashing),
-// as a stager and a releaseFS.
+// sftpFS is a host's file system through SFTP (and a session for
+// hashing), as a stager and for the file primitives of Conn.
 type sftpFS struct {
 	c  *sshConn
 	sc *sftp.Client
@@ -102,30 +103,75 @@ func (c *sshConn) Upload(ctx context.Context, spec UploadSpec) (res UploadResult
 	return res, err
 }
 
-// Activate implements Conn.
-func (c *sshConn) Activate(ctx context.Context, spec ActivateSpec) (res ActivateResult, err error) {
+// Lstat implements Conn.
+func (c *sshConn) Lstat(ctx context.Context, p string) (fi FileInfo, err error) {
 	err = c.withFS(ctx, func(f *sftpFS) error {
-		res, err = activate(ctx, f, spec)
-		return err
+		r := f.lstatAll(ctx, p)[0]
+		fi = r.fi
+		return r.err
 	})
-	return res, err
+	return fi, err
 }
 
-// Current implements Conn.
-func (c *sshConn) Current(ctx context.Context, deployDir string) (v string, err error) {
+// Readlink implements Conn.
+func (c *sshConn) Readlink(ctx context.Context, p string) (target string, err error) {
 	err = c.withFS(ctx, func(f *sftpFS) error {
-		v, err = current(ctx, f, deployDir)
+		target, err = f.sc.ReadLink(p)
 		return err
 	})
-	return v, err
+	return target, err
 }
 
-// StagedSHA256 implements Conn.
-func (c *sshConn) StagedSHA256(ctx context.Context, deployDir, version, name string) (string, error) {
-	if err := checkVersion(version); err != nil {
-		return "", err
-	}
-	return c.hash(ctx, path.Join(deployDir, releasesDir, version, name), -1)
+// Symlink implements Conn.
+func (c *sshConn) Symlink(ctx context.Context, target, link string) error {
+	return c.withFS(ctx, func(f *sftpFS) error {
+		if err := f.sc.Symlink(target, link); err != nil {
+			return f.explain(err, link)
+		}
+		return nil
+	})
+}
+
+// Rename implements Conn.
+func (c *sshConn) Rename(ctx context.Context, from, to string) error {
+	return c.withFS(ctx, func(f *sftpFS) error { return f.rename(ctx, from, to) })
+}
+
+// Mkdir implements Conn. SFTP reports an existing entry as a plain
+// failure; a look at the name tells it apart.
+func (c *sshConn) Mkdir(ctx context.Context, p string) error {
+	return c.withFS(ctx, func(f *sftpFS) error {
+		err := f.sc.Mkdir(p)
+		if err == nil {
+			return nil
+		}
+		if _, lerr := f.sc.Lstat(p); lerr == nil {
+			return fmt.Errorf("mkdir %s on %s: %w", p, c.name(), fs.ErrExist)
+		}
+		return f.explain(err, p)
+	})
+}
+
+// Remove implements Conn.
+func (c *sshConn) Remove(ctx context.Context, p string) error {
+	return c.withFS(ctx, func(f *sftpFS) error { return f.remove(ctx, p) })
+}
+
+// RemoveAll implements Conn. sftp.Client.RemoveAll looks with Lstat and
+// lists with READDIR (lstat too on OpenSSH): a link is removed, never
+// followed.
+func (c *sshConn) RemoveAll(ctx context.Context, p string) error {
+	return c.withFS(ctx, func(f *sftpFS) error {
+		if err := f.sc.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// SHA256 implements Conn.
+func (c *sshConn) SHA256(ctx context.Context, p string) (string, error) {
+	return c.hash(ctx, p, -1, "")
 }
 
 // maxReadFile bounds ReadFile: consistency facts are config files.
@@ -152,9 +198,10 @@ func (c *sshConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	return b, nil
 }
 
-// hash computes a SHA-256 on the host: n bytes of p, all when n < 0.
-func (c *sshConn) hash(ctx context.Context, p string, n int64) (string, error) {
-	out, _, err := c.run(ctx, hashScript(p, n))
+// hash computes a SHA-256 on the host: n bytes of p, all when n < 0,
+// after checking guard as stager.hashPrefix says.
+func (c *sshConn) hash(ctx context.Context, p string, n int64, guard string) (string, error) {
+	out, _, err := c.run(ctx, hashScript(p, n, guard))
 	if err != nil {
 		return "", fmt.Errorf("checksum of %s on %s: %w", p, c.name(), err)
 	}
@@ -163,8 +210,14 @@ func (c *sshConn) hash(ctx context.Context, p string, n int64) (string, error) {
 		if len(f) == 0 {
 			continue
 		}
-		if f[0] == "runbook-absent" {
+		switch f[0] {
+		case "runbook-absent":
 			return "", fmt.Errorf("checksum of %s on %s: %w", p, c.name(), fs.ErrNotExist)
+		case "runbook-link":
+			return "", fmt.Errorf("%s on %s is a symbolic link or not a regular file: %w", p, c.name(), errNotRegular)
+		case "runbook-foreign":
+			return "", fmt.Errorf("%s on %s is a symbolic link, or it or its parent does not belong to %s, who could otherwise swap what is staged there: %w; let %s own it, or remove it",
+				guard, c.name(), c.cfg.User, errForeign, c.cfg.User)
 		}
 		if isHexSHA256(f[0]) {
 			return f[0], nil
@@ -187,29 +240,53 @@ func isHexSHA256(s string) bool {
 
 func (f *sftpFS) where() string { return f.c.name() }
 
+// mkdirAll tries the one level first: the upload's directory is new, its
+// parent (releases/) is there, and sftp's MkdirAll would first stat them
+// both.
 func (f *sftpFS) mkdirAll(_ context.Context, dir string) error {
+	if f.sc.Mkdir(dir) == nil {
+		return nil
+	}
 	if err := f.sc.MkdirAll(dir); err != nil {
 		return f.explain(err, dir)
 	}
 	return nil
 }
 
-func (f *sftpFS) size(_ context.Context, p string) (int64, error) {
-	fi, err := f.sc.Stat(p)
-	if err != nil {
-		return 0, err
+// lstatAll sends the requests together: pkg/sftp pipelines them on the
+// channel, so they cost one round trip, not one each.
+func (f *sftpFS) lstatAll(_ context.Context, paths ...string) []lstatResult {
+	out := make([]lstatResult, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		wg.Go(func() {
+			fi, err := f.sc.Lstat(p)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			out[i].fi = FileInfo{Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime(), UID: -1}
+			if st, ok := fi.Sys().(*sftp.FileStat); ok {
+				out[i].fi.UID = int(st.UID)
+			}
+		})
 	}
-	return fi.Size(), nil
+	wg.Wait()
+	return out
 }
 
-func (f *sftpFS) hashPrefix(ctx context.Context, p string, n int64) (string, error) {
-	return f.c.hash(ctx, p, n)
+func (f *sftpFS) hashPrefix(ctx context.Context, p string, n int64, guard string) (string, error) {
+	return f.c.hash(ctx, p, n, guard)
 }
 
+// write creates a fresh temp file with O_EXCL, which the server's open
+// honours without following a link. SFTP has no O_NOFOLLOW for a partial
+// file it reopens: stage only resumes one after the host has checked that
+// its directory, and the parent of that, belong to the connecting user.
 func (f *sftpFS) write(_ context.Context, p string, offset int64, r *uploadReader) error {
-	flags := os.O_WRONLY | os.O_CREATE
-	if offset == 0 {
-		flags |= os.O_TRUNC
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if offset > 0 {
+		flags = os.O_WRONLY
 	}
 	file, err := f.sc.OpenFile(p, flags)
 	if err != nil {
@@ -287,55 +364,4 @@ func (f *sftpFS) resumeMargin() int64 {
 		return (bigConcurrency + 2) * bigPacket
 	}
 	return (smallConcurrency + 2) * smallPacket
-}
-
-func (f *sftpFS) isDir(_ context.Context, p string) (bool, error) {
-	fi, err := f.sc.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return fi.IsDir(), nil
-}
-
-func (f *sftpFS) readlink(_ context.Context, p string) (string, error) {
-	t, err := f.sc.ReadLink(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	return t, err
-}
-
-func (f *sftpFS) replaceLink(_ context.Context, target, link string) error {
-	tmp := link + ".tmp"
-	if err := f.remove(context.Background(), tmp); err != nil {
-		return err
-	}
-	if err := f.sc.Symlink(target, tmp); err != nil {
-		return f.explain(err, tmp)
-	}
-	return f.rename(context.Background(), tmp, link)
-}
-
-func (f *sftpFS) releases(_ context.Context, dir string) ([]stagedRelease, error) {
-	entries, err := f.sc.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []stagedRelease
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, stagedRelease{Version: e.Name(), ModTime: e.ModTime()})
-		}
-	}
-	return out, nil
-}
-
-func (f *sftpFS) removeAll(_ context.Context, p string) error {
-	if err := f.sc.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
 }

@@ -8,10 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
@@ -55,12 +53,12 @@ func TestUploadChecksumRenameAndSkip(t *testing.T) {
 	if err != nil || !res.Skipped || res.Written != 0 {
 		t.Errorf("second upload: %+v %v, want skipped", res, err)
 	}
-	got, err := c.StagedSHA256(context.Background(), filepath.Dir(filepath.Dir(dir)), "2.4.0", "billing.ear")
+	got, err := c.SHA256(context.Background(), filepath.Join(dir, "billing.ear"))
 	if err != nil || got != sum {
-		t.Errorf("StagedSHA256: %s %v, want %s", got, err, sum)
+		t.Errorf("SHA256: %s %v, want %s", got, err, sum)
 	}
-	if _, err := c.StagedSHA256(context.Background(), filepath.Dir(filepath.Dir(dir)), "9.9", "billing.ear"); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("StagedSHA256 of a missing release: %v, want fs.ErrNotExist", err)
+	if _, err := c.SHA256(context.Background(), filepath.Join(dir, "missing.ear")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("SHA256 of a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 
@@ -148,90 +146,6 @@ func TestUploadPermissionDenied(t *testing.T) {
 	}
 }
 
-// stageRelease makes releases/<v> with an mtime age ago.
-func stageRelease(t *testing.T, deploy, v string, age time.Duration) {
-	t.Helper()
-	d := filepath.Join(deploy, "releases", v)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	when := time.Now().Add(-age)
-	if err := os.Chtimes(d, when, when); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func releasesLeft(t *testing.T, deploy string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(deploy, "releases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		out = append(out, e.Name())
-	}
-	slices.Sort(out)
-	return out
-}
-
-// activateAndKeep runs the same scenario against any Conn.
-func activateAndKeep(t *testing.T, c remote.Conn, deploy string) {
-	ctx := context.Background()
-	// 2.9 is older than 2.10 although it sorts after it; 1.0 is the
-	// oldest and must survive as the previous release.
-	for v, age := range map[string]time.Duration{"1.0": 50 * time.Hour, "2.8": 40 * time.Hour, "2.9": 30 * time.Hour, "2.10": 20 * time.Hour, "3.0": 10 * time.Hour} {
-		stageRelease(t, deploy, v, age)
-	}
-	if v, err := c.Current(ctx, deploy); err != nil || v != "" {
-		t.Fatalf("Current before any activation: %q %v", v, err)
-	}
-	if _, err := c.Activate(ctx, remote.ActivateSpec{DeployDir: deploy, Version: "1.0"}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.Activate(ctx, remote.ActivateSpec{DeployDir: deploy, Version: "3.0", Keep: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Previous != "1.0" {
-		t.Errorf("previous %q, want 1.0", res.Previous)
-	}
-	// Keep 2 newest (3.0, 2.10) plus the previous (1.0).
-	if want := []string{"2.8", "2.9"}; !slices.Equal(res.Removed, want) {
-		t.Errorf("removed %v, want %v (oldest first)", res.Removed, want)
-	}
-	if left, want := releasesLeft(t, deploy), []string{"1.0", "2.10", "3.0"}; !slices.Equal(left, want) {
-		t.Errorf("left %v, want %v", left, want)
-	}
-	if v, err := c.Current(ctx, deploy); err != nil || v != "3.0" {
-		t.Errorf("Current: %q %v, want 3.0", v, err)
-	}
-	target, err := os.Readlink(filepath.Join(deploy, "current"))
-	if err != nil || target != "releases/3.0" {
-		t.Errorf("current -> %q %v", target, err)
-	}
-	// Again: nothing changes, the same previous is reported.
-	res, err = c.Activate(ctx, remote.ActivateSpec{DeployDir: deploy, Version: "3.0", Keep: 2})
-	if err != nil || res.Previous != "1.0" || len(res.Removed) != 0 {
-		t.Errorf("repeated activation: %+v %v", res, err)
-	}
-	if _, err := c.Activate(ctx, remote.ActivateSpec{DeployDir: deploy, Version: "4.0"}); err == nil {
-		t.Error("activated a release that is not staged")
-	}
-	if _, err := c.Activate(ctx, remote.ActivateSpec{DeployDir: deploy, Version: "../x"}); err == nil {
-		t.Error("activated a version outside releases/")
-	}
-}
-
-func TestActivateKeepsLiveAndPreviousSSH(t *testing.T) {
-	srv := remotetest.NewServer(t, remotetest.Options{})
-	activateAndKeep(t, connect(t, testPool(t, srv, remote.PoolOptions{}), hostConfig(srv)), t.TempDir())
-}
-
-func TestActivateKeepsLiveAndPreviousLocal(t *testing.T) {
-	activateAndKeep(t, remote.NewLocal(remote.HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()}), t.TempDir())
-}
-
 func TestUploadLocal(t *testing.T) {
 	c := remote.NewLocal(remote.HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()})
 	local, sum := randomFile(t, 1<<20+7)
@@ -255,8 +169,8 @@ func TestUploadLocal(t *testing.T) {
 	if res, err := c.Upload(context.Background(), spec); err != nil || !res.Skipped {
 		t.Errorf("second upload %+v %v, want skipped", res, err)
 	}
-	if got, err := c.StagedSHA256(context.Background(), filepath.Dir(filepath.Dir(dir)), "1", "a.ear"); err != nil || got != sum {
-		t.Errorf("StagedSHA256 %s %v", got, err)
+	if got, err := c.SHA256(context.Background(), filepath.Join(dir, "a.ear")); err != nil || got != sum {
+		t.Errorf("SHA256 %s %v", got, err)
 	}
 }
 

@@ -94,10 +94,16 @@ func TestGlobMatch(t *testing.T) {
 }
 
 func TestProxyJumpChain(t *testing.T) {
-	cfg := HostConfig{Name: "prod1", User: "deploy", KeyFile: "~/.ssh/k"}
+	cfg := HostConfig{Name: "prod1", User: "deploy", KeyFile: "~/.ssh/k", Key: []byte("PEM"), KeyPassphrase: []byte("kp"), Password: "pw", Agent: true}
 	via := proxyJump("ops@outer.example.com:2222, inner", cfg)
-	if via == nil || via.Address != "inner" || via.User != "deploy" || via.KeyFile != "~/.ssh/k" {
+	if via == nil || via.Address != "inner" || via.User != "deploy" {
 		t.Fatalf("nearest hop to the target: %+v", via)
+	}
+	// L-5: no hop gets the target's credentials.
+	for hop := via; hop != nil; hop = hop.Via {
+		if hop.KeyFile != "" || hop.Key != nil || hop.KeyPassphrase != nil || hop.Password != "" || hop.Agent {
+			t.Errorf("hop %s has the target's credentials: %+v", hop.Name, hop)
+		}
 	}
 	if via.Via == nil || via.Via.Address != "outer.example.com:2222" || via.Via.User != "ops" || via.Via.Via != nil {
 		t.Fatalf("first hop: %+v", via.Via)

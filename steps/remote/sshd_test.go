@@ -49,7 +49,7 @@ func TestSSHDExec(t *testing.T) {
 	}
 }
 
-func TestSSHDUploadAndActivate(t *testing.T) {
+func TestSSHDUploadAndFiles(t *testing.T) {
 	h := sshdtest.Start(t, sshdtest.Options{})
 	p, cfg := sshdPool(t, h)
 	c := connect(t, p, cfg)
@@ -67,13 +67,13 @@ func TestSSHDUploadAndActivate(t *testing.T) {
 	if got := fileSHA256(t, filepath.Join(dir, "billing.ear")); got != sum {
 		t.Errorf("hash %s, want %s", got, sum)
 	}
-	if got, err := c.StagedSHA256(ctx, h.DeployDir, "2.4.0", "billing.ear"); err != nil || got != sum {
-		t.Errorf("StagedSHA256 %s %v", got, err)
+	if got, err := c.SHA256(ctx, filepath.Join(dir, "billing.ear")); err != nil || got != sum {
+		t.Errorf("SHA256 %s %v", got, err)
 	}
 	if res, err := c.Upload(ctx, remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "billing.ear"}); err != nil || !res.Skipped {
 		t.Errorf("second upload %+v %v, want skipped", res, err)
 	}
-	activateAndKeep(t, c, filepath.Join(h.DeployDir, "activate"))
+	filePrimitives(t, c, filepath.Join(h.DeployDir, "primitives"))
 }
 
 // Production reached through a jump host, both real sshd: the jump host's

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"time"
@@ -16,16 +17,24 @@ import (
 // transport implement it so both run the same staging algorithm.
 type stager interface {
 	mkdirAll(ctx context.Context, dir string) error
-	// size returns the size of p, or an error wrapping fs.ErrNotExist.
-	size(ctx context.Context, p string) (int64, error)
+	// lstatAll describes each path without following a link, in one
+	// round trip; a missing one has an error wrapping fs.ErrNotExist.
+	lstatAll(ctx context.Context, paths ...string) []lstatResult
 	// hashPrefix returns the hex SHA-256 of the first n bytes of p, of
-	// all of it when n < 0, computed where the file lives.
-	hashPrefix(ctx context.Context, p string, n int64) (string, error)
-	// write truncates p to offset (creating it when offset is 0), writes
-	// r from there, and syncs it to stable storage.
+	// all of it when n < 0, computed where the file lives. It refuses a
+	// p that is a link or not a regular file (errNotRegular). With a
+	// guard directory, it first refuses one that is a link or that, or
+	// whose parent, the connecting user does not own (errForeign).
+	hashPrefix(ctx context.Context, p string, n int64, guard string) (string, error)
+	// write writes r into p from offset and syncs it to stable storage.
+	// At offset 0 it creates p exclusively (the caller removed whatever
+	// was there); past 0, p is the existing partial file, truncated to
+	// offset first.
 	write(ctx context.Context, p string, offset int64, r *uploadReader) error
 	// rename replaces to with from.
 	rename(ctx context.Context, from, to string) error
+	// remove removes the entry p (a link itself, never its target);
+	// absent is not an error.
 	remove(ctx context.Context, p string) error
 	// resumeMargin is how many bytes before the end of a partial file may
 	// be holes left by concurrent writes cut short; a resume starts that
@@ -33,6 +42,22 @@ type stager interface {
 	resumeMargin() int64
 	where() string
 }
+
+// lstatResult is one answer of lstatAll.
+type lstatResult struct {
+	fi  FileInfo
+	err error
+}
+
+// Refusals of an upload target.
+var (
+	// errForeign: the target directory is a link, or it or its parent
+	// belongs to another user, who could swap the staged file after it
+	// was verified.
+	errForeign = errors.New("not the connecting user's own directory")
+	// errNotRegular: a path to hash is a link or not a regular file.
+	errNotRegular = errors.New("not a regular file")
+)
 
 // partName is the temporary name of an upload in its target directory: a
 // dot file, so a directory listing of releases looks clean.
@@ -57,11 +82,24 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	final := path.Join(spec.Dir, spec.Name)
 	part := path.Join(spec.Dir, partName(spec.Name))
 
-	if err := st.mkdirAll(ctx, spec.Dir); err != nil {
-		return UploadResult{}, fmt.Errorf("create %s on %s: %w", spec.Dir, st.where(), err)
+	// One round trip tells what is there: the directory, a staged file, a
+	// partial one. None of them is followed if it is a link.
+	found := st.lstatAll(ctx, spec.Dir, final, part)
+	dir, fin, prt := found[0], found[1], found[2]
+	switch {
+	case errors.Is(dir.err, fs.ErrNotExist):
+		if err := st.mkdirAll(ctx, spec.Dir); err != nil {
+			return UploadResult{}, fmt.Errorf("create %s on %s: %w", spec.Dir, st.where(), err)
+		}
+	case dir.err != nil:
+		return UploadResult{}, fmt.Errorf("look at %s on %s: %w", spec.Dir, st.where(), dir.err)
+	case dir.fi.IsLink():
+		return UploadResult{}, fmt.Errorf("%s on %s is a symbolic link: runbook stages only into a directory of its own, never through a link; remove it and upload again", spec.Dir, st.where())
+	case !dir.fi.IsDir():
+		return UploadResult{}, fmt.Errorf("%s on %s is not a directory: remove it and upload again", spec.Dir, st.where())
 	}
-	if n, err := st.size(ctx, final); err == nil && n == total {
-		sum, err := st.hashPrefix(ctx, final, -1)
+	if fin.err == nil && fin.fi.IsRegular() && fin.fi.Size == total {
+		sum, err := st.hashPrefix(ctx, final, -1, spec.Dir)
 		if err != nil {
 			return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", final, st.where(), err)
 		}
@@ -76,9 +114,21 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	// corrupt transfer and an artifact changed since its checksum was taken
 	// alike, and hashing here as well would cost the client a second pass
 	// per host (eight for eight hosts) for nothing.
-	offset, err := resumable(ctx, st, local, part, total)
-	if err != nil {
-		return UploadResult{}, err
+	var offset int64
+	if prt.err == nil {
+		// Only a regular file is a partial upload: a link or anything else
+		// under the temp name is removed, and the write then creates the
+		// name exclusively, so it can never write through a planted link.
+		if prt.fi.IsRegular() {
+			if offset, err = resumable(ctx, st, local, part, spec.Dir, prt.fi.Size, total); err != nil {
+				return UploadResult{}, err
+			}
+		}
+		if offset == 0 {
+			if err := st.remove(ctx, part); err != nil {
+				return UploadResult{}, fmt.Errorf("remove the stale %s on %s: %w", part, st.where(), err)
+			}
+		}
 	}
 	report(spec.Progress, offset, total)
 	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress}
@@ -89,7 +139,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
 	verifyStart := time.Now()
-	remoteSum, err := st.hashPrefix(ctx, part, -1)
+	remoteSum, err := st.hashPrefix(ctx, part, -1, spec.Dir)
 	verify := time.Since(verifyStart)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", part, st.where(), err)
@@ -97,7 +147,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	if remoteSum != spec.SHA256 {
 		// A corrupt copy must not be resumed from next time.
 		_ = st.remove(ctx, part)
-		if now, err := (localFS{}).hashPrefix(ctx, spec.Local, -1); err == nil && now != spec.SHA256 {
+		if now, err := (localFS{}).hashPrefix(ctx, spec.Local, -1, ""); err == nil && now != spec.SHA256 {
 			return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, now, spec.SHA256)
 		}
 		return UploadResult{}, fmt.Errorf("checksum mismatch on %s for %s: got %s, expected %s; the partial file was removed, upload again",
@@ -111,14 +161,12 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify}, nil
 }
 
-// resumable returns where to continue a partial upload: after a prefix of
-// the temp file whose hash on the host equals the local prefix hash (local
-// is then positioned there), else 0.
-func resumable(ctx context.Context, st stager, local *os.File, part string, total int64) (int64, error) {
-	n, err := st.size(ctx, part)
-	if err != nil || n <= 0 {
-		return 0, nil
-	}
+// resumable returns where to continue a partial upload of size n: after
+// a prefix of the temp file whose hash on the host equals the local prefix
+// hash (local is then positioned there), else 0. The host hashes it only
+// once the directory is known to be the connecting user's: a partial file
+// is written through its name, and nobody else may be able to swap it.
+func resumable(ctx context.Context, st stager, local *os.File, part, dir string, n, total int64) (int64, error) {
 	offset := min(n, total) - st.resumeMargin()
 	if offset <= 0 {
 		return 0, nil
@@ -128,7 +176,10 @@ func resumable(ctx context.Context, st stager, local *os.File, part string, tota
 		return 0, fmt.Errorf("read artifact: %w", err)
 	}
 	want := hex.EncodeToString(h.Sum(nil))
-	got, err := st.hashPrefix(ctx, part, offset)
+	got, err := st.hashPrefix(ctx, part, offset, dir)
+	if errors.Is(err, errForeign) {
+		return 0, fmt.Errorf("resume %s on %s: %w", part, st.where(), err)
+	}
 	if err == nil && got == want {
 		return offset, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // The scripts in this file run on the host through `sh -s`: they reach it
@@ -150,18 +151,32 @@ exit "$rc"
 //   - the subshell writes <token>.rc when the script ends, whether or not
 //     anyone still listens, and it survives the TERM of a timeout to
 //     record the killed script's code;
-//   - the wrapper exits with the script's code.
+//   - the wrapper exits with the script's code;
+//   - the markers and the log are created under umask 077 (0600): the log
+//     holds the run's raw output, secrets unmasked. The script itself
+//     runs under the session's own umask, read from /proc/self/status
+//     without a fork where the host has it;
+//   - with sweep, the first run of a connection also removes, in the
+//     background, the marker files of runs that ended more than
+//     MarkerRetention ago (see sweepScript).
 //
 // The markers are written in place, not through a temp file and mv: an
 // exec costs milliseconds on every step, and a reader that catches a
 // marker half-written (microseconds) reads an empty .rc as "not yet" and
 // an empty .started as in doubt, both on the safe side.
-func detachedScript(spec ExecSpec, markerDir, nonce string, now int64) string {
+func detachedScript(spec ExecSpec, markerDir, nonce string, now int64, sweep bool) string {
 	dir, base := markerBase(markerDir, spec.Token)
 	open, rest := heredoc(ScriptWithEnv(spec.Script, spec.Env))
 	var b strings.Builder
 	fmt.Fprintf(&b, "d=%s\nf=%s\n", dir, base)
-	fmt.Fprintf(&b, `[ -d "$d" ] || (umask 077 && mkdir -p "$d") || %s`+"\n", failWith(nonce, trailerMarkerDir))
+	b.WriteString(`o=; while read k v; do [ "$k" != Umask: ] || { o=$v; break; }; done 2>/dev/null < /proc/self/status
+[ -n "$o" ] || o=$(umask)
+umask 077
+`)
+	fmt.Fprintf(&b, `[ -d "$d" ] || mkdir -p "$d" || %s`+"\n", failWith(nonce, trailerMarkerDir))
+	if sweep {
+		b.WriteString(sweepScript)
+	}
 	b.WriteString(cdScript(spec.Dir, nonce))
 	fmt.Fprintf(&b, `: > "$f.log" 2>/dev/null || %s`+"\n", failWith(nonce, trailerMarkerDir))
 	// The .rc starts as blanks (no code yet) and the code overwrites them
@@ -173,7 +188,7 @@ func detachedScript(spec ExecSpec, markerDir, nonce string, now int64) string {
 		now, failWith(nonce, trailerSettled), failWith(nonce, trailerMarkerDir))
 	b.WriteString(`(
 trap : TERM
-( . /dev/stdin ) >> "$f.log" 2>&1
+( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1
 rc=$?
 printf '%-15s\n' "$rc" 1<> "$f.rc"
 exit "$rc"
@@ -196,6 +211,36 @@ exit "$rc"
 `)
 	return b.String()
 }
+
+// MarkerRetention is how long the marker files of a run are kept on a
+// host when nobody forgets them (a run abandoned, or a runbook killed
+// before it committed the outcome): after it they are swept, and Markers
+// no longer takes their absence as proof that a run never started.
+const MarkerRetention = 30 * 24 * time.Hour
+
+// sweepScript removes, in the background and at no cost to the run, the
+// marker files ($d/TOKEN.started, .rc, .log) of every run whose files are
+// all older than MarkerRetention (30 days: find -mtime +30, by the host's
+// own clock) and whose .started names no live process group; a claim
+// ("-") names none. Only plain names of the marker directory are looked
+// at (-prune), and never through a link.
+const sweepScript = `(
+cd "$d" || exit 0
+set -f
+young=$(find . ! -name . -prune -type f ! -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' \))
+for m in $(find . ! -name . -prune -type f -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' \)); do
+  b=${m%.*}
+  [ -e "$m" ] || continue
+  case "
+$young" in *"
+$b."*) continue ;; esac
+  p=
+  [ ! -f "$b.started" ] || read p t < "$b.started"
+  [ -z "$p" ] || [ "$p" = - ] || ! kill -0 "-$p" || continue
+  rm -f "$b.started" "$b.rc" "$b.log"
+done
+) </dev/null >/dev/null 2>&1 &
+`
 
 // waitScript reattaches to a detached run: it streams the log until the
 // run's process group is gone and exits with the recorded code.
@@ -261,17 +306,30 @@ func killScript(markerDir, token, sig string) string {
 }
 
 // hashScript prints the SHA-256 of the first n bytes of p (all of it when
-// n < 0), or "runbook-absent". openssl is much faster than coreutils
-// sha256sum; when it is missing the shell fails to start it before it
-// reads anything, and sha256sum gets the whole input.
-func hashScript(p string, n int64) string {
+// n < 0), or "runbook-absent", or "runbook-link" when p is a symbolic link
+// or not a regular file. With a guard directory it first prints
+// "runbook-foreign" when guard is a link, or when it or its parent does
+// not belong to the user (test -O: the effective uid owns it), at no cost
+// of a round trip. openssl is much faster than coreutils sha256sum; when
+// it is missing the shell fails to start it before it reads anything, and
+// sha256sum gets the whole input.
+func hashScript(p string, n int64, guard string) string {
 	q := hostPath(p)
-	sum := "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
-	cmd := sum + " < " + q
-	if n >= 0 {
-		cmd = fmt.Sprintf("head -c %d %s | %s", n, q, sum)
+	var b strings.Builder
+	if guard != "" {
+		g := hostPath(guard)
+		fmt.Fprintf(&b, "{ [ ! -h %s ] && [ -O %s ] && [ -O %s/.. ]; } || { echo runbook-foreign; exit 0; }\n", g, g, g)
 	}
-	return fmt.Sprintf("[ -f %s ] || { echo runbook-absent; exit 0; }\n%s\n", q, cmd)
+	fmt.Fprintf(&b, "[ ! -h %s ] || { echo runbook-link; exit 0; }\n", q)
+	fmt.Fprintf(&b, "[ -e %s ] || { echo runbook-absent; exit 0; }\n", q)
+	fmt.Fprintf(&b, "[ -f %s ] || { echo runbook-link; exit 0; }\n", q)
+	sum := "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
+	if n >= 0 {
+		fmt.Fprintf(&b, "head -c %d %s | %s\n", n, q, sum)
+	} else {
+		fmt.Fprintf(&b, "%s < %s\n", sum, q)
+	}
+	return b.String()
 }
 
 // trailerWriter forwards a session's stdout and strips the trailer line a

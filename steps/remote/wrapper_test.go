@@ -72,7 +72,7 @@ func TestTruncatedScriptRunsNothing(t *testing.T) {
 	effects := dir + "/effects"
 	spec := ExecSpec{Token: "r1-s01-cut-a1-h", Dir: dir,
 		Script: "echo begin >> " + ShellQuote(effects) + "\necho end >> " + ShellQuote(effects) + "\nexit 3\n"}
-	b, err := io.ReadAll(wholeOrNothing(detachedScript(spec, dir+"/runs", "0123456789abcdef", 1700000000)))
+	b, err := io.ReadAll(wholeOrNothing(detachedScript(spec, dir+"/runs", "0123456789abcdef", 1700000000, true)))
 	if err != nil {
 		t.Fatal(err)
 	}

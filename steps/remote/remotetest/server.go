@@ -42,6 +42,10 @@ type Options struct {
 	ReadDelay time.Duration
 	// Home is $HOME for commands (where markers go); "" means a temp dir.
 	Home string
+	// Questions, when set, replace password auth by keyboard-interactive:
+	// the server asks them, none echoed, in one round, and accepts when
+	// every answer is Password. Answers tells what clients answered.
+	Questions []string
 }
 
 // Server is a running test server, closed by t.Cleanup.
@@ -68,6 +72,7 @@ type Server struct {
 	procs map[*os.Process]struct{}
 	wg    sync.WaitGroup
 
+	answers     []string // keyboard-interactive answers received, under mu
 	handshakes  atomic.Int64
 	dropSFTP    atomic.Int64 // bytes of SFTP upload traffic after which to drop; 0 off
 	dropStdout  atomic.Int64 // bytes of exec stdout after which to drop; 0 off
@@ -132,7 +137,23 @@ func start(dir string, opts Options) (*Server, error) {
 			return nil, errors.New("key not authorized")
 		},
 	}
-	if opts.Password != "" {
+	if len(opts.Questions) > 0 {
+		s.config.KeyboardInteractiveCallback = func(c ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+			answers, err := client(c.User(), "", opts.Questions, make([]bool, len(opts.Questions)))
+			if err != nil {
+				return nil, err
+			}
+			s.mu.Lock()
+			s.answers = append(s.answers, answers...)
+			s.mu.Unlock()
+			for _, a := range answers {
+				if c.User() != s.User || subtle.ConstantTimeCompare([]byte(a), []byte(opts.Password)) != 1 {
+					return nil, errors.New("wrong answer")
+				}
+			}
+			return nil, nil
+		}
+	} else if opts.Password != "" {
 		s.config.PasswordCallback = func(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 			if c.User() == s.User && subtle.ConstantTimeCompare(pw, []byte(opts.Password)) == 1 {
 				return nil, nil
@@ -198,6 +219,13 @@ func (s *Server) WriteKnownHosts(t testing.TB, extra ...string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Answers returns every keyboard-interactive answer received so far.
+func (s *Server) Answers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.answers...)
 }
 
 // Handshakes returns how many SSH handshakes completed.

@@ -38,6 +38,13 @@ type Options struct {
 	// SourceRC lets the user's bash source ~/.bashrc for commands, as a
 	// stock Debian sshd does: to measure what a heavy rc file costs.
 	SourceRC bool
+	// PasswordAuth turns on password and keyboard-interactive auth (no
+	// PAM: the user's password is whatever /etc/shadow says, so any
+	// password a test sends is wrong). Failed attempts show in the log.
+	PasswordAuth bool
+	// HostCA, the path of a CA private key, makes the host present a
+	// certificate of its host key signed by it (principal 127.0.0.1).
+	HostCA string
 }
 
 // Host is one running sshd.
@@ -57,6 +64,8 @@ type Host struct {
 	Home string
 
 	sourceRC bool
+	password bool
+	hostCert string
 }
 
 // KnownHostsLine is the known_hosts line for this host's address and key.
@@ -124,7 +133,7 @@ func start(dir string, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current user: %w", err)
 	}
-	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log"), sourceRC: opts.SourceRC}
+	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log"), sourceRC: opts.SourceRC, password: opts.PasswordAuth}
 	if err := os.MkdirAll(h.DeployDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -149,6 +158,13 @@ func start(dir string, opts Options) (*Host, error) {
 	// Without the comment, as knownhosts writes it.
 	if f := strings.Fields(string(pub)); len(f) >= 2 {
 		h.HostKey = f[0] + " " + f[1]
+	}
+	if opts.HostCA != "" {
+		out, err := exec.Command("ssh-keygen", "-q", "-s", opts.HostCA, "-h", "-I", "sshdtest", "-n", "127.0.0.1", hostKey+".pub").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("sign the host key: %v: %s", err, bytes.TrimSpace(out))
+		}
+		h.hostCert = hostKey + "-cert.pub"
 	}
 
 	h.ClientKey = opts.ClientKey
@@ -214,8 +230,8 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 		"StrictModes no",
 		"UsePAM no",
 		"PermitRootLogin yes",
-		"PasswordAuthentication no",
-		"KbdInteractiveAuthentication no",
+		"PasswordAuthentication " + yesNo(h.password),
+		"KbdInteractiveAuthentication " + yesNo(h.password),
 		"Subsystem sftp internal-sftp",
 		"AllowTcpForwarding yes",
 		"PermitTunnel no",
@@ -228,8 +244,18 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 		"LogLevel VERBOSE",
 		env,
 	}
+	if h.hostCert != "" {
+		lines = append(lines, "HostCertificate "+h.hostCert)
+	}
 	lines = append(lines, extra...)
 	return strings.Join(lines, "\n") + "\n"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func (h *Host) run(cfg string) error {
@@ -280,6 +306,10 @@ func (h *Host) Stop() error {
 	}
 	return nil
 }
+
+// Keygen writes a new unencrypted key pair of type typ (ssh-keygen -t) at
+// path and path.pub, e.g. a CA for Options.HostCA.
+func Keygen(typ, path string) error { return keygen(typ, path) }
 
 func keygen(typ, path string) error {
 	args := []string{"-q", "-t", typ, "-N", "", "-C", "sshdtest", "-f", path}
