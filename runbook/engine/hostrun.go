@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,7 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 // only when the walk must stop (interrupted, undecidable, database).
 func (w *walk) runHost(ctx context.Context, t hostTask) error {
 	s, sr, hr := t.s, t.sr, t.hr
-	call, err := w.call(s, t.h)
+	call, err := w.call(ctx, s, t.h)
 	if err != nil {
 		return err
 	}
@@ -239,9 +240,40 @@ func (w *walk) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, 
 	}
 }
 
-// call builds the rendered call of step s on host h.
-func (w *walk) call(s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
-	return renderCall(w.rb, w.rel(), s, h, w.data(s, h), w.cfg.Secrets)
+// call builds the rendered call of step s on host h. An activate gets the
+// versions recorded as staged on h: the only ones its keep cleanup may
+// remove.
+func (w *walk) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
+	c, err := renderCall(w.rb, w.rel(), s, h, w.data(s, h), w.cfg.Secrets)
+	if err != nil || s.Kind != runbook.KindActivate {
+		return c, err
+	}
+	if c.Staged, err = w.stagedOn(ctx, s.On, h.Name); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// stagedOn lists the versions recorded as staged on host of env and not
+// removed since, oldest release first: the release record, not a host's
+// clock, decides which are oldest.
+func (w *walk) stagedOn(ctx context.Context, env, host string) ([]string, error) {
+	all, err := w.cfg.Store.StagedVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read what is staged on %s: %w", host, err)
+	}
+	var mine []runbook.Staged
+	for _, st := range all {
+		if st.Env == env && st.Host == host && !st.Removed {
+			mine = append(mine, st)
+		}
+	}
+	slices.SortStableFunc(mine, func(a, b runbook.Staged) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) })
+	out := make([]string, len(mine))
+	for i, st := range mine {
+		out[i] = st.Version
+	}
+	return out, nil
 }
 
 // renderCall renders every template of step s for host h with data d.

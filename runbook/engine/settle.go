@@ -20,7 +20,7 @@ func (w *walk) settleAll(ctx context.Context, tasks []hostTask, lim Limits) erro
 		}
 	}
 	res := FanOut(ctx, open, Limits{Parallel: lim.Parallel, MaxFail: len(open)}, func(ctx context.Context, t *hostTask) (bool, error) {
-		call, err := w.call(t.s, t.h)
+		call, err := w.call(ctx, t.s, t.h)
 		if err != nil {
 			return false, err
 		}
@@ -119,6 +119,9 @@ func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call
 				return false, err
 			}
 			w.rec.note(ctx, "deviation", s.Name, hr.Host, "marked done: "+reason)
+			// Decided: what the run left on the host (its raw log among it)
+			// has no more use.
+			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			return true, nil
 		case ChSkip:
 			reason, err := w.ask.Text("Why skip it? (recorded)", "", "")
@@ -129,6 +132,7 @@ func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call
 				return false, err
 			}
 			w.rec.note(ctx, "deviation", s.Name, hr.Host, "skipped after an interruption: "+reason)
+			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			return true, nil
 		case ChDetails:
 			w.details(s)

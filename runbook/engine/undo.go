@@ -49,7 +49,7 @@ func (w *walk) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.StepR
 // error when the rollback must stop (interrupted, in doubt, database).
 func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error) {
 	s, sr, hr := t.s, t.sr, t.hr
-	call, err := w.call(s, t.h)
+	call, err := w.call(ctx, s, t.h)
 	if err != nil {
 		return false, err
 	}
