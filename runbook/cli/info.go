@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -201,6 +202,7 @@ func (hb *handbook) liveSummary(env *runbook.Environment) string {
 	}
 	versions := map[string]bool{}
 	var latest runbook.Live
+	var unverified []string
 	for _, h := range env.Hosts {
 		l, ok := byHost[h.Name]
 		if !ok {
@@ -209,6 +211,9 @@ func (hb *handbook) liveSummary(env *runbook.Environment) string {
 		versions[l.Version] = true
 		if l.At.After(latest.At) {
 			latest = l
+		}
+		if l.VerifiedAt.IsZero() {
+			unverified = append(unverified, h.Name)
 		}
 	}
 	if len(versions) > 1 {
@@ -220,6 +225,10 @@ func (hb *handbook) liveSummary(env *runbook.Environment) string {
 	}
 	if latest.ReleaseID > 0 {
 		s += fmt.Sprintf(" (release #%d)", latest.ReleaseID)
+	}
+	if len(unverified) > 0 {
+		// Switched to it, and no verify has shown it running there yet.
+		s += "; not verified on " + strings.Join(unverified, ", ")
 	}
 	return s
 }

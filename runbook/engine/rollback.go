@@ -249,7 +249,7 @@ func (w *walk) restartNote(s *runbook.Step) string {
 			if sr.Name == sw.Name {
 				for _, hr := range sr.Hosts {
 					if tookEffect(hr) || hr.State == runbook.RunUndone {
-						return fmt.Sprintf("%s runs again on the restored release once %s switches %s back", s.Name, sw.Name, s.On)
+						return fmt.Sprintf("%s: passed over; the undo of %s runs it again on the release it switches %s back to", s.Name, sw.Name, s.On)
 					}
 				}
 			}

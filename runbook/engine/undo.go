@@ -129,8 +129,7 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runbook.Host, hr *runbook.HostRun, switched runbook.Outcome, out *hostOutput, restarted map[string]string) (runbook.Outcome, error) {
 	restored := runbook.ParseDetail(switched.Detail).Version
 	if restored == "" {
-		out.Line(fmt.Sprintf("runbook: nothing was live on %s before %s: it still runs %s", hr.Host, w.rel().Version, w.rel().Version))
-		return switched, nil
+		return switched, nil // nothing to go back to: it runs what it ran
 	}
 	steps := w.rb.Restarts(sw)
 	if len(steps) == 0 {

@@ -175,7 +175,12 @@ func probes(steps []*runbook.StepRun) []ProbeDoc {
 func live(ls []runbook.Live) []LiveDoc {
 	out := make([]LiveDoc, 0, len(ls))
 	for _, l := range ls {
-		out = append(out, LiveDoc{Env: l.Env, Host: l.Host, Version: l.Version, Previous: l.Previous, ReleaseID: l.ReleaseID, At: RFC3339(l.At)})
+		d := LiveDoc{Env: l.Env, Host: l.Host, Version: l.Version, Previous: l.Previous, ReleaseID: l.ReleaseID, At: RFC3339(l.At)}
+		if !l.VerifiedAt.IsZero() {
+			v := RFC3339(l.VerifiedAt)
+			d.VerifiedAt = &v
+		}
+		out = append(out, d)
 	}
 	slices.SortFunc(out, func(a, b LiveDoc) int { return cmp.Or(cmp.Compare(a.Env, b.Env), cmp.Compare(a.Host, b.Host)) })
 	return out

@@ -185,6 +185,10 @@ type LiveDoc struct {
 	Previous  string `json:"previous"`
 	ReleaseID int64  `json:"release_id"`
 	At        string `json:"at"`
+	// VerifiedAt is when a verify after the switch showed Version running
+	// on the host (a restart step's, or a rollback's restart); null while
+	// current points to it and nothing has shown it running.
+	VerifiedAt *string `json:"verified_at"`
 }
 
 // StagedDoc is a version this release staged on a host, or removed from it

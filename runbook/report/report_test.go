@@ -153,16 +153,20 @@ func recordNight(t *testing.T) *night {
 	n.ok("restart-production", 25*time.Second, func(h string) string {
 		return "restarting jboss on " + h + "\nhealth: UP 2.4.0\n"
 	}, none)
+	for _, h := range []string{"prod1", "prod2"} {
+		n.check(n.st.VerifyLive(n.ctx, "production", h, "2.4.0", n.now))
+	}
 	n.wait(time.Second)
 	n.release(runbook.EvSucceed, runbook.ReleaseSucceeded, "")
 
 	// Error rates climb: the operator rolls the release back.
 	n.wait(40 * time.Minute)
 	n.release(runbook.EvRollback, runbook.ReleaseRollingBack, "error rate up to 4% after the switch")
-	n.undo("restart-production", 20*time.Second)
-	n.undo("activate-production", time.Second)
+	// Switched back, then restarted on 2.3.0 and verified (SPEC 4.6).
+	n.undo("activate-production", 21*time.Second)
 	for _, h := range []string{"prod1", "prod2"} {
 		n.check(n.st.SetLive(n.ctx, runbook.Live{Env: "production", Host: h, Version: "2.3.0", Previous: "2.4.0", ReleaseID: n.rel.ID}))
+		n.check(n.st.VerifyLive(n.ctx, "production", h, "2.3.0", n.now))
 	}
 	n.wait(time.Second)
 	n.release(runbook.EvRolledBack, runbook.ReleaseRolledBack, "")
@@ -259,12 +263,15 @@ func TestSections(t *testing.T) {
 	}
 	rb := doc.Rollbacks[0]
 	if rb.Kind != report.RollbackUndo || rb.State != "rolled_back" || rb.Reason != "error rate up to 4% after the switch" ||
-		len(rb.Steps) != 2 || rb.Steps[0].Name != "restart-production" || rb.Steps[0].State != "undone" || rb.FinishedAt == nil {
+		len(rb.Steps) != 1 || rb.Steps[0].Name != "activate-production" || rb.Steps[0].State != "undone" || rb.FinishedAt == nil {
 		t.Errorf("rollback: %+v", rb)
 	}
 	for _, l := range doc.Live {
-		if l.Env == "production" && l.Version != "2.3.0" {
+		if l.Env == "production" && (l.Version != "2.3.0" || l.VerifiedAt == nil) {
 			t.Errorf("live after the rollback: %+v", l)
+		}
+		if l.Env == "prerelease" && l.VerifiedAt != nil {
+			t.Errorf("pre1 is reported verified, though nothing verified it: %+v", l)
 		}
 	}
 	if len(doc.Staged) != 4 || !doc.Staged[1].Removed {

@@ -96,7 +96,12 @@ func StatusText(w io.Writer, rec StatusRecord, st Style) error {
 			if _, ok := byEnv[l.Env]; !ok {
 				envs = append(envs, l.Env)
 			}
-			byEnv[l.Env] = append(byEnv[l.Env], l.Host+"="+l.Version)
+			v := l.Host + "=" + l.Version
+			if l.VerifiedAt.IsZero() {
+				// Switched, and nothing has shown it running yet.
+				v += " (not verified)"
+			}
+			byEnv[l.Env] = append(byEnv[l.Env], v)
 		}
 		sort.Strings(envs)
 		for _, e := range envs {

@@ -147,13 +147,14 @@ var statusCases = []struct {
 		n := newStatusNight(runbook.ReleaseSucceeded)
 		n.succeeded(allSteps...)
 		n.finished(12 * time.Minute)
+		verified := n.start.Add(11 * time.Minute)
 		n.live = []runbook.Live{
-			{Env: "production", Host: "prod1", Version: "2.4.0"}, {Env: "production", Host: "prod2", Version: "2.4.0"},
-			{Env: "prerelease", Host: "pre1", Version: "2.4.0"},
+			{Env: "production", Host: "prod1", Version: "2.4.0", VerifiedAt: verified}, {Env: "production", Host: "prod2", Version: "2.4.0"},
+			{Env: "prerelease", Host: "pre1", Version: "2.4.0", VerifiedAt: verified},
 		}
 		return n.record()
 	}, []string{"— succeeded\n", "ended 2026-11-26 21:12:00\n", "        prod2          succeeded exit 0\n",
-		"  live:\n    prerelease   pre1=2.4.0\n    production   prod1=2.4.0 prod2=2.4.0\n",
+		"  live:\n    prerelease   pre1=2.4.0\n    production   prod1=2.4.0 prod2=2.4.0 (not verified)\n",
 		"next: nothing: the release succeeded."},
 		[]string{"        pre1 ", "deviations:"}}, // a lone host that succeeded needs no line
 
@@ -164,9 +165,10 @@ var statusCases = []struct {
 			n.ran(name, runbook.RunUndone, 20*time.Minute, 20*time.Minute+300*time.Millisecond, 0)
 		}
 		n.finished(21 * time.Minute)
-		n.live = []runbook.Live{{Env: "production", Host: "prod1", Version: "2.3.0"}, {Env: "production", Host: "prod2", Version: "2.3.0"}}
+		verified := n.start.Add(21 * time.Minute)
+		n.live = []runbook.Live{{Env: "production", Host: "prod1", Version: "2.3.0", VerifiedAt: verified}, {Env: "production", Host: "prod2", Version: "2.3.0", VerifiedAt: verified}}
 		return n.record()
-	}, []string{"— rolled_back\n", "        pre1           undone exit 0\n", "next: nothing: the release was rolled back."}, nil},
+	}, []string{"— rolled_back\n", "        pre1           undone exit 0\n", "    production   prod1=2.3.0 prod2=2.3.0\n", "next: nothing: the release was rolled back."}, []string{"not verified"}},
 
 	{"deviations", func() report.StatusRecord {
 		n := newStatusNight(runbook.ReleaseSucceeded)

@@ -374,7 +374,11 @@ func liveSince(l LiveDoc) string {
 	if prev == "" {
 		prev = "none"
 	}
-	return fmt.Sprintf("since %s by release #%d (before: %s)", l.At, l.ReleaseID, prev)
+	verified := "not verified: no verify passed since the switch"
+	if l.VerifiedAt != nil {
+		verified = "verified " + *l.VerifiedAt
+	}
+	return fmt.Sprintf("since %s by release #%d (before: %s); %s", l.At, l.ReleaseID, prev, verified)
 }
 
 func textTransitions(out *stickyWriter, d *Doc) {
