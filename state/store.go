@@ -27,6 +27,12 @@ type Store struct {
 	// time.Now; golden tests fix it.
 	Now func() time.Time
 
+	// TakeOverOtherMachine lets Lock take over a lock whose holder row
+	// names a process of another machine, which nothing here can prove
+	// gone. Set it only when the operator has checked that it no longer
+	// runs. A holder still running on this machine is never taken over.
+	TakeOverOtherMachine bool
+
 	path string
 	w    *sql.DB // the writer, one connection; nil when opened read-only
 	r    *sql.DB // readers, mode=ro

@@ -55,6 +55,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 	cmd.Flags().StringArrayVar(&o.signoffs, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
 	cmd.Flags().BoolVar(&o.again, "again", false, "start a new release even if this version already succeeded")
 	cmd.Flags().StringArrayVar(&o.accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
@@ -88,6 +89,7 @@ func newResume(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&from, "from", "", "skip the pending steps before STEP (recorded as skipped)")
 	cmd.Flags().StringArrayVar(&so, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
 	cmd.Flags().StringArrayVar(&accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
@@ -107,6 +109,7 @@ func newAbort(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the report)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
