@@ -57,7 +57,7 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 	// O_CLOEXEC, so commands we start do not inherit the lock.
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, explainNoSpace(s.path, fmt.Errorf("open the lock file of the state database: %w", err))
+		return nil, nil, explain(s.path, fmt.Errorf("open the lock file of the state database: %w", err))
 	}
 	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()

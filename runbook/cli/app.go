@@ -90,9 +90,10 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	if err != nil {
 		return nil, err
 	}
+	// The state package's errors name the database and say what to do.
 	st, err := state.Open(g.statePath(rb))
 	if err != nil {
-		return nil, fmt.Errorf("open the state database: %w", err)
+		return nil, err
 	}
 	st.TakeOverOtherMachine = g.takeOverLock
 	s := &session{rb: rb, store: st, masker: g.masker}
