@@ -32,7 +32,7 @@ steps:
 func startSlow(t *testing.T, dir, v string) *running {
 	t.Helper()
 	write(t, dir, "runbook.yaml", slowRunbook)
-	r := startHolding(t, dir, "start", "--version", v, "--yes")
+	r := startHolding(t, bin, dir, nil, "start", "--version", v, "--yes")
 	waitFor(t, "the step to run", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "ran.count"))
 		return err == nil
@@ -40,13 +40,13 @@ func startSlow(t *testing.T, dir, v string) *running {
 	return r
 }
 
-// startHolding starts the binary in dir on a runbook whose step waits for
-// the file "go". However the test ends, the step is let go and the
-// process waited for (killed if it does not end), before the directory
-// is removed.
-func startHolding(t *testing.T, dir string, args ...string) *running {
+// startHolding starts exe in dir (with the clean environment plus extra)
+// on a runbook whose step waits for the file "go". However the test ends,
+// the step is let go and the process waited for (killed if it does not
+// end), before the directory is removed.
+func startHolding(t *testing.T, exe, dir string, extra []string, args ...string) *running {
 	t.Helper()
-	r := startProc(t, bin, dir, nil, args...)
+	r := startProc(t, exe, dir, extra, args...)
 	done, ended := make(chan proc, 1), make(chan struct{})
 	go func() {
 		done <- <-r.done
@@ -80,7 +80,7 @@ func TestCopiedStateWhileRunningIsRefused(t *testing.T) {
 
 	// Before the fix the copy took the lock over and then waited for the
 	// original's step, as if reattaching after a crash: bounded here.
-	resume := startHolding(t, dir, "resume", "--yes", "--state", filepath.Join(cp, "state.db"))
+	resume := startHolding(t, bin, dir, nil, "resume", "--yes", "--state", filepath.Join(cp, "state.db"))
 	var r proc
 	select {
 	case r = <-resume.done:
@@ -143,7 +143,7 @@ func TestLockedByResumeNamesTheRelease(t *testing.T) {
 		t.Fatalf("the first run must fail: %s", r)
 	}
 	write(t, dir, "ok", "")
-	holder := startHolding(t, dir, "resume", "--yes")
+	holder := startHolding(t, bin, dir, nil, "resume", "--yes")
 	waitFor(t, "the resumed step to run", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "ran.count"))
 		return err == nil

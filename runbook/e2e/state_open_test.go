@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // countRunbook's step leaves a line in ran.count each time it runs.
@@ -176,11 +175,10 @@ var sqliteCode = regexp.MustCompile(`\(\d+\)\s*$`)
 // (L-2). Nothing is run in any case.
 func TestUnusableStateSaysWhatToDo(t *testing.T) {
 	type check struct {
-		args          []string
-		error, hint   string
-		asNobody      bool
-		spoil         func(t *testing.T, db string)
-		onReadOnlyDir bool
+		args        []string
+		error, hint string
+		asNobody    bool
+		spoil       func(t *testing.T, db string)
 	}
 	start := []string{"start", "--version", "2", "--yes"}
 	damagedHint := "and its -wal and -shm files aside, then restore your backup of it there"
@@ -299,15 +297,7 @@ func TestStateFilesArePrivate(t *testing.T) {
 	}
 	chmod(t, shared, 0o1777)
 	db := filepath.Join(shared, "state.db")
-	r := startProc(t, "/bin/sh", dir, nil, "-c", `umask 000; exec "$0" "$@"`, bin, "start", "--version", "1", "--yes", "--state", db)
-	t.Cleanup(func() {
-		_ = os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
-		select {
-		case <-r.done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-r.pid, syscall.SIGKILL)
-		}
-	})
+	startHolding(t, "/bin/sh", dir, nil, "-c", `umask 000; exec "$0" "$@"`, bin, "start", "--version", "1", "--yes", "--state", db)
 	waitFor(t, "the step to run", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "ran.count"))
 		return err == nil
