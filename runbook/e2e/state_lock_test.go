@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -157,4 +158,57 @@ func TestLockedByResumeNamesTheRelease(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("start while a resume holds the lock: want exit 4 and %q\n%s", want, r)
 	}
+}
+
+// A lock whose holder ran on another machine cannot be proven gone from
+// here: exit 4 naming it and what to check (M-6). Once the operator has
+// checked, --take-over-lock takes it over, and the takeover is recorded
+// with the release it interrupted.
+func TestLockOfAnotherMachine(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", strings.Replace(countRunbook, "run: ", "run: test -f ok || exit 1; ", 1))
+	if r := run(t, dir, "start", "--version", "5", "--yes"); r.code != 1 {
+		t.Fatalf("the first run must fail: %s", r)
+	}
+	// As the state directory of a laptop that died mid-release would
+	// arrive here: its holder row names that laptop.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, ".runbook", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`INSERT INTO lock_holder (id, user, machine, pid, version, command, since, boot_id, started)
+		VALUES (1, 'carol', 'carols-laptop', 4242, '5', 'resume', '2026-11-26T22:30:00.000000000Z', 'b0b0b0b0-0000-4000-8000-000000000000', 1234)`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "ok", "")
+
+	r := run(t, dir, "resume", "--yes")
+	want := "runbook: error: the state is locked by carol on carols-laptop (pid 4242, resume 5) since 2026-11-26T22:30:00Z, and "
+	if r.code != 4 || !strings.Contains(r.stderr, want) ||
+		!strings.Contains(r.stderr, "runbook: hint: check on carols-laptop whether pid 4242 still runs runbook") ||
+		!strings.Contains(r.stderr, "--take-over-lock") {
+		t.Fatalf("resume over another machine's lock: want exit 4, %q and a hint\n%s", want, r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran.count")); err == nil {
+		t.Fatal("the step ran although the lock was refused")
+	}
+
+	r = run(t, dir, "resume", "--yes", "--take-over-lock")
+	if r.code != 0 || !strings.Contains(r.stderr, "took over the lock of carol on carols-laptop (pid 4242, resume 5), as --take-over-lock asked") {
+		t.Fatalf("resume --take-over-lock: %s", r)
+	}
+	st := openState(t, dir)
+	defer st.Close()
+	notes, err := st.Notes(context.Background(), releaseOf(t, st, "5").ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range notes {
+		if n.Kind == "lock" && strings.Contains(n.Text, "--take-over-lock") && strings.Contains(n.Text, "carol@carols-laptop pid 4242") {
+			return
+		}
+	}
+	t.Errorf("no note of kind lock records the takeover: %+v", notes)
 }
