@@ -143,10 +143,20 @@ func (s *Store) check(ctx context.Context) error {
 		return explain(s.path, err)
 	}
 	if res != "ok" {
-		first, _, _ := strings.Cut(res, "\n")
-		return runbook.WithHint(&damagedError{path: s.path, finding: first}, damagedHint(s.path))
+		return runbook.WithHint(&damagedError{path: s.path, finding: firstFinding(res)}, damagedHint(s.path))
 	}
 	return nil
+}
+
+// firstFinding is the first line of a quick_check report that says what
+// is wrong, past the "*** in database main ***" that heads it.
+func firstFinding(report string) string {
+	for line := range strings.Lines(report) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "*** ") {
+			return line
+		}
+	}
+	return strings.TrimSpace(report)
 }
 
 // OpenReadOnly opens an existing state database for status and report. It
