@@ -107,7 +107,7 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	s.unlock = unlock
 	s.ui = newPrinter(g.stdout, g.stderr, s.masker)
 	if recovered != nil {
-		g.noteTakeover(ctx, s, h.User, recovered)
+		noteTakeover(ctx, s, h.User, recovered)
 	}
 	s.pool = remote.NewPool(remote.PoolOptions{
 		KnownHosts:        rb.KnownHosts,
@@ -193,7 +193,7 @@ func lockError(err error) error {
 
 // noteTakeover says, and records with the unfinished release, that the
 // lock of a holder that is gone was taken over.
-func (g *globals) noteTakeover(ctx context.Context, s *session, user string, old *runbook.Holder) {
+func noteTakeover(ctx context.Context, s *session, user string, old *runbook.Holder) {
 	what := strings.TrimSpace(old.Command + " " + old.Version)
 	why, note := "whose process is gone", "lock recovered from dead holder"
 	if old.Machine != machine() {

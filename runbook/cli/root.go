@@ -24,24 +24,26 @@ var (
 
 // globals are the flags every command takes.
 type globals struct {
-	file      string
-	state     string
-	vault     string
-	passFile  string
-	identity  string
-	noColor   bool
-	yes       bool
-	acceptNew bool
-	// takeOverLock: --take-over-lock of the commands that take the lock.
-	takeOverLock bool
-	stdin        io.Reader
-	stdout       io.Writer
-	stderr       io.Writer
-	getenv       func(string) string
-	interactive  bool // stdin and stdout are terminals
+	file        string
+	state       string
+	vault       string
+	passFile    string
+	identity    string
+	noColor     bool
+	yes         bool
+	acceptNew   bool
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
+	getenv      func(string) string
+	interactive bool // stdin and stdout are terminals
 	// masker hides every secret resolved by this process from everything
 	// it prints, error messages included.
 	masker *secrets.Masker
+
+	// takeOverLock is --take-over-lock of the commands that take the
+	// release lock (takeOverFlag).
+	takeOverLock bool
 }
 
 // Main runs the command line and returns the exit code.
