@@ -394,3 +394,44 @@ func TestMigrateHolderFromVersion1(t *testing.T) {
 		t.Errorf("message %q", err)
 	}
 }
+
+// Where /proc does not tell (another system, or hidden), a holder is
+// named by machine and pid alone: a pid that no process has is gone, one
+// that a process has is taken for the holder, the safe side.
+func TestLockWithoutProc(t *testing.T) {
+	live, _ := sleeper(t)
+	root := procRoot
+	procRoot = t.TempDir()
+	defer func() { procRoot = root }()
+
+	s := openTemp(t)
+	unlock, _, err := s.Lock(runbook.Holder{User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := scanHolder(s.r.QueryRow(holderQuery))
+	unlock()
+	if err != nil || h.BootID != "" || h.Started != 0 {
+		t.Fatalf("holder row without /proc = %+v, %v; want no boot id, no start time", h, err)
+	}
+
+	host, _ := os.Hostname()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pid  int
+		gone bool
+	}{{gone.Process.Pid, true}, {live, false}} {
+		plantHolder(t, s, holderRow{Holder: runbook.Holder{User: "dave", Machine: host, PID: tc.pid, Command: "start", Since: t0}})
+		unlock, _, err := s.Lock(runbook.Holder{User: "alice"})
+		if err == nil {
+			unlock()
+		}
+		var copied *CopyInUseError
+		if tc.gone != (err == nil) || (!tc.gone && !errors.As(err, &copied)) {
+			t.Errorf("holder pid %d (gone: %v): Lock err = %v", tc.pid, tc.gone, err)
+		}
+	}
+}
