@@ -100,6 +100,10 @@ var libraries = []library{
 
 	{"filippo.io/age", []string{"secrets"}},
 
+	// Process hardening at start (core dumps, ptrace) and the lock's proof
+	// that a holder is gone (boot id, process start time).
+	{"golang.org/x/sys/unix", []string{".", "state"}},
+
 	{"github.com/rogpeppe/go-internal/testscript", nil}, // tests only
 }
 

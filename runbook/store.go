@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -185,8 +186,8 @@ type LockedError struct{ Holder Holder }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
-	return fmt.Sprintf("the state is locked by %s on %s (pid %d, %s %s) since %s",
-		h.User, h.Machine, h.PID, h.Command, h.Version, h.Since.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("the state is locked by %s on %s (pid %d, %s) since %s",
+		h.User, h.Machine, h.PID, strings.TrimSpace(h.Command+" "+h.Version), h.Since.UTC().Format(time.RFC3339))
 }
 
 // RecordError is a write to the Store that failed (a full disk, an I/O

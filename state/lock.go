@@ -27,15 +27,24 @@ var (
 //
 // The flock is what excludes (the kernel drops it when the process dies,
 // even by SIGKILL; it also excludes two Stores of one process, since each
-// Lock opens its own file description); the row only says who holds it.
-// When the flock is taken, Lock fails with *runbook.LockedError naming the
-// holder from the row. When the flock is free but a row is left, its
-// process died holding the lock: the row is replaced and returned as
-// recovered, for the record.
+// Lock opens its own file description); the row says who holds it. When
+// the flock is taken, Lock fails with *runbook.LockedError naming the
+// holder from the row.
+//
+// When the flock is free but a row is left, the row is judged (holder.go):
+//   - its process is provably gone (same machine, and another boot, or no
+//     process with its pid, or one that started at another moment): it
+//     died holding the lock, so the row is replaced and returned as
+//     recovered, for the record;
+//   - it still runs on this machine: it holds another file, and this one is
+//     a copy of its database; Lock fails with *CopyInUseError;
+//   - it ran on another machine: Lock fails with *OtherMachineError, unless
+//     TakeOverOtherMachine says the operator checked that it is gone.
 //
 // Zero h.PID, h.Machine and h.Since are filled with this process, this
-// host and now. The returned unlock deletes our row, then drops the flock;
-// it is idempotent and must run before Close.
+// host and now; an empty h.Version with the version of the unfinished
+// release, if any. The returned unlock deletes our row, then drops the
+// flock; it is idempotent and must run before Close.
 func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder, err error) {
 	if s.w == nil {
 		return nil, nil, fmt.Errorf("lock state database %s: it was opened read-only", s.path)
@@ -48,7 +57,7 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 	// O_CLOEXEC, so commands we start do not inherit the lock.
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, explainNoSpace(s.path, fmt.Errorf("open the lock file of the state database: %w", err))
+		return nil, nil, explain(s.path, fmt.Errorf("open the lock file of the state database: %w", err))
 	}
 	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -58,8 +67,9 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 		return nil, nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
 
-	s.fillHolder(&h)
-	recovered, err = s.takeHolder(h)
+	m := thisMachine()
+	me := s.holderRow(h, m)
+	recovered, err = s.takeHolder(me, m)
 	if err != nil {
 		f.Close() // drops the flock
 		return nil, nil, err
@@ -70,65 +80,122 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 		// could find our row and report us as a dead holder.
 		_ = s.write(context.Background(), "clear the lock holder", func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, "DELETE FROM lock_holder WHERE pid = ? AND machine = ? AND since = ?",
-				h.PID, h.Machine, timeArg(h.Since))
+				me.PID, me.Machine, timeArg(me.Since))
 			return err
 		})
-		// A failed delete leaves a row that the next Lock reports as
-		// recovered: a wrong note at worst, never a stuck lock.
+		// A failed delete leaves a row that the next Lock judges, and our
+		// process is gone by then: a note of a recovered lock at worst,
+		// never a stuck lock.
 		f.Close()
 	})
 	return unlock, recovered, nil
 }
 
-func (s *Store) fillHolder(h *runbook.Holder) {
+// holderRow fills h into the row that names this process.
+func (s *Store) holderRow(h runbook.Holder, m machineView) holderRow {
 	if h.PID == 0 {
 		h.PID = os.Getpid()
 	}
 	if h.Machine == "" {
-		if name, err := os.Hostname(); err == nil {
-			h.Machine = name
-		}
+		h.Machine = m.name
 	}
 	if h.Since.IsZero() {
 		h.Since = s.now()
 	}
 	h.Since = h.Since.UTC()
+	row := holderRow{Holder: h, DBPath: s.path}
+	if h.Machine == m.name {
+		row.BootID = m.bootID
+		row.Started, _ = processStart(h.PID) // 0, never compared, where /proc cannot tell
+	}
+	return row
 }
 
-// takeHolder writes h as the holder row and returns the row it replaced.
-// The caller holds the flock, so a replaced row belonged to a dead process.
-func (s *Store) takeHolder(h runbook.Holder) (*runbook.Holder, error) {
-	var old *runbook.Holder
+// takeHolder writes me as the holder row and returns the row it replaced,
+// whose process is gone. The caller holds the flock, so no other process
+// of this file writes the row meanwhile. The database id and, when me has
+// none, the version of the unfinished release are filled in the same
+// transaction.
+func (s *Store) takeHolder(me holderRow, m machineView) (*runbook.Holder, error) {
+	var (
+		old     *runbook.Holder
+		refusal error
+	)
 	err := s.write(context.Background(), "record the lock holder", func(ctx context.Context, tx *sql.Tx) error {
 		prev, err := scanHolder(tx.QueryRowContext(ctx, holderQuery))
 		switch {
-		case err == nil:
-			old = &prev
-		case !errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return fmt.Errorf("read the previous holder: %w", err)
+		default:
+			if refusal = s.mayTakeOver(prev, me, m); refusal != nil {
+				return refusal
+			}
+			old = &prev.Holder
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO lock_holder (id, user, machine, pid, version, command, since)
-			VALUES (1, ?, ?, ?, ?, ?, ?)
+		if err := tx.QueryRowContext(ctx, "SELECT db_id FROM store_identity WHERE id = 1").Scan(&me.DBID); err != nil {
+			return fmt.Errorf("read the database id: %w", err)
+		}
+		if me.Version == "" {
+			if me.Version, err = unfinishedVersion(ctx, tx); err != nil {
+				return fmt.Errorf("read the unfinished release: %w", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO lock_holder (id, user, machine, pid, version, command, since,
+				boot_id, started, db_id, db_path)
+			VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET user = excluded.user, machine = excluded.machine,
-				pid = excluded.pid, version = excluded.version, command = excluded.command, since = excluded.since`,
-			h.User, h.Machine, h.PID, h.Version, h.Command, timeArg(h.Since))
+				pid = excluded.pid, version = excluded.version, command = excluded.command, since = excluded.since,
+				boot_id = excluded.boot_id, started = excluded.started, db_id = excluded.db_id, db_path = excluded.db_path`,
+			me.User, me.Machine, me.PID, me.Version, me.Command, timeArg(me.Since),
+			me.BootID, int64(me.Started), me.DBID, me.DBPath)
 		return err
 	})
+	if refusal != nil {
+		return nil, refusal // as it is: it names the holder, with no transaction detail around it
+	}
 	return old, err
+}
+
+// mayTakeOver decides whether the row prev, found while we hold the
+// flock, may be replaced by me.
+func (s *Store) mayTakeOver(prev, me holderRow, m machineView) error {
+	switch m.judge(prev) {
+	case holderGone:
+		return nil
+	case holderElsewhere:
+		if s.TakeOverOtherMachine {
+			return nil
+		}
+		return &OtherMachineError{Holder: prev.Holder, Here: m.name}
+	}
+	// Alive on this machine. It may be this very process, whose earlier
+	// lock of this file ended with its row left behind (a failed delete):
+	// it holds no flock of this file, or ours would have failed.
+	if prev.PID == me.PID && prev.Started == me.Started && prev.BootID == me.BootID &&
+		(prev.DBPath == "" || prev.DBPath == s.path) {
+		return nil
+	}
+	return &CopyInUseError{Holder: prev.Holder, Original: prev.DBPath}
 }
 
 // currentHolder names the process that holds the flock. Its row may lag
 // the flock by one transaction, hence the short wait. Until then the row
-// may still be that of a holder killed before: a process of this machine
-// that is gone cannot hold the flock, so its row is waited past too —
-// reported, it would send the operator after a dead process while the
-// live one goes unnamed.
+// may still be that of a holder killed before: a process that is provably
+// gone cannot hold the flock, so its row is waited past too — reported, it
+// would send the operator after a dead process while the live one goes
+// unnamed.
 func (s *Store) currentHolder() runbook.Holder {
-	host, _ := os.Hostname()
+	m := thisMachine()
 	for range holderPolls {
 		h, err := scanHolder(s.r.QueryRow(holderQuery))
-		if err == nil && !(h.Machine == host && processGone(h.PID)) {
-			return h
+		if err == nil && m.judge(h) != holderGone {
+			if h.Version == "" {
+				// A holder that took the lock before it knew its release
+				// (resume, rollback) is working on the unfinished one.
+				h.Version, _ = unfinishedVersion(context.Background(), s.r)
+			}
+			return h.Holder
 		}
 		time.Sleep(holderPollDelay)
 	}
@@ -136,20 +203,6 @@ func (s *Store) currentHolder() runbook.Holder {
 	// between its flock and its first write. It did take the lock just
 	// now, as far as we know.
 	return runbook.Holder{User: "an unknown user", Machine: "an unknown machine", Command: "runbook", Since: s.now()}
-}
-
-// processGone reports whether no process of this machine has pid. EPERM
-// means one exists that belongs to another user.
-func processGone(pid int) bool {
-	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}
-
-const holderQuery = "SELECT user, machine, pid, version, command, since FROM lock_holder WHERE id = 1"
-
-func scanHolder(row scanner) (runbook.Holder, error) {
-	var h runbook.Holder
-	err := row.Scan(&h.User, &h.Machine, &h.PID, &h.Version, &h.Command, timeCol{&h.Since})
-	return h, err
 }
 
 func flock(f *os.File, how int) error {

@@ -19,9 +19,19 @@ import (
 // helperEnv names the database a re-executed test binary locks.
 const helperEnv = "RUNBOOK_STATE_LOCK_HELPER_DB"
 
-// helperHolder is what the helper process writes as the holder.
-var helperHolder = runbook.Holder{User: "carol", Machine: "ops-box", Version: "2.4.0", Command: "start",
+// helperHolder is what the helper process writes as the holder; the
+// machine is this one (filled by Lock), since only a holder on this
+// machine can be proven gone.
+var helperHolder = runbook.Holder{User: "carol", Version: "2.4.0", Command: "start",
 	Since: time.Date(2026, 11, 26, 22, 30, 0, 0, time.UTC)}
+
+// helperWant is helperHolder as Lock records it for the process c.
+func helperWant(c *child) runbook.Holder {
+	h := helperHolder
+	h.PID = c.cmd.Process.Pid
+	h.Machine, _ = os.Hostname()
+	return h
+}
 
 // TestHelperProcess is not a test: run by lockingProcess in a child
 // process, it takes the lock, says "locked", holds the lock until its stdin
@@ -118,12 +128,11 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 		}
 		t.Fatalf("Lock while another process holds it: err = %v, want *runbook.LockedError", err)
 	}
-	want := helperHolder
-	want.PID = c.cmd.Process.Pid
+	want := helperWant(c)
 	if locked.Holder != want {
 		t.Errorf("holder = %+v, want %+v", locked.Holder, want)
 	}
-	for _, part := range []string{"carol", "ops-box", fmt.Sprintf("pid %d", want.PID), "2.4.0", "2026-11-26T22:30:00Z"} {
+	for _, part := range []string{"carol", want.Machine, fmt.Sprintf("pid %d", want.PID), "2.4.0", "2026-11-26T22:30:00Z"} {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("message %q does not name %q", err, part)
 		}
@@ -150,8 +159,7 @@ func TestLockFromKilledProcessIsRecovered(t *testing.T) {
 		t.Fatalf("Lock after the holder was killed: %v", err)
 	}
 	defer unlock()
-	want := helperHolder
-	want.PID = c.cmd.Process.Pid
+	want := helperWant(c)
 	if recovered == nil || *recovered != want {
 		t.Errorf("recovered = %+v, want %+v", recovered, want)
 	}
@@ -260,9 +268,8 @@ func TestLockHeldNotReportedAsDeadHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	if _, err := s.takeHolder(runbook.Holder{User: "dave", Machine: host, PID: gone.Process.Pid, Command: "start", Since: t0}); err != nil {
-		t.Fatal(err)
-	}
+	plantHolder(t, s, holderRow{Holder: runbook.Holder{User: "dave", Machine: host, PID: gone.Process.Pid, Command: "start", Since: t0},
+		BootID: bootID(), Started: 1})
 	f, err := os.OpenFile(s.Path()+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)

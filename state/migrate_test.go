@@ -10,9 +10,9 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// A database written by the previous schema (version 1) is migrated on
-// open, its live rows kept and counted as not verified, and the new column
-// works: a live row is verified only for the version it holds.
+// A database written by the first schema (version 1) is migrated on open,
+// its live rows kept and counted as not verified (version 3), and the new
+// column works: a live row is verified only for the version it holds.
 func TestMigrateVersion1Live(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "state.db")
 	db, err := sql.Open("sqlite", "file:"+p)

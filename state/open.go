@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"golang.org/x/sys/unix"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -41,7 +42,7 @@ func Open(path string) (*Store, error) {
 	for {
 		s, err := open(path)
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
-			return s, explainNoSpace(path, err)
+			return s, explain(path, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -57,8 +58,8 @@ func open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve state database path %q: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("create the state directory: %w", err)
+	if err := prepare(abs); err != nil {
+		return nil, err
 	}
 	ctx := context.Background()
 
@@ -80,11 +81,82 @@ func open(path string) (*Store, error) {
 	}
 	// The readers open after the migration so that they never see a file
 	// without a schema.
-	if s.r, err = openReaders(abs); err != nil {
+	if s.r, err = openReaders(abs, false); err != nil {
 		w.Close()
 		return nil, err
 	}
+	if err := s.check(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// prepare creates the state directory and the database file, and makes
+// sure that this process may write both: what SQLite says otherwise
+// ("unable to open database file") names neither.
+//
+// SQLite would create the database 0644 less the umask, and it gives the
+// -wal and -shm files the database's mode: created 0600 here first, all
+// three stay private whatever the umask. To SQLite an empty file is an
+// empty database. An existing file keeps the mode it has.
+func prepare(abs string) error {
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return explain(abs, fmt.Errorf("create the state directory: %w", err))
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return explain(abs, fmt.Errorf("state database %s cannot be written: %w", abs, unwrapPath(err)))
+	}
+	fi, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("state database %s: %w", abs, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("state database %s is not a regular file (%v)", abs, fi.Mode().Type())
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return explain(abs, fmt.Errorf("state database %s cannot be written: %w on its directory %s", abs, err, dir))
+	}
+	return nil
+}
+
+// unwrapPath drops the "open PATH:" of an *fs.PathError whose path the
+// message names already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// check runs PRAGMA quick_check, so that a damaged database is refused
+// before a release walks on it rather than found broken halfway (SQLite
+// reads only the pages a query needs, and a broken page can sit unread
+// for a whole release).
+func (s *Store) check(ctx context.Context) error {
+	res, err := s.QuickCheck(ctx)
+	if err != nil {
+		return explain(s.path, err)
+	}
+	if res != "ok" {
+		return runbook.WithHint(&damagedError{path: s.path, finding: firstFinding(res)}, damagedHint(s.path))
+	}
+	return nil
+}
+
+// firstFinding is the first line of a quick_check report that says what
+// is wrong, past the "*** in database main ***" that heads it.
+func firstFinding(report string) string {
+	for line := range strings.Lines(report) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "*** ") {
+			return line
+		}
+	}
+	return strings.TrimSpace(report)
 }
 
 // OpenReadOnly opens an existing state database for status and report. It
@@ -100,7 +172,11 @@ func OpenReadOnly(path string) (*Store, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("look for the state database: %w", err)
 	}
-	r, err := openReaders(abs)
+	if err := unix.Access(abs, unix.R_OK); err != nil {
+		return nil, runbook.WithHint(fmt.Errorf("state database %s cannot be read: %w", abs, err),
+			"make it readable for you, or give --state the path of a copy you can read")
+	}
+	r, err := openReaders(abs, readOnlyMedium(abs))
 	if err != nil {
 		return nil, err
 	}
@@ -109,18 +185,39 @@ func OpenReadOnly(path string) (*Store, error) {
 		r.Close()
 		// Even a reader needs room: the WAL index (-shm) it maps must
 		// have its full size.
-		return nil, explainNoSpace(abs, err)
+		return nil, explain(abs, err)
 	}
 	return s, nil
 }
 
-func openReaders(abs string) (*sql.DB, error) {
-	r, err := sql.Open("sqlite", dsn(abs, readerParams))
+// openReaders opens the read-only pool. immutable tells SQLite that
+// nothing can change the file: it then needs no WAL index (-shm), which a
+// read-only file system cannot hold.
+func openReaders(abs string, immutable bool) (*sql.DB, error) {
+	params := readerParams
+	if immutable {
+		params += "&immutable=1"
+	}
+	r, err := sql.Open("sqlite", dsn(abs, params))
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s for reading: %w", abs, err)
 	}
 	r.SetMaxOpenConns(maxReaders)
 	return r, nil
+}
+
+// readOnlyMedium reports whether the database at abs sits on a read-only
+// file system with nothing in its WAL: no process can change it, so it
+// may be read as immutable (status of an archived state directory). A
+// non-empty WAL holds commits the file does not, which immutable would
+// ignore: then SQLite is left to refuse, and explain says what to do.
+func readOnlyMedium(abs string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(abs), &st); err != nil || st.Flags&unix.ST_RDONLY == 0 {
+		return false
+	}
+	fi, err := os.Stat(abs + "-wal")
+	return errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0)
 }
 
 // dsn builds a SQLite URI. The characters that end or escape the path part

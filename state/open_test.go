@@ -23,7 +23,7 @@ func TestOpenIsDurable(t *testing.T) {
 		"synchronous":  "2",
 		"foreign_keys": "1",
 		"busy_timeout": "10000",
-		"user_version": fmt.Sprint(len(migrations)),
+		"user_version": fmt.Sprint(schemaVersion),
 	}
 	for k, v := range want {
 		if p[k] != v {

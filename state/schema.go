@@ -145,7 +145,24 @@ CREATE TABLE operations (
 	output_tail TEXT NOT NULL DEFAULT ''
 );
 `,
-	// Version 2: what is live is said only from what was verified.
+	// Version 2: what names a lock holder beyond its pid, which the kernel
+	// reuses and a copied file carries along (see lock.go): its machine's
+	// boot, its process's start time, and the database it locked, by id
+	// and by path. The id is drawn once, here, and travels with every copy
+	// of the file.
+	`
+ALTER TABLE lock_holder ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE lock_holder ADD COLUMN started INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lock_holder ADD COLUMN db_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE lock_holder ADD COLUMN db_path TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE store_identity (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	db_id TEXT NOT NULL
+);
+INSERT INTO store_identity (id, db_id) VALUES (1, lower(hex(randomblob(16))));
+`,
+	// Version 3: what is live is said only from what was verified.
 	`
 ALTER TABLE live ADD COLUMN verified_at TEXT;
 `,

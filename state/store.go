@@ -27,6 +27,12 @@ type Store struct {
 	// time.Now; golden tests fix it.
 	Now func() time.Time
 
+	// TakeOverOtherMachine lets Lock take over a lock whose holder row
+	// names a process of another machine, which nothing here can prove
+	// gone. Set it only when the operator has checked that it no longer
+	// runs. A holder still running on this machine is never taken over.
+	TakeOverOtherMachine bool
+
 	path string
 	w    *sql.DB // the writer, one connection; nil when opened read-only
 	r    *sql.DB // readers, mode=ro
@@ -72,15 +78,15 @@ func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Cont
 	ctx = context.WithoutCancel(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return explainNoSpace(s.path, fmt.Errorf("%s: begin a transaction on %s: %w", what, s.path, err))
+		return explain(s.path, fmt.Errorf("%s: begin a transaction on %s: %w", what, s.path, err))
 	}
 	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback() // the error from fn is the one worth reporting
-		return explainNoSpace(s.path, fmt.Errorf("%s: %w", what, err))
+		return explain(s.path, fmt.Errorf("%s: %w", what, err))
 	}
 	runbook.Hit(runbook.PointStateTx)
 	if err := tx.Commit(); err != nil {
-		return explainNoSpace(s.path, fmt.Errorf("%s: commit to %s: %w", what, s.path, err))
+		return explain(s.path, fmt.Errorf("%s: commit to %s: %w", what, s.path, err))
 	}
 	return nil
 }
@@ -90,11 +96,11 @@ func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Cont
 func (s *Store) read(ctx context.Context, what string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("%s: begin reading %s: %w", what, s.path, err)
+		return explain(s.path, fmt.Errorf("%s: begin reading %s: %w", what, s.path, err))
 	}
 	defer tx.Rollback() // ends the read snapshot; nothing to undo
 	if err := fn(ctx, tx); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return explain(s.path, fmt.Errorf("%s: %w", what, err))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
@@ -14,6 +15,7 @@ import (
 	"github.com/runbook-dev/runbook/state"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/spf13/cobra"
 )
 
 // load reads and validates the runbook file.
@@ -89,31 +91,24 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	if err != nil {
 		return nil, err
 	}
+	// The state package's errors name the database and say what to do.
 	st, err := state.Open(g.statePath(rb))
 	if err != nil {
-		return nil, fmt.Errorf("open the state database: %w", err)
+		return nil, err
 	}
+	st.TakeOverOtherMachine = g.takeOverLock
 	s := &session{rb: rb, store: st, masker: g.masker}
 	s.secrets = secrets.NewResolver(func() (*secrets.Vault, error) { return g.openVault(rb) }, g.masker)
 	h := runbook.Holder{User: operator(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
 	unlock, recovered, err := st.Lock(h)
 	if err != nil {
 		st.Close()
-		var le *runbook.LockedError
-		if errors.As(err, &le) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("lock the state database: %w", err)
+		return nil, lockError(err)
 	}
 	s.unlock = unlock
 	s.ui = newPrinter(g.stdout, g.stderr, s.masker)
 	if recovered != nil {
-		s.ui.Warn(fmt.Sprintf("took over the lock of %s on %s (pid %d, %s %s), whose process is gone",
-			recovered.User, recovered.Machine, recovered.PID, recovered.Command, recovered.Version))
-		if un, _ := st.Unfinished(ctx); un != nil {
-			_ = st.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: h.User,
-				Text: fmt.Sprintf("lock recovered from dead holder %s@%s pid %d (%s %s, since %s)", recovered.User, recovered.Machine, recovered.PID, recovered.Command, recovered.Version, recovered.Since.Format("2006-01-02T15:04:05Z"))})
-		}
+		noteTakeover(ctx, s, h.User, recovered)
 	}
 	s.pool = remote.NewPool(remote.PoolOptions{
 		KnownHosts:        rb.KnownHosts,
@@ -166,4 +161,47 @@ func (g *globals) needTerminal(cmd string) error {
 	}
 	return runbook.WithHint(usagef("%s asks the operator before each step, and there is no terminal", cmd),
 		"run it in a terminal, or pass --yes to take the default at every prompt (sign-offs with --signoff ROLE=NAME)")
+}
+
+// takeOverFlag adds --take-over-lock to a command that takes the release
+// lock.
+func (g *globals) takeOverFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&g.takeOverLock, "take-over-lock", false,
+		"take over the release lock of a runbook on another machine that no longer runs (check first: this machine cannot)")
+}
+
+// lockError gives a refused lock the hint that fits why.
+func lockError(err error) error {
+	var (
+		cp *state.CopyInUseError
+		om *state.OtherMachineError
+		le *runbook.LockedError
+	)
+	switch {
+	case errors.As(err, &cp):
+		return runbook.WithHint(err, fmt.Sprintf("wait for pid %d to finish, or stop it, and use the original; "+
+			"walked beside it, this copy would record the same release twice, differently", cp.Holder.PID))
+	case errors.As(err, &om):
+		h := om.Holder
+		return runbook.WithHint(err, fmt.Sprintf("check on %s whether pid %d still runs runbook: if it does, let it finish there; "+
+			"if it is gone for good, run this again with --take-over-lock", h.Machine, h.PID))
+	case errors.As(err, &le):
+		return err
+	}
+	return fmt.Errorf("lock the state database: %w", err)
+}
+
+// noteTakeover says, and records with the unfinished release, that the
+// lock of a holder that is gone was taken over.
+func noteTakeover(ctx context.Context, s *session, user string, old *runbook.Holder) {
+	what := strings.TrimSpace(old.Command + " " + old.Version)
+	why, note := "whose process is gone", "lock recovered from dead holder"
+	if old.Machine != machine() {
+		why, note = "as --take-over-lock asked (this machine cannot check that process)", "lock taken over (--take-over-lock) from holder"
+	}
+	s.ui.Warn(fmt.Sprintf("took over the lock of %s on %s (pid %d, %s), %s", old.User, old.Machine, old.PID, what, why))
+	if un, _ := s.store.Unfinished(ctx); un != nil {
+		_ = s.store.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: user,
+			Text: fmt.Sprintf("%s %s@%s pid %d (%s, since %s)", note, old.User, old.Machine, old.PID, what, old.Since.Format("2006-01-02T15:04:05Z"))})
+	}
 }

@@ -27,9 +27,10 @@ func (g *globals) readStore() (*runbook.Runbook, *state.Store, error) {
 		return rb, nil, runbook.WithHint(fmt.Errorf("%w: no release has run here yet (no state database at %s)", runbook.ErrNothingToDo, path),
 			"`runbook start --version V` starts the first release")
 	}
+	// The state package's errors name the database and say what to do.
 	st, err := state.OpenReadOnly(path)
 	if err != nil {
-		return rb, nil, fmt.Errorf("open the state database: %w", err)
+		return rb, nil, err
 	}
 	return rb, st, nil
 }

@@ -48,5 +48,6 @@ before its current one. Recorded as a release of kind rollback.`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", "switch back to this already staged version (empty: the previous one)")
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "environment to switch (repeatable; default: all with a deploy_dir)")
+	g.takeOverFlag(cmd)
 	return cmd
 }

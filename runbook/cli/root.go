@@ -43,6 +43,10 @@ type globals struct {
 	masker *secrets.Masker
 	// ask is the interaction policy, made on first use (interaction()).
 	ask *engine.Interaction
+
+	// takeOverLock is --take-over-lock of the commands that take the
+	// release lock (takeOverFlag).
+	takeOverLock bool
 }
 
 // Main runs the command line and returns the exit code.

@@ -59,6 +59,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 	cmd.Flags().BoolVar(&o.again, "again", false, "start a new release even if this version already succeeded")
 	cmd.Flags().StringArrayVar(&o.accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
 	cmd.Flags().BoolVar(&o.same, "same-artifact", false, "ship an artifact byte-identical to an earlier release's without asking (recorded)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
@@ -95,6 +96,7 @@ func newResume(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&so, "signoff", nil, "sign-off ROLE=NAME for confirm steps (repeatable)")
 	cmd.Flags().StringArrayVar(&accept, "accept-diff", nil, "accept the differences found by diff step STEP=REASON (repeatable, recorded)")
 	cmd.Flags().BoolVar(&same, "same-artifact", false, "ship an artifact byte-identical to an earlier release's without asking (recorded)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
@@ -121,6 +123,7 @@ the hosts the release changed; --yes skips the question.`,
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the report)")
+	g.takeOverFlag(cmd)
 	return cmd
 }
 
