@@ -366,15 +366,25 @@ func (w *walk) details(s *runbook.Step) {
 	if s.Description != "" {
 		b.WriteString("\n  " + s.Description)
 	}
-	if s.HasHosts() {
+	switch s.Kind {
+	case runbook.KindUpload:
+		fmt.Fprintf(&b, "\n  stage %s as releases/%s/%s in each host's deploy_dir: streamed, checked by SHA-256 on the host, renamed into place",
+			w.rb.Artifact.Path, w.rel().Version, w.rb.Artifact.Name)
+	case runbook.KindActivate:
+		fmt.Fprintf(&b, "\n  point each host's current to releases/%s (atomically); undo switches back and restarts", w.rel().Version)
+	}
+	fields := [][2]string{{"command", s.Command(w.rb.Envs[s.On])}, {"verify", s.Verify}, {"check", s.Check}, {"undo", s.Undo}}
+	if s.HasHosts() && slices.ContainsFunc(fields, func(kv [2]string) bool { return kv[1] != "" }) {
 		for _, h := range w.rb.Envs[s.On].Hosts {
 			d := w.data(s, h)
 			fmt.Fprintf(&b, "\n  %s:", h.Name)
-			for _, kv := range [][2]string{{"command", s.Command(w.rb.Envs[s.On])}, {"verify", s.Verify}, {"check", s.Check}, {"undo", s.Undo}} {
+			for _, kv := range fields {
 				if kv[1] == "" {
 					continue
 				}
-				fmt.Fprintf(&b, "\n    %s: %s", kv[0], w.cfg.Masker.Mask(runbook.RenderForDisplay(kv[1], d)))
+				// Continuation lines of a multi-line command stay indented.
+				text := strings.ReplaceAll(w.cfg.Masker.Mask(runbook.RenderForDisplay(kv[1], d)), "\n", "\n      ")
+				fmt.Fprintf(&b, "\n    %s: %s", kv[0], text)
 			}
 		}
 	}

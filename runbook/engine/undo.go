@@ -111,9 +111,20 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 		return false, err
 	}
 	// The markers go only once `undone` is committed: removed before,
-	// a crash in between would leave an undo that settles as never
-	// started, and it would run a second time.
+	// a crash in between would leave an undo (or a restart after a switch
+	// back) that settles as never started, and it would run a second time.
 	w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+	if s.Kind == runbook.KindActivate {
+		for _, rs := range w.rb.Restarts(s) {
+			c := *call
+			c.Token = hr.Token + "-" + cleanName(rs.Name)
+			w.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
+			if old, ok := restarted[rs.Name]; ok {
+				c.Token = old
+				w.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
+			}
+		}
+	}
 	w.cfg.UI.HostDone(s, hr, outcome.Summary)
 	return false, nil
 }
@@ -163,7 +174,6 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 		}
 		if call.Verify == "" {
 			verified = false
-			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			continue
 		}
 		ok, err := w.verify(ctx, rs, call, out)
@@ -173,7 +183,6 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 		if !ok {
 			return runbook.Outcome{ExitCode: 1, Detail: switched.Detail, Summary: fmt.Sprintf("verify of %s failed on %s after %d attempt(s)", rs.Name, restored, rs.Retries+1)}, nil
 		}
-		w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 	}
 	if !verified {
 		out.Line(fmt.Sprintf("runbook: %s is restarted on %s but nothing verifies it (give the restart step a verify)", hr.Host, restored))
