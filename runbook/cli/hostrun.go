@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/state"
 	"github.com/runbook-dev/runbook/steps/remote"
 )
@@ -45,43 +45,45 @@ func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
 	defer st.Close()
 
 	fmt.Fprintf(g.stdout, "%s on %s: %s\n", bold.Sprint(job.title), job.env.Name, hostNames(job.hosts))
-	var (
-		wg    sync.WaitGroup
-		codes = make([]int, len(job.hosts))
-		errs  = make([]error, len(job.hosts))
-		sem   = make(chan struct{}, max(job.env.Parallel, 1))
-	)
-	for i, h := range job.hosts {
-		// Taken here, not in the goroutine, so hosts start in the
-		// runbook's order: one at a time is a rolling operation.
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			codes[i], errs[i] = g.runOnHost(ctx, r, st, job, h)
-		}()
+	// The environment's parallel and max_fail, as for a step: a rolling
+	// restart stops at the first host that fails.
+	lim := engine.LimitsOf(job.env, nil)
+	errs := make([]error, len(job.hosts))
+	idx := make([]int, len(job.hosts))
+	for i := range idx {
+		idx[i] = i
 	}
-	wg.Wait()
+	res := engine.FanOut(ctx, idx, lim, func(ctx context.Context, i int) (bool, error) {
+		code, err := g.runOnHost(ctx, r, st, job, job.hosts[i])
+		errs[i] = err
+		return err != nil || code != 0, nil
+	})
 	if ctx.Err() != nil {
 		return runbook.WithHint(fmt.Errorf("%s on %s: %w", job.title, job.env.Name, runbook.ErrInterrupted),
 			"the command may have run on some hosts; what each host did is recorded")
 	}
-	var failed []string
-	for i, h := range job.hosts {
-		if errs[i] != nil || codes[i] != 0 {
-			failed = append(failed, h.Name)
-		}
-	}
-	if len(failed) == 0 {
+	if len(res.Failed) == 0 && len(res.NotRun) == 0 {
 		return nil
 	}
-	err = fmt.Errorf("%s failed on %d of %d host(s) of %s: %s", job.title, len(failed), len(job.hosts), job.env.Name, strings.Join(failed, ", "))
+	var failed, notRun []string
+	for _, i := range res.Failed {
+		failed = append(failed, job.hosts[i].Name)
+	}
+	for _, i := range res.NotRun {
+		notRun = append(notRun, job.hosts[i].Name)
+	}
+	why := fmt.Errorf("%s did not run on %s", job.title, strings.Join(notRun, ", "))
+	if len(failed) > 0 {
+		why = fmt.Errorf("%s failed on %d of %d host(s) of %s: %s", job.title, len(failed), len(job.hosts), job.env.Name, strings.Join(failed, ", "))
+		if len(notRun) > 0 {
+			why = fmt.Errorf("%w; not started on %s (max_fail %d)", why, strings.Join(notRun, ", "), lim.MaxFail)
+		}
+	}
 	if cause := errors.Join(errs...); cause != nil {
 		// Kept in the chain, so an unknown host key still exits 3.
-		err = fmt.Errorf("%w: %w", err, cause)
+		why = fmt.Errorf("%w: %w", why, cause)
 	}
-	return runbook.WithHint(err, "the output above shows why; fix the cause and run it again (--host H runs it on one host)")
+	return runbook.WithHint(why, "the output above shows why; fix the cause and run it again (--host H runs it on one host)")
 }
 
 func hostNames(hosts []*runbook.Host) string {
