@@ -1,12 +1,39 @@
 package secrets
 
-// matcher finds every occurrence of a set of patterns in one pass
-// (Aho-Corasick), and says how much of the end of a text could still be the
-// beginning of an occurrence: the streaming masker holds exactly that back.
-// A matcher is immutable once built, so writers share it without locks.
+// matcher finds, in one pass, every occurrence of a set of patterns
+// (Aho-Corasick) and every piece of minFragLen bytes or more of them (see
+// fragments), ignoring ASCII letter case; and it says how much of the end
+// of a text could still grow into either: the streaming masker holds
+// exactly that back. A matcher is immutable once built, so writers share
+// it without locks.
+//
+// Case is ignored because the encodings a secret travels in do not keep
+// it: hex and %XX come in either case or both, \u003D and \u003d are the
+// same JavaScript, and an upper-cased secret is still the secret.
 type matcher struct {
 	nodes []acNode
 	root  [256]int32 // the root's children by byte; 0 means none
+	frag  *fragments // nil when no pattern is long enough to have pieces
+}
+
+// fold maps ASCII upper-case letters to lower case and every other byte to
+// itself; patterns and text are compared folded.
+var fold = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+func foldString(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = fold[c]
+	}
+	return string(b)
 }
 
 type acNode struct {
@@ -29,12 +56,15 @@ type acEdge struct {
 
 type span struct{ start, end int }
 
-func newMatcher(patterns []string) *matcher {
+// newMatcher returns the matcher of patterns, masked whole, and of the
+// pieces of pieceSources, masked in pieces of minFragLen bytes or more.
+func newMatcher(patterns, pieceSources []string) *matcher {
 	m := &matcher{nodes: make([]acNode, 1, 64)}
 	for _, p := range patterns {
 		if p == "" {
 			continue
 		}
+		p = foldString(p)
 		n := int32(0)
 		for i := 0; i < len(p); i++ {
 			next := m.child(n, p[i])
@@ -48,6 +78,7 @@ func newMatcher(patterns []string) *matcher {
 		m.nodes[n].match = int32(len(p))
 	}
 	m.link()
+	m.frag = newFragments(fragmentTexts(pieceSources))
 	return m
 }
 
@@ -101,21 +132,19 @@ func (m *matcher) link() {
 }
 
 // cover returns the maximal runs of text covered by occurrences of the
-// patterns, merging runs that overlap or touch, plus an extra covered run
-// [0, prefix) (carried over by the streaming masker). held is the offset
-// of the earliest byte that could begin an occurrence completed only by
+// patterns and by their pieces of minFragLen bytes or more, merging runs
+// that overlap or touch. held is the offset of the earliest byte that
+// could begin an occurrence or a piece completed or lengthened only by
 // text that follows; len(text) when none could. A nil matcher covers
-// nothing but the prefix.
-func cover[T ~string | ~[]byte](m *matcher, text T, prefix int) (runs []span, held int) {
-	if prefix > 0 {
-		runs = append(runs, span{0, prefix})
-	}
+// nothing.
+func cover[T ~string | ~[]byte](m *matcher, text T) (runs []span, held int) {
 	if m == nil {
-		return runs, len(text)
+		return nil, len(text)
 	}
 	n := int32(0)
+	fs, fn := int32(0), int32(0) // piece state, and how many bytes it matches
 	for i := 0; i < len(text); i++ {
-		b := text[i]
+		b := fold[text[i]]
 		for n != 0 && m.child(n, b) == 0 {
 			n = m.nodes[n].fail
 		}
@@ -123,8 +152,19 @@ func cover[T ~string | ~[]byte](m *matcher, text T, prefix int) (runs []span, he
 		if l := int(m.nodes[n].match); l > 0 {
 			runs = addRun(runs, span{i + 1 - l, i + 1})
 		}
+		if m.frag != nil {
+			fs, fn = m.frag.step(fs, fn, b)
+			if fn >= minFragLen {
+				runs = addRun(runs, span{i + 1 - int(fn), i + 1})
+			}
+		}
 	}
-	return runs, len(text) - int(m.nodes[m.nodes[n].open].depth)
+	held = len(text) - int(m.nodes[m.nodes[n].open].depth)
+	if m.frag != nil {
+		// A piece in progress may still reach minFragLen, or grow.
+		held = min(held, len(text)-m.frag.growable(fs, fn))
+	}
+	return runs, held
 }
 
 // addRun appends s to runs (sorted, disjoint, not touching), merging it
