@@ -12,6 +12,12 @@ import (
 // the length WeakSecret and minLineLen already treat as the least that
 // innocent text rarely holds by chance; a piece shorter than that (at most
 // 7 characters at each break) stays visible.
+//
+// A piece is masked only if it holds a byte other than an ASCII letter or
+// a space: a passphrase of words, or a password with "password" in it,
+// must not blank those words wherever they appear. Such a value is masked
+// whole, and its encodings piece by piece, as their pieces hold digits
+// and signs.
 const minFragLen = 8
 
 // fragments recognises every substring of a set of texts: a generalised

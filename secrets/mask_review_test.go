@@ -122,25 +122,30 @@ func odHex(s string) string {
 	return b.String()
 }
 
-// TestMaskKeepsShortPieces pins the documented limit: a piece of fewer
+// TestMaskKeepsShortPieces pins the documented limits: a piece of fewer
 // than minFragLen bytes that is not a whole form is left alone, so that a
-// secret's common letters do not blank innocent text; and the words of a
-// multi-line secret (its PEM header) are masked only as whole lines.
+// secret's common letters do not blank innocent text; so is a piece of
+// plain words; and the words of a multi-line secret (its PEM header) are
+// masked only as whole lines.
 func TestMaskKeepsShortPieces(t *testing.T) {
 	m := NewMasker()
-	m.Add(reviewPassword, reviewKey)
+	m.Add(reviewPassword, reviewKey, "correct horse battery staple", "billing-db-password-2024")
 	for _, innocent := range []string{
 		reviewPassword[:minFragLen-1],
 		reviewPassword[len(reviewPassword)-minFragLen+1:],
 		"-----BEGIN CERTIFICATE-----",
 		"-----END RSA PRIVATE KEY-----",
 		"        indented by eight spaces",
+		"the horse battery is low",
+		"enter the database password:",
 	} {
 		if got := m.Mask(innocent); got != innocent {
 			t.Errorf("Mask(%q) = %q, want it unchanged", innocent, got)
 		}
 	}
-	if got := m.Mask("-----BEGIN OPENSSH PRIVATE KEY-----"); got != Redacted {
-		t.Errorf("a whole line of the key: %q", got)
+	for _, secret := range []string{"-----BEGIN OPENSSH PRIVATE KEY-----", "correct horse battery staple", "db-password-"} {
+		if got := m.Mask(secret); got != Redacted {
+			t.Errorf("Mask(%q) = %q, want %q", secret, got, Redacted)
+		}
 	}
 }

@@ -28,6 +28,16 @@ var fold = func() (t [256]byte) {
 	return t
 }()
 
+// wordByte holds the bytes of plain words: ASCII letters and the space. A
+// piece made of them only is not masked as a piece (see minFragLen).
+var wordByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	t[' '] = true
+	return t
+}()
+
 func foldString(s string) string {
 	b := []byte(s)
 	for i, c := range b {
@@ -143,8 +153,12 @@ func cover[T ~string | ~[]byte](m *matcher, text T) (runs []span, held int) {
 	}
 	n := int32(0)
 	fs, fn := int32(0), int32(0) // piece state, and how many bytes it matches
+	other := -1                  // the last byte that is not a letter or a space
 	for i := 0; i < len(text); i++ {
 		b := fold[text[i]]
+		if !wordByte[b] {
+			other = i
+		}
 		for n != 0 && m.child(n, b) == 0 {
 			n = m.nodes[n].fail
 		}
@@ -154,8 +168,8 @@ func cover[T ~string | ~[]byte](m *matcher, text T) (runs []span, held int) {
 		}
 		if m.frag != nil {
 			fs, fn = m.frag.step(fs, fn, b)
-			if fn >= minFragLen {
-				runs = addRun(runs, span{i + 1 - int(fn), i + 1})
+			if start := i + 1 - int(fn); fn >= minFragLen && other >= start {
+				runs = addRun(runs, span{start, i + 1})
 			}
 		}
 	}
