@@ -41,6 +41,11 @@ func FuzzOpen(f *testing.F) {
 	}
 	// A worker runs one input at a time, so one file per process suffices.
 	path := filepath.Join(dir, "secrets.vault")
+	// The reviewed list of the seed's recipients, so a vault sealed to them
+	// opens.
+	if err := os.WriteFile(RecipientsFile(path), []byte(fuzzRecipient+"\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -179,6 +184,7 @@ func TestFuzzOpenSeedsOpen(t *testing.T) {
 		}
 		path := filepath.Join(t.TempDir(), "secrets.vault")
 		os.WriteFile(path, []byte(data), 0o600)
+		os.WriteFile(RecipientsFile(path), []byte(fuzzRecipient+"\n"), 0o644)
 		v, err := Open(path, dec)
 		if err != nil {
 			t.Fatalf("%s: %v", seed, err)

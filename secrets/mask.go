@@ -73,6 +73,17 @@ func (m *Masker) Add(values ...string) {
 	}
 }
 
+// AddKey registers the secret material of a vault key: the passphrase of
+// a PassphraseEncrypter or PassphraseDecrypter, the AGE-SECRET-KEY-1...
+// lines of an IdentityDecrypter's file (public recipients hold none). Once
+// a command has read the key, nothing it runs can print the key in clear,
+// wherever that process found it.
+func (m *Masker) AddKey(k Key) {
+	if k != nil {
+		m.Add(k.keyMaterial()...)
+	}
+}
+
 // Len returns the number of distinct values added.
 func (m *Masker) Len() int {
 	m.mu.Lock()
