@@ -3,6 +3,7 @@ package secrets
 import (
 	"errors"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -99,7 +100,9 @@ func (s *maskStream) Write(p []byte) (int, error) {
 		return 0, errWriterClosed
 	}
 	g.buf = append(g.buf, p...)
-	g.covered = append(g.covered, make([]bool, len(p))...)
+	n := len(g.covered)
+	g.covered = slices.Grow(g.covered, len(p))[:n+len(p)]
+	clear(g.covered[n:])
 	if len(g.streams) > 1 {
 		for range p {
 			g.owner = append(g.owner, s.id)

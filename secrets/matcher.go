@@ -1,5 +1,10 @@
 package secrets
 
+import (
+	"slices"
+	"strings"
+)
+
 // matcher finds, in one pass, every occurrence of a set of patterns
 // (Aho-Corasick) and every piece of minFragLen bytes or more of them (see
 // fragments), ignoring ASCII letter case; and it says how much of the end
@@ -38,6 +43,16 @@ var wordByte = func() (t [256]bool) {
 	return t
 }()
 
+// onlyWordBytes reports whether s is made of wordByte bytes only.
+func onlyWordBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !wordByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
 func foldString(s string) string {
 	b := []byte(s)
 	for i, c := range b {
@@ -70,8 +85,14 @@ type span struct{ start, end int }
 // pieces of pieceSources, masked in pieces of minFragLen bytes or more.
 func newMatcher(patterns, pieceSources []string) *matcher {
 	m := &matcher{nodes: make([]acNode, 1, 64)}
+	inPieces := make(map[string]bool, len(pieceSources))
+	for _, p := range pieceSources {
+		inPieces[p] = true
+	}
 	for _, p := range patterns {
-		if p == "" {
+		// A pattern that is itself a text masked in pieces is found as a
+		// piece, whole: the trie need not hold it too.
+		if p == "" || inPieces[p] && len(p) >= minFragLen && !strings.ContainsAny(p, "\r\n") && !onlyWordBytes(p) {
 			continue
 		}
 		p = foldString(p)
@@ -147,51 +168,87 @@ func (m *matcher) link() {
 // could begin an occurrence or a piece completed or lengthened only by
 // text that follows; len(text) when none could. A nil matcher covers
 // nothing.
+//
+// Pieces are looked for only where they can be: every piece is made of
+// windows of minFragLen bytes that occur in the texts, so the automaton of
+// pieces runs only over the stretches whose windows pass the filter, from
+// the first byte of the first such window. Between them no piece can
+// begin, and innocent text costs a multiplication a byte.
 func cover[T ~string | ~[]byte](m *matcher, text T) (runs []span, held int) {
 	if m == nil {
 		return nil, len(text)
 	}
 	n := int32(0)
-	fs, fn := int32(0), int32(0) // piece state, and how many bytes it matches
-	other := -1                  // the last byte that is not a letter or a space
+	f := m.frag
+	var (
+		fs, fn int32  // piece automaton state, and how many bytes it matches
+		fed    int    // the automaton has read the stretch up to here
+		other  = -1   // the last byte it read that is not a letter or a space
+		win    uint64 // the last minFragLen bytes
+	)
 	for i := 0; i < len(text); i++ {
 		b := fold[text[i]]
-		if !wordByte[b] {
-			other = i
-		}
-		for n != 0 && m.child(n, b) == 0 {
+		for {
+			if c := m.child(n, b); c != 0 || n == 0 {
+				n = c
+				break
+			}
 			n = m.nodes[n].fail
 		}
-		n = m.child(n, b)
 		if l := int(m.nodes[n].match); l > 0 {
 			runs = addRun(runs, span{i + 1 - l, i + 1})
 		}
-		if m.frag != nil {
-			fs, fn = m.frag.step(fs, fn, b)
-			if start := i + 1 - int(fn); fn >= minFragLen && other >= start {
-				runs = addRun(runs, span{start, i + 1})
+		if f == nil {
+			continue
+		}
+		win = win<<8 | uint64(b)
+		if i < minFragLen-1 || !f.maybe(win) {
+			continue
+		}
+		if start := i + 1 - minFragLen; start > fed {
+			fs, fn, fed = 0, 0, start // no piece spans the gap
+		}
+		for ; fed <= i; fed++ {
+			c := fold[text[fed]]
+			if !wordByte[c] {
+				other = fed
+			}
+			fs, fn = f.step(fs, fn, c)
+			if from := fed + 1 - int(fn); fn >= minFragLen && other >= from {
+				runs = addRun(runs, span{from, fed + 1})
 			}
 		}
 	}
 	held = len(text) - int(m.nodes[m.nodes[n].open].depth)
-	if m.frag != nil {
-		// A piece in progress may still reach minFragLen, or grow.
-		held = min(held, len(text)-m.frag.growable(fs, fn))
+	if f != nil {
+		// A piece in progress may still reach minFragLen, or grow. One of
+		// minFragLen bytes or more ends in a window that passed the filter,
+		// so the automaton knows it; a shorter one lies in the last bytes.
+		if fed < len(text) || fn < minFragLen {
+			fs, fn = 0, 0
+			for j := max(0, len(text)-(minFragLen-1)); j < len(text); j++ {
+				fs, fn = f.step(fs, fn, fold[text[j]])
+			}
+		}
+		held = min(held, len(text)-f.growable(fs, fn))
 	}
 	return runs, held
 }
 
-// addRun appends s to runs (sorted, disjoint, not touching), merging it
-// with every run it overlaps or touches.
+// addRun adds s to runs (sorted, disjoint, not touching), merging it with
+// every run it overlaps or touches. s ends no more than a few bytes before
+// the last run (pieces are found a window behind), so the search from the
+// end is short.
 func addRun(runs []span, s span) []span {
-	for len(runs) > 0 {
-		last := runs[len(runs)-1]
-		if s.start > last.end {
-			break
-		}
-		s.start = min(s.start, last.start)
-		s.end = max(s.end, last.end)
-		runs = runs[:len(runs)-1]
+	i := len(runs)
+	for i > 0 && runs[i-1].start > s.end {
+		i-- // after s, apart from it
 	}
-	return append(runs, s)
+	j := i
+	for j > 0 && runs[j-1].end >= s.start {
+		j--
+		s.start = min(s.start, runs[j].start)
+		s.end = max(s.end, runs[j].end)
+	}
+	return slices.Replace(runs, j, i, s)
 }
