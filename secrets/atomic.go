@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,21 +10,22 @@ import (
 	"strings"
 )
 
-// writeFileAtomic replaces path with data, mode 0600, so that a crash at
-// any moment leaves either the old file or the new one: the data goes to a
-// temporary file in the same directory, is synced, renamed over path, and
-// the directory is synced so the rename itself survives a power cut. With
-// exclusive set, an existing file at path is never replaced and the error
-// matches fs.ErrExist. A symbolic link at path is followed: its target is
-// replaced and the link kept.
-func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
+// writeFileAtomic replaces path with data, of exactly o.mode (the umask
+// does not apply), so that a crash at any moment leaves either the old
+// file or the new one: the data goes to a temporary file in the same
+// directory, is synced, renamed over path, and the directory is synced so
+// the rename itself survives a power cut. A symbolic link at path is
+// followed: its target is replaced and the link kept. With o.lock, the new
+// file is locked (flock) before it takes path's place and returned open,
+// holding the lock: see OpenForUpdate.
+func writeFileAtomic(path string, data []byte, o atomicOptions) (locked *os.File, err error) {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp := f.Name()
 	defer func() {
@@ -32,43 +34,79 @@ func writeFileAtomic(path string, data []byte, exclusive bool) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	// Chmod ignores the umask, so the mode is exactly 0600.
-	if err := f.Chmod(0o600); err != nil {
-		return err
+	if o.lock {
+		// Locked before it is in place: between the rename and this
+		// writer's Close, another update opening the new vault waits.
+		if err := flockWait(context.Background(), f, new(func())); err != nil {
+			return nil, err
+		}
+	}
+	// Chmod ignores the umask, so the mode is exactly o.mode.
+	if err := f.Chmod(o.mode); err != nil {
+		return nil, err
 	}
 	if _, err := f.Write(data); err != nil {
-		return err
+		return nil, err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return nil, err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if !o.lock {
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
 	}
-	Hit(PointVaultTemp)
-	if exclusive {
+	if o.vault {
+		Hit(PointVaultTemp)
+	}
+	if o.check != nil {
+		if err := o.check(); err != nil {
+			return nil, err
+		}
+	}
+	if o.exclusive {
 		err = linkExclusive(tmp, path)
 	} else {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	Hit(PointVaultRenamed)
+	if o.vault {
+		Hit(PointVaultRenamed)
+	}
 	if err := syncDir(dir); err != nil {
-		return err
+		return nil, err
 	}
 	removeStrays(dir, filepath.Base(path))
-	return nil
+	if o.lock {
+		return f, nil
+	}
+	return nil, nil
+}
+
+// atomicOptions are the ways writes of writeFileAtomic differ.
+type atomicOptions struct {
+	mode fs.FileMode
+	// exclusive: an existing file at path is never replaced; the error
+	// matches fs.ErrExist.
+	exclusive bool
+	// check, when not nil, is called just before the rename: its error
+	// leaves path as it was.
+	check func() error
+	// vault: the write passes the crash points of a vault rewrite (Hit).
+	vault bool
+	// lock: the new file is locked before the rename, and returned open.
+	lock bool
 }
 
 // removeStrays removes the temporary files that writes of path killed
 // before their rename left in dir. Each is a whole vault, encrypted and
 // 0600, but under the key of its day: left there, it would outlive the
 // `vault rekey` that retires a leaked passphrase and still open with it.
-// A concurrent writer of the same vault whose file goes this way fails
-// loudly at its rename, where it would otherwise have silently replaced
-// this write.
+// Updates hold the vault's lock (OpenForUpdate), so no other write of it
+// is in progress; one that does not (a Save after a plain Open) and whose
+// file goes this way fails loudly at its rename.
 func removeStrays(dir, base string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

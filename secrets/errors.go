@@ -29,6 +29,13 @@ var (
 	ErrExists error = &kind{"vault exists"}
 	// ErrNewerFormat: the vault was written by a newer runbook.
 	ErrNewerFormat error = &kind{"newer vault format"}
+	// ErrRecipients: a team vault is sealed to other recipients than its
+	// reviewed recipients file lists, or has no such file; see
+	// [RecipientsError].
+	ErrRecipients error = &kind{"vault recipients differ"}
+	// ErrChanged: the vault file changed on disk between the read and the
+	// save of an update: someone else wrote it meanwhile.
+	ErrChanged error = &kind{"vault changed"}
 )
 
 // ErrInvalid is matched by the errors of Set for a bad name or value and

@@ -41,6 +41,11 @@ func FuzzOpen(f *testing.F) {
 	}
 	// A worker runs one input at a time, so one file per process suffices.
 	path := filepath.Join(dir, "secrets.vault")
+	// The reviewed list of the seed's recipients, so a vault sealed to them
+	// opens.
+	if err := os.WriteFile(RecipientsFile(path), []byte(fuzzRecipient+"\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -63,11 +68,15 @@ func FuzzOpen(f *testing.F) {
 }
 
 // FuzzMaskWriter streams a text holding a secret and one of its encodings,
-// cut in arbitrary chunks: the output must equal Mask of the whole text,
-// and no form of the secret may survive unless it contains '*' (a secret
-// like "**" is rebuilt by Redacted itself; see the Masker documentation).
+// the encoding wrapped at some width or in some letter case, cut in
+// arbitrary chunks: the output must equal Mask of the whole text, and no
+// form or masked piece of the secret may survive unless it contains '*'
+// (a secret like "**" is rebuilt by Redacted itself; see the Masker
+// documentation). The same chunks written in turns to the two writers of a
+// group (stdout and stderr) must give what maskStreams computes.
 func FuzzMaskWriter(f *testing.F) {
 	f.Add("topsecret", "token=", []byte{3, 1, 4})
+	f.Add("S3cr3t-P4ss/w0rd+xyz=Q", "key: ", []byte{9, 226, 130, 5})
 	f.Fuzz(func(t *testing.T, secret, text string, chunks []byte) {
 		if secret == "" {
 			return // nothing to mask: an empty value is ignored by Add
@@ -80,20 +89,35 @@ func FuzzMaskWriter(f *testing.F) {
 			cut = int(chunks[0]) % (len(text) + 1)
 		}
 		form := fs[len(chunks)%len(fs)]
+		if len(chunks) > 1 {
+			// What a command may do to it on the way out.
+			switch k := int(chunks[1]); k % 3 {
+			case 1:
+				form = wrap(form, 1+k/3%80, "\n")
+			case 2:
+				form = flipCase(form, chunks)
+			}
+		}
 		input := text[:cut] + secret + text[cut:] + form + text[:cut]
+
+		var writes []streamWrite
+		rest := input
+		for i := 0; len(rest) > 0; i++ {
+			n, to := len(rest), 0
+			if len(chunks) > 0 {
+				c := chunks[i%len(chunks)]
+				n, to = min(1+int(c)%32, len(rest)), int(c>>7)
+			}
+			writes = append(writes, streamWrite{to, rest[:n]})
+			rest = rest[n:]
+		}
 
 		var out bytes.Buffer
 		w := m.Writer(&out)
-		rest := input
-		for i := 0; len(rest) > 0; i++ {
-			n := len(rest)
-			if len(chunks) > 0 {
-				n = min(1+int(chunks[i%len(chunks)])%32, len(rest))
-			}
-			if _, err := io.WriteString(w, rest[:n]); err != nil {
+		for _, wr := range writes {
+			if _, err := io.WriteString(w, wr.text); err != nil {
 				t.Fatal(err)
 			}
-			rest = rest[n:]
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -102,7 +126,39 @@ func FuzzMaskWriter(f *testing.F) {
 			t.Fatalf("stream %q != Mask %q", out.String(), want)
 		}
 		assertNoLeak(t, out.String(), []string{secret})
+
+		var stdout, stderr bytes.Buffer
+		group := m.Writers(&stdout, &stderr)
+		for _, wr := range writes {
+			if _, err := io.WriteString(group[wr.to], wr.text); err != nil {
+				t.Fatal(err)
+			}
+		}
+		group[1].Close()
+		group[0].Close()
+		want := maskStreams(m, 2, writes)
+		if stdout.String() != want[0] || stderr.String() != want[1] {
+			t.Fatalf("streams %q, %q != %q", []string{stdout.String(), stderr.String()}, []string{stdout.String(), stderr.String()}, want)
+		}
 	})
+}
+
+// flipCase flips the case of the ASCII letters of s whose bit in bits is
+// set.
+func flipCase(s string, bits []byte) string {
+	b := []byte(s)
+	for i, c := range b {
+		if bits[i%len(bits)]>>(i%8)&1 == 0 {
+			continue
+		}
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }
 
 // TestFuzzOpenSeedsOpen keeps the seed corpus meaningful: the two seed
@@ -128,6 +184,7 @@ func TestFuzzOpenSeedsOpen(t *testing.T) {
 		}
 		path := filepath.Join(t.TempDir(), "secrets.vault")
 		os.WriteFile(path, []byte(data), 0o600)
+		os.WriteFile(RecipientsFile(path), []byte(fuzzRecipient+"\n"), 0o644)
 		v, err := Open(path, dec)
 		if err != nil {
 			t.Fatalf("%s: %v", seed, err)

@@ -85,3 +85,37 @@ func TestKeyConstructors(t *testing.T) {
 		t.Fatalf("message quotes key material: %q", err)
 	}
 }
+
+// TestAddKeyMasksTheKey: the passphrase and the identity's secret key,
+// once read, are masked like any secret (finding H-2 of the security
+// review); a public recipient is not secret.
+func TestAddKeyMasksTheKey(t *testing.T) {
+	m := NewMasker()
+	m.AddKey(passDec(t, "correct horse battery staple 42"))
+	m.AddKey(passEnc(t, "the new passphrase of a rekey"))
+	keyFile, recipient := newIdentity(t)
+	m.AddKey(idDec(t, keyFile))
+	m.AddKey(recipientsEnc(t, recipient))
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretKey := strings.TrimSpace(string(raw[strings.LastIndex(string(raw), "AGE-SECRET-KEY-"):]))
+	for _, leak := range []string{
+		"RUNBOOK_VAULT_PASSPHRASE=correct horse battery staple 42",
+		"RUNBOOK_NEW_VAULT_PASSPHRASE=the new passphrase of a rekey",
+		secretKey,
+		strings.ToLower(secretKey), // bech32 reads either case
+	} {
+		if got := m.Mask(leak); strings.Contains(got, "horse battery") || strings.Contains(got, "passphrase of a") || strings.Contains(got, secretKey[16:40]) ||
+			strings.Contains(got, strings.ToLower(secretKey[16:40])) || !strings.Contains(got, Redacted) {
+			t.Errorf("Mask(%q) = %q", leak, got)
+		}
+	}
+	if got := m.Mask("recipient " + recipient); got != "recipient "+recipient {
+		t.Errorf("a public key was masked: %q", got)
+	}
+	if m.Len() != 3 {
+		t.Errorf("Len = %d, want 3: two passphrases and the key", m.Len())
+	}
+}

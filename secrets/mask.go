@@ -11,10 +11,21 @@ import (
 const Redacted = "****"
 
 // Masker replaces secret values, and the encodings they commonly travel in
-// (base64 at any alignment, base64url, hex, URL and JSON escaping, and
-// each line of 8 bytes or more of a multi-line value), with Redacted.
-// Overlapping or adjacent occurrences become a single Redacted, so a value
-// and its own prefix, or two secrets side by side, mask fully.
+// (base64 at any alignment, base64url, hex, spaced hex, URL, JSON,
+// JavaScript and HTML escaping, Go quoting, and each line of 8 bytes or
+// more of a multi-line value), with Redacted, in any ASCII letter case.
+// Every piece of 8 bytes or more (minFragLen) of a one-line value, of its
+// escaped forms, and of the base64 and hex of any value is masked too,
+// wherever it appears: so a secret split across lines or cut by a
+// template's slice, and base64 or hex wrapped at any width, leave at most
+// 7 bytes visible at each cut. Overlapping or adjacent occurrences become
+// a single Redacted, so a value and its own prefix, or two secrets side by
+// side, mask fully.
+//
+// Not masked: pieces shorter than 8 bytes that are not a whole form; a
+// multi-line value's text cut other than at its line breaks (its words,
+// such as a PEM header's, are everywhere in innocent output); and any
+// other transformation (reversed, rot13, compressed, other encodings).
 //
 // A Masker is safe for concurrent use; its zero value masks nothing until
 // Add. Values added after some output was written do not reach back into
@@ -24,11 +35,14 @@ const Redacted = "****"
 // masked output, assembled from Redacted and its neighbours (the value "**"
 // is in every "****"); masking removes each occurrence of the value, which
 // is all it can do. A very short value masks every occurrence of itself,
-// wanted or not: see WeakSecret.
+// wanted or not: see WeakSecret. Likewise a value holding common text (a
+// URL with its host name, words) masks those 8-byte pieces of it wherever
+// they appear.
 type Masker struct {
 	mu     sync.Mutex
 	values map[string]bool
-	forms  []string
+	forms  []string                // masked whole
+	pieces []string                // masked in pieces too (see fragments)
 	cur    atomic.Pointer[matcher] // rebuilt by Add, read lock-free
 }
 
@@ -49,11 +63,24 @@ func (m *Masker) Add(values ...string) {
 			m.values = make(map[string]bool)
 		}
 		m.values[v] = true
-		m.forms = append(m.forms, forms(v)...)
+		f, p := revealing(v)
+		m.forms = append(m.forms, f...)
+		m.pieces = append(m.pieces, p...)
 		grew = true
 	}
 	if grew {
-		m.cur.Store(newMatcher(m.forms))
+		m.cur.Store(newMatcher(m.forms, m.pieces))
+	}
+}
+
+// AddKey registers the secret material of a vault key: the passphrase of
+// a PassphraseEncrypter or PassphraseDecrypter, the AGE-SECRET-KEY-1...
+// lines of an IdentityDecrypter's file (public recipients hold none). Once
+// a command has read the key, nothing it runs can print the key in clear,
+// wherever that process found it.
+func (m *Masker) AddKey(k Key) {
+	if k != nil {
+		m.Add(k.keyMaterial()...)
 	}
 }
 
@@ -67,7 +94,7 @@ func (m *Masker) Len() int {
 // Mask returns s with every registered value and encoding replaced by
 // Redacted.
 func (m *Masker) Mask(s string) string {
-	runs, _ := cover(m.cur.Load(), s, 0)
+	runs, _ := cover(m.cur.Load(), s)
 	if len(runs) == 0 {
 		return s
 	}

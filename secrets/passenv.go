@@ -1,9 +1,6 @@
 package secrets
 
-import (
-	"bytes"
-	"os"
-)
+import "bytes"
 
 // Environment variables that carry a vault passphrase, read by
 // PassphraseFromEnv and NewPassphraseFromEnv.
@@ -48,8 +45,11 @@ func NewPassphraseFromEnv(newPassFile string, getenv func(string) string) (pass 
 	return nil, "", false, nil
 }
 
+// readPassFile reads a pass file: a regular file or a pipe
+// (--vault-pass-file <(pass show vault)), at most 64 KiB: a directory, a
+// device or /dev/zero is refused before it is read.
 func readPassFile(path, source string) ([]byte, string, bool, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path, true)
 	if err != nil {
 		return nil, source, false, vaultErr(ErrVault, path, err,
 			"cannot read the pass file given by %s: %v: fix the path or its permissions", source, pathlessError(err))

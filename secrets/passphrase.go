@@ -63,6 +63,8 @@ func (k *passphraseKey) ageRecipients() ([]age.Recipient, error) {
 
 func (k *passphraseKey) recipientList() []string { return nil }
 
+func (k *passphraseKey) keyMaterial() []string { return []string{string(k.pass)} }
+
 func (k *passphraseKey) ageIdentities() ([]age.Identity, error) {
 	id, err := age.NewScryptIdentity(string(k.pass))
 	if err != nil {

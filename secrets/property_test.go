@@ -34,10 +34,12 @@ func randomString(r *rand.Rand, minLen, maxLen int, star bool) string {
 }
 
 // embedding returns a way secret can show up in output: itself, one of its
-// registered encodings, its base64 inside a longer stream at a random
-// alignment, its JSON string, or a near miss (a proper prefix).
+// registered encodings (in any letter case), its base64 inside a longer
+// stream at a random alignment (wrapped at a random width, as base64 and
+// openssl print it), its JSON string, the secret or a form cut by line
+// breaks, a slice of it, or a near miss (a proper prefix).
 func embedding(r *rand.Rand, secret string) string {
-	switch r.IntN(6) {
+	switch r.IntN(10) {
 	case 0:
 		return secret
 	case 1:
@@ -52,9 +54,50 @@ func embedding(r *rand.Rand, secret string) string {
 	case 4:
 		b, _ := json.Marshal(map[string]string{"password": secret})
 		return string(b)
+	case 5:
+		fs := forms(secret)
+		return randomCase(r, fs[r.IntN(len(fs))])
+	case 6:
+		data := randomString(r, 0, 5, true) + secret + randomString(r, 0, 5, true)
+		return wrap(base64.StdEncoding.EncodeToString([]byte(data)), 4+r.IntN(80), "\n")
+	case 7:
+		fs := forms(secret)
+		return wrap(fs[r.IntN(len(fs))], 1+r.IntN(len(secret)+1), []string{"\n", "\r\n"}[r.IntN(2)])
+	case 8:
+		i := r.IntN(len(secret))
+		return secret[i : i+r.IntN(len(secret)-i+1)]
 	default:
 		return secret[:r.IntN(len(secret))]
 	}
+}
+
+// wrap breaks s into lines of width bytes, as `base64 -w width` does.
+func wrap(s string, width int, eol string) string {
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width])
+		b.WriteString(eol)
+		s = s[width:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// randomCase flips the case of random ASCII letters of s.
+func randomCase(r *rand.Rand, s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if r.IntN(2) == 0 {
+			continue
+		}
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }
 
 // randomChunks cuts s into pieces of random sizes, sometimes tiny,
@@ -71,14 +114,25 @@ func randomChunks(r *rand.Rand, s string) []string {
 }
 
 // assertNoLeak checks the masking promise: no registered form of any
-// secret survives, unless the form contains '*' and could be rebuilt from
-// Redacted and its neighbours (see the Masker documentation).
+// secret survives, in any letter case, nor any piece of minFragLen bytes
+// of the texts masked in pieces, unless it contains '*' and could be
+// rebuilt from Redacted and its neighbours (see the Masker documentation).
 func assertNoLeak(t testing.TB, out string, secrets []string) {
 	t.Helper()
+	folded := foldString(out)
 	for _, s := range secrets {
-		for _, f := range forms(s) {
-			if !strings.Contains(f, "*") && strings.Contains(out, f) {
+		fs, pieces := revealing(s)
+		for _, f := range fs {
+			if !strings.Contains(f, "*") && strings.Contains(folded, foldString(f)) {
 				t.Fatalf("output %q contains form %q of secret %q", out, f, s)
+			}
+		}
+		for _, p := range pieces {
+			p = foldString(p)
+			for i := 0; i+minFragLen <= len(p); i++ {
+				if w := p[i : i+minFragLen]; !strings.ContainsAny(w, "*\r\n") && !onlyWordBytes(w) && strings.Contains(folded, w) {
+					t.Fatalf("output %q contains %q, a piece of a form of secret %q", out, w, s)
+				}
 			}
 		}
 	}

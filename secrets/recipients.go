@@ -1,9 +1,9 @@
 package secrets
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -16,11 +16,12 @@ type recipientsKey struct {
 
 // RecipientsEncrypter locks a vault to age recipients ("age1..." X25519 or
 // "age1pq1..." hybrid public keys, one per teammate): the holder of any
-// matching identity opens it. The recipient strings are also stored inside
-// the encrypted plaintext, so whoever opens the vault with an identity can
-// Set and Save and the vault stays readable by the whole team; changing the
-// team is Rekey. Blank entries are ignored and duplicates dropped; an empty
-// list or a malformed recipient is an error matching ErrInvalid.
+// matching identity opens it. Create and Rekey write the list to the
+// vault's recipients file (see RecipientsFile), which every later save of
+// the vault seals to, and record it inside the encrypted plaintext, which
+// Open checks against the file. Blank entries are ignored and duplicates
+// dropped; an empty list or a malformed recipient is an error matching
+// ErrInvalid.
 func RecipientsEncrypter(recipients []string) (Encrypter, error) {
 	k := &recipientsKey{}
 	seen := make(map[string]bool)
@@ -54,35 +55,46 @@ func (k *recipientsKey) ageRecipients() ([]age.Recipient, error) { return k.reci
 
 func (k *recipientsKey) recipientList() []string { return append([]string(nil), k.list...) }
 
+func (k *recipientsKey) keyMaterial() []string { return nil }
+
 type identityKey struct {
 	file       string
 	identities []age.Identity
+	secret     []string // the key lines of the file
 }
 
 // IdentityDecrypter opens a recipients vault with the age identities of a
 // key file, in the format age-keygen writes (one AGE-SECRET-KEY-1... per
-// line, "#" comments). A vault opened with it is saved again to the
-// recipients recorded in the vault. An unreadable or malformed file is an
-// error matching ErrVault.
+// line, "#" comments); the file may be a pipe (--identity <(...)). A vault
+// opened with it is saved again to the recipients of its recipients file.
+// An unreadable or malformed file, or one larger than 64 KiB, is an error
+// matching ErrVault.
 func IdentityDecrypter(identityFile string) (Decrypter, error) {
-	f, err := os.Open(identityFile)
+	b, err := readSmallFile(identityFile, true)
 	if err != nil {
 		return nil, vaultErr(ErrVault, identityFile, err,
 			"cannot read the age identity file %s: %v: check --identity or RUNBOOK_IDENTITY", identityFile, pathlessError(err))
 	}
-	defer f.Close()
-	ids, err := age.ParseIdentities(f)
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
 	if err != nil {
 		// age keeps key material out of its parse errors.
 		return nil, vaultErr(ErrVault, identityFile, err,
 			"the age identity file %s is not usable: %v: give a file written by age-keygen", identityFile, err)
 	}
-	return &identityKey{file: identityFile, identities: ids}, nil
+	k := &identityKey{file: identityFile, identities: ids}
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			k.secret = append(k.secret, line)
+		}
+	}
+	return k, nil
 }
 
 func (k *identityKey) String() string { return "the age identity in " + k.file }
 
 func (k *identityKey) ageIdentities() ([]age.Identity, error) { return k.identities, nil }
+
+func (k *identityKey) keyMaterial() []string { return k.secret }
 
 func (k *identityKey) resealer(recorded []string) (Encrypter, error) {
 	if len(recorded) == 0 {

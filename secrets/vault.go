@@ -1,8 +1,11 @@
 package secrets
 
 import (
+	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 )
@@ -16,20 +19,66 @@ type Vault struct {
 	mu      sync.RWMutex
 	enc     Encrypter
 	secrets map[string]string
+	// recorded is the recipient list the file on disk records.
+	recorded []string
+	// digest is the SHA-256 of the file as this Vault last read or wrote
+	// it: Save replaces that file only, never one written meanwhile.
+	digest [sha256.Size]byte
+	// lock is the vault file, locked from OpenForUpdate until Close.
+	lock   *os.File
+	closed bool
 }
 
 // Create writes a new, empty vault at path locked by enc and returns it
 // open. It never replaces a file: if one exists the error matches ErrExists
-// (and fs.ErrExist).
+// (and fs.ErrExist). A vault locked to recipients gets its recipients file
+// (see RecipientsFile) first; one already there must list the same keys.
 func Create(path string, enc Encrypter) (*Vault, error) {
 	if enc == nil {
 		return nil, errors.New("create vault: no encrypter given")
 	}
 	v := &Vault{path: path, enc: enc, secrets: make(map[string]string)}
+	created := false
+	if list := enc.recipientList(); len(list) > 0 {
+		file := RecipientsFile(path)
+		listed, err := ReadRecipientsFile(file)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := writeRecipientsFile(file, list); err != nil {
+				return nil, vaultErr(ErrVault, file, err, "cannot write the recipients file %s: %v: nothing was created", file, pathlessError(err))
+			}
+			created = true
+		case err != nil:
+			return nil, err
+		default:
+			if unlisted, missing := diffRecipients(list, listed); len(unlisted)+len(missing) > 0 {
+				return nil, vaultErr(ErrExists, file, nil,
+					"a recipients file %s already lists other keys than those given: nothing was created; give its keys, or move it away", file)
+			}
+		}
+	}
 	if err := v.write(true); err != nil {
+		if created {
+			_ = os.Remove(RecipientsFile(path))
+		}
 		return nil, err
 	}
 	return v, nil
+}
+
+// Close releases the lock that OpenForUpdate took; for a vault from Open
+// or Create it only ends its use. A closed vault is not saved again.
+func (v *Vault) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return nil
+	}
+	v.closed = true
+	if v.lock != nil {
+		return v.lock.Close()
+	}
+	return nil
 }
 
 // Path returns the file the vault is read from and saved to.

@@ -103,8 +103,8 @@ func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job 
 	screen := r.ui.HostOutput(step, h.Name)
 	sink := &lockedWriter{w: io.MultiWriter(screen, tail)}
 	// stdout and stderr are written from two goroutines: each stream is
-	// masked and cut into lines of its own, so lines never mix mid-way.
-	stdout, stderr := newHostStream(g.masker, sink), newHostStream(g.masker, sink)
+	// cut into lines of its own, so lines never mix mid-way.
+	stdout, stderr := newHostStreams(g.masker, sink)
 
 	script, err := job.command(h)
 	code := -1
@@ -114,8 +114,7 @@ func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job 
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 	}
-	stdout.Close()
-	stderr.Close()
+	closeHostStreams(stdout, stderr)
 	_ = screen.Close()
 
 	hr := &runbook.HostRun{Host: h.Name, State: runbook.RunSucceeded, ExitCode: code, DurationMS: time.Since(start).Milliseconds()}

@@ -15,17 +15,24 @@ type hostStream struct {
 	lines  *lineWriter
 }
 
-func newHostStream(m *secrets.Masker, sink io.Writer) *hostStream {
-	lw := &lineWriter{sink: sink}
-	return &hostStream{masked: m.Writer(lw), lines: lw}
+// newHostStreams returns the stdout and stderr of a host run. They are
+// masked together (secrets.Masker.Writers), so a secret a command splits
+// between them is masked in both; each is cut into lines of its own.
+func newHostStreams(m *secrets.Masker, sink io.Writer) (stdout, stderr *hostStream) {
+	out, errs := &lineWriter{sink: sink}, &lineWriter{sink: sink}
+	ws := m.Writers(out, errs)
+	return &hostStream{masked: ws[0], lines: out}, &hostStream{masked: ws[1], lines: errs}
 }
 
 func (s *hostStream) Write(p []byte) (int, error) { return s.masked.Write(p) }
 
-// Close flushes what the masker held back, then a last partial line.
-func (s *hostStream) Close() {
-	_ = s.masked.Close()
-	s.lines.flush()
+// closeHostStreams flushes what the masker held back, which it passes on
+// only once both streams are closed, then each last partial line.
+func closeHostStreams(stdout, stderr *hostStream) {
+	_ = stdout.masked.Close()
+	_ = stderr.masked.Close()
+	stdout.lines.flush()
+	stderr.lines.flush()
 }
 
 // lineWriter passes only whole lines on, so two streams sharing a sink

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ func TestHostStreamsInterleaveByLine(t *testing.T) {
 	m.Add("hunter2-secret")
 	var sink bytes.Buffer
 	shared := &lockedWriter{w: &sink}
-	out, errs := newHostStream(m, shared), newHostStream(m, shared)
+	out, errs := newHostStreams(m, shared)
 	var wg sync.WaitGroup
 	for _, s := range []struct {
 		w    *hostStream
@@ -35,8 +36,7 @@ func TestHostStreamsInterleaveByLine(t *testing.T) {
 	}
 	wg.Wait()
 	_, _ = out.Write([]byte("no newline at the end"))
-	out.Close()
-	errs.Close()
+	closeHostStreams(out, errs)
 
 	lines := strings.Split(strings.TrimSuffix(sink.String(), "\n"), "\n")
 	if len(lines) != 401 {
@@ -63,5 +63,29 @@ func TestTailWriterKeepsTheEnd(t *testing.T) {
 	}
 	if got := tw.String(); got != "klmnopqr" {
 		t.Errorf("tail %q", got)
+	}
+}
+
+// TestHostStreamsMaskASecretSplitBetweenThem has a command print a secret
+// partly on stdout and partly on stderr, each part too short to be masked
+// on its own (finding M-5 of the security review): neither may show.
+func TestHostStreamsMaskASecretSplitBetweenThem(t *testing.T) {
+	m := secrets.NewMasker()
+	m.Add("S3cr3t-P4ss/w0rd+xyz=Q")
+	var sink bytes.Buffer
+	out, errs := newHostStreams(m, &lockedWriter{w: &sink})
+	for _, w := range []struct {
+		s    *hostStream
+		text string
+	}{{out, "pw=S3cr3t-"}, {errs, "P4ss/w0"}, {out, "rd+xyz="}, {errs, "Q\n"}, {out, "\n"}} {
+		if _, err := w.s.Write([]byte(w.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeHostStreams(out, errs)
+	lines := strings.Split(sink.String(), "\n")
+	slices.Sort(lines)
+	if want := []string{"", "****", "pw=****"}; !slices.Equal(lines, want) {
+		t.Fatalf("the sink got %q, want the lines %q", sink.String(), want)
 	}
 }

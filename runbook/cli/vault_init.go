@@ -17,7 +17,9 @@ func newVaultInit(g *globals) *cobra.Command {
 from --vault-pass-file, RUNBOOK_VAULT_PASS_FILE or RUNBOOK_VAULT_PASSPHRASE,
 else asked twice; or, with --recipient, to the age public keys of a team:
 whoever holds a matching identity opens it (--identity, RUNBOOK_IDENTITY).
-An existing vault is never replaced.`,
+The keys are also written to the recipients file beside the vault
+(secrets.vault.recipients), the reviewed list every save seals to: commit
+both. An existing vault is never replaced.`,
 		Example: `  runbook vault init
   RUNBOOK_VAULT_PASS_FILE=~/.config/runbook/pass runbook vault init
   runbook vault init --recipient age1alice... --recipient age1bob...`,
@@ -48,6 +50,7 @@ An existing vault is never replaced.`,
 			}
 			fmt.Fprintf(g.stdout, "created the vault %s, locked with %s\n", v.Path(), v.Protection())
 			if len(recipients) > 0 {
+				fmt.Fprintf(g.stdout, "its recipients are listed in %s: commit it with the vault; every save seals to exactly that list\n", secrets.RecipientsFile(v.Path()))
 				fmt.Fprintf(g.stdout, "open it with --identity FILE or RUNBOOK_IDENTITY; add secrets with `runbook vault set NAME`\n")
 			} else {
 				fmt.Fprintf(g.stdout, "add secrets with `runbook vault set NAME`\n")

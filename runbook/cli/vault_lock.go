@@ -21,6 +21,15 @@ func (g *globals) newLock(path string, recipients []string, fromEnv passSource, 
 	if len(recipients) > 0 {
 		return secrets.RecipientsEncrypter(recipients)
 	}
+	enc, err := g.newPassphrase(path, fromEnv, envHint)
+	if err == nil {
+		// A new passphrase is masked as soon as it is known, as the key is.
+		g.masker.AddKey(enc)
+	}
+	return enc, err
+}
+
+func (g *globals) newPassphrase(path string, fromEnv passSource, envHint string) (secrets.Encrypter, error) {
 	pass, _, ok, err := fromEnv()
 	if err != nil {
 		return nil, err

@@ -66,11 +66,12 @@ func newVaultRm(g *globals) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove a secret from the vault",
 		Args:    secretName("rm"),
-		RunE: func(_ *cobra.Command, args []string) error {
-			v, err := g.openVaultFile()
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := g.updateVaultFile(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer v.Close()
 			if err := v.Remove(args[0]); err != nil {
 				return err
 			}

@@ -29,14 +29,15 @@ list would show it.`,
   printf %s "$DB_PASSWORD" | runbook vault set db/password
   runbook vault set ssh/deploy_key --from-file ~/.ssh/deploy_ed25519`,
 		Args: secretName("set"),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			// The value is read after the vault opens: a wrong passphrase
 			// must not cost the operator typing a secret for nothing.
-			v, err := g.openVaultFile()
+			v, err := g.updateVaultFile(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer v.Close()
 			value, err := g.secretValue(name, fromFile)
 			if err != nil {
 				return err

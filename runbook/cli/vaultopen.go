@@ -28,7 +28,8 @@ func (g *globals) vaultPath(rb *runbook.Runbook) string {
 }
 
 // decrypter finds the key to the vault: an age identity, a passphrase from
-// a file or the environment, or a hidden prompt — in that order.
+// a file or the environment, or a hidden prompt — in that order. Once it
+// opens the vault, openedWith registers it with the masker.
 func (g *globals) decrypter(path string) (secrets.Decrypter, error) {
 	id := g.identity
 	if id == "" {
@@ -61,11 +62,41 @@ func (g *globals) decrypter(path string) (secrets.Decrypter, error) {
 // openVault opens the vault of a runbook for reading its secrets.
 func (g *globals) openVault(rb *runbook.Runbook) (*secrets.Vault, error) {
 	path := g.vaultPath(rb)
+	if err := secrets.CheckVaultFile(path); err != nil {
+		return nil, err
+	}
 	dec, err := g.decrypter(path)
 	if err != nil {
 		return nil, err
 	}
-	return secrets.Open(path, dec)
+	v, err := secrets.Open(path, dec)
+	return v, g.openedWith(dec, recipientsHint(err))
+}
+
+// openedWith registers the key of a vault that opened with it (err is
+// nil) with the masker: the passphrase or the identity's secret key, once
+// read, is masked like the secrets, so a step or host that prints it,
+// wherever it found it, shows ****. A key that opened nothing protects
+// nothing, and masking it (a mistyped word) would only blank output.
+func (g *globals) openedWith(dec secrets.Decrypter, err error) error {
+	if err == nil {
+		g.masker.AddKey(dec)
+	}
+	return err
+}
+
+// recipientsHint says what to do about a team vault that does not match
+// its reviewed recipients file.
+func recipientsHint(err error) error {
+	var re *secrets.RecipientsError
+	if !errors.As(err, &re) {
+		return err
+	}
+	file := filepath.Base(re.File)
+	if re.NoFile {
+		return runbook.WithHint(err, fmt.Sprintf("write the team's age public keys in %s, one a line, commit it with the vault, then run `runbook vault recipients seal`", file))
+	}
+	return runbook.WithHint(err, fmt.Sprintf("review %s and the vault's history: if the list is right, `runbook vault recipients seal` re-seals the vault to it; if someone you do not know changed the vault, restore it from version control (its values may be forged)", file))
 }
 
 // preloadSecrets resolves every secret the runbook names before anything
