@@ -72,6 +72,7 @@ var rooms = []room{
 	{"runbook/runbooktest", testOnly, []string{"runbook", "runbook/engine"}},
 	{"steps/remote/remotetest", testOnly, nil},
 	{"steps/remote/sshdtest", testOnly, nil},
+	{"secrets/secretstest", testOnly, nil}, // age for tests outside the secrets room
 	{"runbook/e2e", testOnly, nil},
 
 	// Tools: the upload benchmark measures the transport against real sshd.
@@ -98,7 +99,7 @@ var libraries = []library{
 	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest"}},
 	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest"}},
 
-	{"filippo.io/age", []string{"secrets"}},
+	{"filippo.io/age", []string{"secrets", "secrets/secretstest"}},
 
 	// Process hardening at start (core dumps, ptrace) and the lock's proof
 	// that a holder is gone (boot id, process start time).
