@@ -41,7 +41,9 @@ func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, runbook.ErrPaused):
 		return ExitOK
-	case errors.Is(err, runbook.ErrInterrupted):
+	case errors.Is(err, runbook.ErrInterrupted), errors.Is(err, runbook.ErrPromptInterrupted):
+		// Ctrl-C at a prompt (a host key asked during op, exec, diff)
+		// ends the command as Ctrl-C anywhere else does.
 		return ExitInterrupted
 	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished):
 		return ExitLocked
