@@ -123,7 +123,7 @@ func (l *loader) decodeCheck(n *yaml.Node, names map[string]int) (Check, bool) {
 	if v := fs.get("run"); v == nil {
 		l.errorf(n, "check has no run: add run: COMMAND")
 	} else {
-		ck.Run = l.command(v, "run")
+		ck.Run = l.shellCommand(v, "run")
 	}
 	return ck, true
 }

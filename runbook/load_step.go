@@ -114,7 +114,7 @@ func (l *loader) decodeAction(s *Step, fs fields, env *Environment, what string)
 	key := fs.keyNode(string(s.Kind))
 	switch s.Kind {
 	case KindRun:
-		s.Run = l.command(n, "run")
+		s.Run = l.shellCommand(n, "run")
 	case KindOp:
 		s.Op = l.nonEmpty(n, "op")
 		if env != nil && s.Op != "" {
@@ -257,9 +257,9 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 			}
 		}
 	}
-	s.Verify = l.command(fs.get("verify"), "verify")
-	s.Check = l.command(fs.get("check"), "check")
-	s.Undo = l.command(fs.get("undo"), "undo")
+	s.Verify = l.shellCommand(fs.get("verify"), "verify")
+	s.Check = l.shellCommand(fs.get("check"), "check")
+	s.Undo = l.shellCommand(fs.get("undo"), "undo")
 	s.Timeout, _ = l.duration(fs.get("timeout"), "timeout")
 	s.Retries, _ = l.integer(fs.get("retries"), "retries", 0)
 	s.RetryDelay, _ = l.duration(fs.get("retry_delay"), "retry_delay")
