@@ -19,6 +19,9 @@ func (w *Walker) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRecordedVersion(r); err != nil { // H-1: undo would remove releases/<it>
+		return err
+	}
 	if err := w.load(ctx, r); err != nil {
 		return err
 	}

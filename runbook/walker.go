@@ -170,6 +170,9 @@ func (w *Walker) Abort(ctx context.Context, reason string) error {
 }
 
 func (w *Walker) continueRelease(ctx context.Context, r *Release, from string) error {
+	if err := checkRecordedVersion(r); err != nil { // H-1: a record older than the check
+		return err
+	}
 	if err := w.load(ctx, r); err != nil {
 		return err
 	}
@@ -230,6 +233,9 @@ func (w *Walker) create(ctx context.Context, version string) error {
 }
 
 func (w *Walker) createKind(ctx context.Context, version, kind string, envs []string) error {
+	if err := CheckVersion(version); err != nil { // H-1: nothing recorded, nothing run
+		return err
+	}
 	r := &Release{
 		Version:      version,
 		Kind:         kind,
@@ -310,6 +316,7 @@ func (w *Walker) loadPrevious(ctx context.Context) error {
 		if l.ReleaseID == w.rel.ID && l.Version == w.rel.Version {
 			v = l.Previous
 		}
+		v = w.recordedPrevious(l, v) // H-1, M-3: an unknown previous, never a bad one
 		if _, ok := w.previous[l.Env]; !ok || v != "" {
 			w.previous[l.Env] = v
 		}
