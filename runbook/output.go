@@ -42,7 +42,7 @@ func (w *Walker) output(s *Step, hr *HostRun) *hostOutput {
 			w.UI.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
 		}
 	}
-	o.masked = w.Masker.Writer(io.MultiWriter(sinks...))
+	o.masked = NewTermSafeWriter(w.Masker.Writer(io.MultiWriter(sinks...))) // terminal-safe first, then masked (termsafe.go)
 	return o
 }
 

@@ -5,26 +5,32 @@ import (
 	"io"
 	"sync"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/secrets"
 )
 
-// hostStream is one output stream of a host run: masked first, then cut
-// into whole lines for the shared sink.
+// hostStream is one output stream of a host run: made safe for a
+// terminal (runbook.TermSafeWriter: no escape sequence or control
+// character of the host's reaches the operator's screen or the record),
+// then masked — in that order, so a secret the host splits with escape
+// sequences is whole again when the masker looks — then cut into whole
+// lines for the shared sink.
 type hostStream struct {
-	masked io.WriteCloser
-	lines  *lineWriter
+	safe  io.WriteCloser // closes the masker behind it
+	lines *lineWriter
 }
 
 func newHostStream(m *secrets.Masker, sink io.Writer) *hostStream {
 	lw := &lineWriter{sink: sink}
-	return &hostStream{masked: m.Writer(lw), lines: lw}
+	return &hostStream{safe: runbook.NewTermSafeWriter(m.Writer(lw)), lines: lw}
 }
 
-func (s *hostStream) Write(p []byte) (int, error) { return s.masked.Write(p) }
+func (s *hostStream) Write(p []byte) (int, error) { return s.safe.Write(p) }
 
-// Close flushes what the masker held back, then a last partial line.
+// Close flushes what the terminal filter and the masker held back, then a
+// last partial line.
 func (s *hostStream) Close() {
-	_ = s.masked.Close()
+	_ = s.safe.Close()
 	s.lines.flush()
 }
 

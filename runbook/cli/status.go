@@ -95,15 +95,19 @@ func deviations(notes []runbook.Note) []runbook.Note {
 	return out
 }
 
+// printStatus shows a release. Every recorded text goes through line
+// (terminal-safe, on one line): versions, names and reasons written before
+// they were checked, and output tails, may hold anything.
 func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live []runbook.Live, devs []runbook.Note) {
-	fmt.Fprintf(w, "%s %s %s (#%d) — %s\n", bold.Sprint(r.RunbookName), r.Kind, bold.Sprint(r.Version), r.ID, stateColor(string(r.State)))
+	line := runbook.TermSafeLine
+	fmt.Fprintf(w, "%s %s %s (#%d) — %s\n", bold.Sprint(line(r.RunbookName)), r.Kind, bold.Sprint(line(r.Version)), r.ID, stateColor(string(r.State)))
 	fin := "unfinished"
 	if !r.FinishedAt.IsZero() {
 		fin = "ended " + r.FinishedAt.Local().Format("2006-01-02 15:04:05")
 	}
-	fmt.Fprintf(w, "  started %s by %s on %s, %s\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Operator, r.Machine, fin)
+	fmt.Fprintf(w, "  started %s by %s on %s, %s\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), line(r.Operator), line(r.Machine), fin)
 	if r.ArtifactSHA256 != "" {
-		fmt.Fprintf(w, "  artifact %s sha256 %s\n", r.ArtifactPath, r.ArtifactSHA256)
+		fmt.Fprintf(w, "  artifact %s sha256 %s\n", line(r.ArtifactPath), line(r.ArtifactSHA256))
 	}
 	fmt.Fprintln(w)
 	for i, s := range steps {
@@ -118,9 +122,9 @@ func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live
 		if s.Env != "" {
 			where = " on " + s.Env
 		}
-		fmt.Fprintf(w, "  %2d. %-24s %-12s %s%s\n", i+1, s.Name, stateColor(string(s.State)), faint.Sprint(string(s.Kind)+where), extra)
+		fmt.Fprintf(w, "  %2d. %-24s %-12s %s%s\n", i+1, line(s.Name), stateColor(string(s.State)), faint.Sprint(string(s.Kind)+where), extra)
 		if s.Reason != "" && (s.State == runbook.RunSkipped || s.State == runbook.RunFailed || s.State == runbook.RunInterrupted) {
-			fmt.Fprintf(w, "      %s\n", faint.Sprint("reason: "+s.Reason))
+			fmt.Fprintf(w, "      %s\n", faint.Sprint("reason: "+line(s.Reason)))
 		}
 		if len(s.Hosts) > 1 || (len(s.Hosts) == 1 && s.State != runbook.RunSucceeded && s.State != runbook.RunPending) {
 			for _, h := range s.Hosts {
@@ -128,9 +132,9 @@ func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live
 				if h.ExitCode >= 0 {
 					code = fmt.Sprintf(" exit %d", h.ExitCode)
 				}
-				fmt.Fprintf(w, "        %-14s %s%s\n", h.Host, stateColor(string(h.State)), code)
+				fmt.Fprintf(w, "        %-14s %s%s\n", line(h.Host), stateColor(string(h.State)), code)
 				if h.State == runbook.RunFailed && h.OutputTail != "" {
-					tail := strings.Split(strings.TrimRight(h.OutputTail, "\n"), "\n")
+					tail := strings.Split(strings.TrimRight(runbook.TermSafe(h.OutputTail), "\n"), "\n")
 					if len(tail) > 5 {
 						tail = tail[len(tail)-5:]
 					}
@@ -152,7 +156,7 @@ func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live
 			if where == "" {
 				where = "release"
 			}
-			fmt.Fprintf(w, "    %s %s: %s %s\n", faint.Sprint(n.At.Local().Format("15:04")), where, yellow.Sprint(strings.ReplaceAll(n.Text, "\n", " ")), faint.Sprint("("+n.Operator+")"))
+			fmt.Fprintf(w, "    %s %s: %s %s\n", faint.Sprint(n.At.Local().Format("15:04")), line(where), yellow.Sprint(line(n.Text)), faint.Sprint("("+line(n.Operator)+")"))
 		}
 	}
 	if len(live) > 0 {
@@ -164,15 +168,15 @@ func printStatus(w io.Writer, r *runbook.Release, steps []*runbook.StepRun, live
 			if _, ok := byEnv[l.Env]; !ok {
 				envs = append(envs, l.Env)
 			}
-			byEnv[l.Env] = append(byEnv[l.Env], fmt.Sprintf("%s=%s", l.Host, l.Version))
+			byEnv[l.Env] = append(byEnv[l.Env], fmt.Sprintf("%s=%s", line(l.Host), line(l.Version)))
 		}
 		sort.Strings(envs)
 		for _, e := range envs {
-			fmt.Fprintf(w, "    %-12s %s\n", e, strings.Join(byEnv[e], " "))
+			fmt.Fprintf(w, "    %-12s %s\n", line(e), strings.Join(byEnv[e], " "))
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "next: "+nextAction(r, steps))
+	fmt.Fprintln(w, "next: "+line(nextAction(r, steps)))
 }
 
 // nextAction says what the operator should type next.
