@@ -41,12 +41,19 @@ var closedFields = [][]string{
 // without quoting.
 func (l *loader) shellCommand(n *yaml.Node, key string) string {
 	s := l.command(n, key)
-	if s != "" && n != nil {
-		for _, q := range checkQuoting(s) {
-			l.warn(l.templatePos(n, s, q.offset), q.hint, "%s: %s", key, q.msg)
-		}
-	}
+	l.checkQuotingAt(n, key, s)
 	return s
+}
+
+// checkQuotingAt warns about the values the shell command s, held by the
+// scalar n, splices in without quoting, each at its place in the file.
+func (l *loader) checkQuotingAt(n *yaml.Node, key, s string) {
+	if s == "" || n == nil {
+		return
+	}
+	for _, q := range checkQuoting(s) {
+		l.warn(l.templatePos(n, s, q.offset), q.hint, "%s: %s", key, q.msg)
+	}
 }
 
 // quotingProblem is a value spliced into a command where the shell may

@@ -73,6 +73,9 @@ steps:
 handbook:
   queries: [{name: q, sql: "SELECT '{{ .Host.DeployDir }}'"}]
   checks: [{name: c, on: pre, run: "ls {{ .Host.DeployDir | q }}"}]
+consistency:
+  files: ["{{ .Host.DeployDir }}/conf/httpd.conf"]
+  commands: ["grep -c KeepAlive {{ .Host.DeployDir }}/conf/httpd.conf"]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +89,7 @@ handbook:
 		"w.yaml:7:30: warning: operation restart: {{.Host.DeployDir}} is spliced into the command unquoted",
 		"w.yaml:13:12: warning: run: {{.Release.Dir}} is spliced into the command unquoted",
 		`w.yaml:14:22: warning: verify: {{.Release.Dir}} is spliced into double quotes`,
+		`w.yaml:21:33: warning: consistency command: {{.Host.DeployDir}} is spliced into the command unquoted`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
