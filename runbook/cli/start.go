@@ -38,6 +38,9 @@ already released successfully, nothing runs (--again starts a new release).`,
 			if err != nil {
 				return err
 			}
+			if err := checkAcceptDiffText(o.accept); err != nil {
+				return err
+			}
 			if err := g.needTerminal("start"); err != nil {
 				return err
 			}
@@ -72,6 +75,9 @@ func newResume(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			signoffs, err := parseSignoffs(so)
 			if err != nil {
+				return err
+			}
+			if err := checkAcceptDiffText(accept); err != nil {
 				return err
 			}
 			if err := g.needTerminal("resume"); err != nil {
@@ -146,6 +152,19 @@ func badVersion(flag string, err error) error {
 // quoted shows an argument in a message: quoted, control characters escaped.
 func quoted(s string) string { return strconv.QuoteToGraphic(s) }
 
+// checkAcceptDiffText checks the reasons of --accept-diff STEP=REASON
+// before anything is opened: they go into the record.
+func checkAcceptDiffText(list []string) error {
+	for _, s := range list {
+		if _, v, err := splitKV(s); err == nil {
+			if err := runbook.CheckText("--accept-diff reason", v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // parseAcceptDiff reads --accept-diff STEP=REASON; STEP must be a diff
 // step, since an acceptance that matches nothing would go unnoticed.
 func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, error) {
@@ -157,9 +176,6 @@ func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, err
 		}
 		if st := rb.Step(k); st == nil || st.Kind != runbook.KindDiff {
 			return nil, usagef("--accept-diff %s: %s is not a diff step of the runbook", quoted(s), quoted(k))
-		}
-		if err := runbook.CheckText("--accept-diff reason", v); err != nil {
-			return nil, err
 		}
 		m[k] = v
 	}
