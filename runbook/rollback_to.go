@@ -117,10 +117,10 @@ func (w *Walker) previousVersion(ctx context.Context, envs []string) (string, er
 	}
 	if len(seen) == 1 {
 		for v := range seen {
-			if err := CheckVersion(v); v != "" && err != nil { // H-1: never suggest or use a bad one
-				return "", WithHint(fmt.Errorf("the previous release recorded for %s: %w", strings.Join(envs, ", "), err), "name the version to go back to: `runbook rollback --to V`")
-			}
 			if v != "" {
+				if err := CheckVersion(v); err != nil { // H-1: never use or suggest a bad one
+					return "", WithHint(fmt.Errorf("the previous release recorded for %s: %w", strings.Join(envs, ", "), err), "name the version to go back to: `runbook rollback --to V`")
+				}
 				return v, nil
 			}
 		}
