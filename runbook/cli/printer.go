@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,7 +165,7 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		}
 		// Host output arrives terminal-safe already; a line from any
 		// other writer is made so here.
-		line := runbook.TermSafeLine(string(w.buf[:i]))
+		line := oneLine(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 		w.p.println(nil, w.prefix()+line)
 	}
@@ -173,8 +174,15 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 
 func (w *prefixWriter) Close() error {
 	if len(w.buf) > 0 {
-		w.p.println(nil, w.prefix()+runbook.TermSafeLine(string(w.buf)))
+		w.p.println(nil, w.prefix()+oneLine(string(w.buf)))
 		w.buf = nil
 	}
 	return nil
+}
+
+// oneLine is a line of host output as the terminal shows it after the
+// host prefix: terminal-safe, tabs kept, a carriage return inside (from a
+// writer that did not pass runbook.TermSafeWriter) made a space.
+func oneLine(s string) string {
+	return strings.ReplaceAll(runbook.TermSafe(strings.TrimRight(s, "\r")), "\n", " ")
 }
