@@ -175,7 +175,7 @@ func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, err
 			return nil, usagef("--accept-diff %s: want STEP=REASON, the reason is recorded", quoted(s))
 		}
 		if st := rb.Step(k); st == nil || st.Kind != runbook.KindDiff {
-			return nil, usagef("--accept-diff %s: %s is not a diff step of the runbook", quoted(s), quoted(k))
+			return nil, usagef("--accept-diff %s: %s is not a diff step of the runbook", quoted(s), k)
 		}
 		m[k] = v
 	}
