@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,6 +42,9 @@ func newHostileTree(t *testing.T) *hostileTree {
 	return h
 }
 
+// payloadFile is the name of a file a payload creates.
+var payloadFile = regexp.MustCompile(`^PWNED_[a-z]+$`)
+
 // pwned is a payload that creates root/PWNED_name when a shell runs it.
 func (h *hostileTree) pwned(name string) string {
 	return "touch " + filepath.Join(h.root, "PWNED_"+name)
@@ -62,8 +66,10 @@ func (h *hostileTree) intact(t *testing.T, after string) {
 			t.Fatalf("after %s: %s was created outside the project", after, e.Name())
 		}
 	}
+	// A payload's file anywhere (a deploy directory may be named after a
+	// payload, so only a file named exactly like one counts).
 	_ = filepath.WalkDir(h.root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), "PWNED") {
+		if err == nil && !d.IsDir() && payloadFile.MatchString(d.Name()) {
 			t.Fatalf("after %s: a payload ran: %s exists", after, p)
 		}
 		return nil
@@ -587,5 +593,55 @@ func TestReportFileIsPrivate(t *testing.T) {
 	}
 	if r := run(t, dir, "report", "-o", "r.html"); r.code != 0 || mode("r.html") != 0o400 {
 		t.Errorf("report -o over a 0400 file: mode %v, %s", mode("r.html"), r)
+	}
+}
+
+// TestHostileNamesAndPaths: names that could be commands are refused by
+// validate (exit 2); a deploy directory full of shell metacharacters is
+// staged into, activated and used by commands that quote it with q, and
+// runs nothing — and validate warns where it is spliced unquoted.
+func TestHostileNamesAndPaths(t *testing.T) {
+	h := newHostileTree(t)
+	for _, tc := range []struct{ what, yaml string }{
+		{"environment", "environments:\n  \"pre;id\": {local: true}\n"},
+		{"host", "environments:\n  pre: {local: true, hosts: [{name: \"pre1$(id)\", deploy_dir: d}]}\n"},
+		{"step", "environments:\n  pre: {local: true}\nsteps:\n  - {name: \"a\\nb\", on: pre, run: \"true\"}\n"},
+		{"operation", "environments:\n  pre: {local: true, operations: {\"re start\": \"true\"}}\n"},
+	} {
+		write(t, h.dir, "runbook.yaml", "name: n\n"+tc.yaml)
+		if r := run(t, h.dir, "validate"); r.code != 2 || !strings.Contains(r.stderr, "may use only letters, digits") {
+			t.Errorf("a hostile %s name: %s", tc.what, r)
+		}
+	}
+
+	deploy := "hosts/it's $(" + h.pwned("deploydir") + ") `x`;\n"
+	write(t, h.dir, "app.ear", "ear")
+	write(t, h.dir, "runbook.yaml", fmt.Sprintf(`name: paths
+artifact: {path: app.ear}
+environments:
+  pre:
+    local: true
+    hosts: [{name: pre1, deploy_dir: %q}]
+    operations: {restart: 'ls {{ .Host.DeployDir | q }}/current/ > {{ .Host.DeployDir | q }}/restarted'}
+steps:
+  - {name: stage, on: pre, upload: artifact}
+  - {name: activate, on: pre, activate: true}
+  - {name: restart, on: pre, op: restart, verify: 'grep -q app.ear {{ .Release.Dir | q }}/../../restarted'}
+`, deploy))
+	if r := run(t, h.dir, "validate"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("validate of a quoted runbook: %s", r)
+	}
+	r := run(t, h.dir, "start", "--version", "1.0", "--yes")
+	if r.code != 0 {
+		t.Fatalf("start with a hostile deploy_dir: %s", r)
+	}
+	if got := read(t, filepath.Join(h.dir, deploy, "releases", "1.0", "app.ear")); got != "ear" {
+		t.Errorf("staged: %q", got)
+	}
+	h.intact(t, "a release into a hostile deploy_dir")
+
+	write(t, h.dir, "runbook.yaml", strings.Replace(read(t, filepath.Join(h.dir, "runbook.yaml")), "ls {{ .Host.DeployDir | q }}", "ls {{ .Host.DeployDir }}", 1))
+	if r := run(t, h.dir, "validate"); r.code != 0 || !strings.Contains(r.stderr, "runbook.yaml:7:31: warning: operation restart: {{.Host.DeployDir}} is spliced into the command unquoted") {
+		t.Errorf("validate of an unquoted deploy_dir: %s", r)
 	}
 }
