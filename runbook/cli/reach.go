@@ -14,8 +14,9 @@ import (
 )
 
 // reach is what the commands that work on hosts outside a release hold
-// (op, exec, diff, panel and its checks). It takes no release lock: these commands must
-// work while a release runs, to look at or fix what it is doing.
+// (op, exec, diff, panel and its checks). It takes no release lock: these
+// commands must work while a release runs, to look at or fix what it is
+// doing.
 type reach struct {
 	rb        *runbook.Runbook
 	pool      *remote.Pool
