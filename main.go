@@ -13,13 +13,11 @@ import (
 
 func main() {
 	harden()
-	// The first Ctrl-C cancels ctx: the walk records "paused" and exits 130.
-	// stop() restores the default so a second Ctrl-C ends at once.
+	// The first Ctrl-C or SIGTERM cancels ctx: the walk records "paused"
+	// and exits 130. A second one ends at once, and a command still
+	// blocked after a grace period ends anyway (cli.WatchSignals).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	cli.WatchSignals(ctx, stop, os.Stdin, os.Stderr)
 	os.Exit(cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

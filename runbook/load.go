@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,22 +39,96 @@ type loader struct {
 // *FileError or FileErrors naming path as given, so messages point at the
 // file the way the operator typed it.
 func Load(path string) (*Runbook, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &FileError{File: path, Msg: `runbook file not found: run "runbook init" to write an example, or point -f/--file at yours`}
-	}
+	data, err := readRunbookFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, &FileError{File: path, Msg: fmt.Sprintf("cannot read the runbook file: %v; check the path and its permissions", err)}
+		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, &FileError{File: path, Msg: fmt.Sprintf("cannot find the runbook file's directory: %v", err)}
 	}
 	return parseRunbook(path, abs, data)
+}
+
+// MaxFileSize bounds the runbook file. A real one is a few kilobytes; the
+// YAML tree takes some eighty times the file's size in memory, so the cap
+// is what keeps a huge or endless file (a mistaken -f, /dev/zero) from
+// taking the machine's memory.
+const MaxFileSize = 4 << 20
+
+// readRunbookFile reads the runbook file: a regular file of at most
+// MaxFileSize bytes. A FIFO would block the read for ever, a device could
+// be endless, so anything else is refused before it is read. The file is
+// opened without blocking and checked again once open, in case it was
+// swapped after the first look.
+func readRunbookFile(path string) ([]byte, error) {
+	fileErr := func(format string, a ...any) error {
+		return &FileError{File: path, Msg: fmt.Sprintf(format, a...)}
+	}
+	cannot := func(err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fileErr(`runbook file not found: run "runbook init" to write an example, or point -f/--file at yours`)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fileErr("cannot read the runbook file: %v; check the path and its permissions", err)
+	}
+	regular := func(fi fs.FileInfo) error {
+		switch {
+		case fi.IsDir():
+			return fileErr("is a directory, not a runbook file: point -f/--file at the runbook.yaml inside it")
+		case !fi.Mode().IsRegular():
+			return fileErr("is not a regular file (it is a %s): -f/--file takes a runbook file, not a pipe or a device", fileKind(fi.Mode()))
+		case fi.Size() > MaxFileSize:
+			return fileErr("is %d bytes, more than the %d MiB a runbook file may have: is -f/--file pointing at the right file?", fi.Size(), MaxFileSize>>20)
+		}
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, cannot(err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, cannot(err)
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	// The size may grow after the check: read one byte more than allowed
+	// to tell.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fileErr("grew past the %d MiB a runbook file may have while it was read", MaxFileSize>>20)
+	}
+	return data, nil
+}
+
+// fileKind names what a non-regular file is, for a message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }
 
 // Parse validates a runbook file already read. file names it in errors;

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -58,12 +59,46 @@ func (l *loader) secretOrText(n *yaml.Node, key string) string {
 		return ""
 	}
 	s := l.nonEmpty(n, key)
-	if strings.HasPrefix(s, secretPrefix) {
+	switch {
+	case strings.HasPrefix(s, secretPrefix):
 		if name, ok := ParseSecretRef(s); ok {
 			l.noteSecretRef(name, pos(n)) // for validate's vault check
 		} else {
 			l.errorf(n, "%s: malformed secret reference %q: write secret:NAME, NAME made of letters, digits and _ . / -", key, s)
 		}
+	case strings.TrimSpace(s) != "":
+		// It works (a lab, a first try), but whoever can read the file or
+		// its history has the credential, and it is masked only because
+		// runbook registers it (InlineSecrets).
+		l.warn(pos(n), fmt.Sprintf("keep it in the vault instead: `runbook vault set NAME`, then write %s: secret:NAME", key),
+			"%s is written in the runbook file in plain text: whoever can read the file, or its history, has it", key)
 	}
 	return s
+}
+
+// InlineSecrets lists the credentials written in the runbook file in
+// plain text (an auth key, key_passphrase or password that is not a
+// secret:NAME reference), so that commands register them with the masker
+// like vault secrets: they must not show in output, logs or reports.
+func (rb *Runbook) InlineSecrets() []string {
+	var out []string
+	add := func(a *Auth) {
+		if a == nil {
+			return
+		}
+		for _, v := range []string{a.Key, a.KeyPassphrase, a.Password} {
+			if v != "" && !strings.HasPrefix(v, secretPrefix) {
+				out = append(out, v)
+			}
+		}
+	}
+	for _, en := range rb.EnvOrder {
+		env := rb.Envs[en]
+		add(env.Auth)
+		for _, h := range env.Hosts {
+			add(h.Auth)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -76,7 +76,7 @@ func (l *loader) decodeEnv(name string, key, n *yaml.Node) *Environment {
 		if opName == "" {
 			continue
 		}
-		env.Operations[opName] = l.command(op.val, "operation "+opName)
+		env.Operations[opName] = l.shellCommand(op.val, "operation "+opName)
 		env.OpOrder = append(env.OpOrder, opName)
 	}
 	for _, item := range l.list(fs.get("hosts"), "hosts") {

@@ -49,7 +49,11 @@ func (l *loader) decodeConsistency(n *yaml.Node) {
 	l.only(fs, "consistency", consistencyKeys...)
 	c := &l.rb.Consistency
 	c.Files = values(l.strItems(fs.get("files"), "files"))
-	c.Commands = values(l.strItems(fs.get("commands"), "commands"))
+	commands := l.strItems(fs.get("commands"), "commands")
+	c.Commands = values(commands)
+	for _, item := range commands {
+		l.checkQuotingAt(item, "consistency command", item.Value) // run on every host like any command
+	}
 	for _, item := range l.strItems(fs.get("ignore"), "ignore") {
 		if _, err := regexp.Compile(item.Value); err != nil {
 			l.errorf(item, "ignore pattern %q is not a valid regular expression: %s", item.Value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
@@ -123,7 +127,7 @@ func (l *loader) decodeCheck(n *yaml.Node, names map[string]int) (Check, bool) {
 	if v := fs.get("run"); v == nil {
 		l.errorf(n, "check has no run: add run: COMMAND")
 	} else {
-		ck.Run = l.command(v, "run")
+		ck.Run = l.shellCommand(v, "run")
 	}
 	return ck, true
 }

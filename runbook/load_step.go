@@ -115,7 +115,7 @@ func (l *loader) decodeAction(s *Step, fs fields, env *Environment, what string)
 	key := fs.keyNode(string(s.Kind))
 	switch s.Kind {
 	case KindRun:
-		s.Run = l.command(n, "run")
+		s.Run = l.shellCommand(n, "run")
 	case KindOp:
 		s.Op = l.nonEmpty(n, "op")
 		if env != nil && s.Op != "" {
@@ -258,13 +258,13 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 			}
 		}
 	}
-	s.Verify = l.command(fs.get("verify"), "verify")
-	s.Check = l.command(fs.get("check"), "check")
+	s.Verify = l.shellCommand(fs.get("verify"), "verify")
+	s.Check = l.shellCommand(fs.get("check"), "check")
 	if n := fs.get("undo"); n != nil && n.Kind == yaml.ScalarNode && strings.TrimSpace(n.Value) == "none" {
 		// Declared: the step changes nothing a rollback must undo.
 		s.NoUndo = true
 	} else {
-		s.Undo = l.command(n, "undo")
+		s.Undo = l.shellCommand(n, "undo")
 	}
 	s.Timeout, _ = l.duration(fs.get("timeout"), "timeout")
 	s.Retries, _ = l.integer(fs.get("retries"), "retries", 0)

@@ -33,6 +33,8 @@ type Runbook struct {
 	// secretRefs is where the file refers to vault secrets, recorded by the
 	// loader for SecretRefPositions (secretrefs.go).
 	secretRefs []SecretRef
+	// warnings are what validate shows without refusing (warnings.go).
+	warnings []FileWarning
 }
 
 // Artifact is the file a release ships.

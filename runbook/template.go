@@ -55,7 +55,27 @@ func templateFuncs(secret func(name string) (string, error)) template.FuncMap {
 			}
 			return secret(name)
 		},
+		"q": ShellQuote,
 	}
+}
+
+// ShellQuote is the template function q: v as one word of a POSIX shell
+// command, whatever it holds. It is put in single quotes, inside which a
+// shell interprets nothing — not $, a backquote, a backslash, a double
+// quote, a space, a newline nor a glob — and each single quote of v is
+// written as these four characters (close the quotes, an escaped quote,
+// open them again):
+//
+//	'\''
+//
+// A number or other value is formatted first. Only NUL is refused: shells
+// drop it silently, so the command would not get v.
+func ShellQuote(v any) (string, error) {
+	s := fmt.Sprint(v)
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", errors.New("q: the value holds a NUL byte, which no shell command can carry")
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'", nil
 }
 
 // Render executes a command template. A field the data lacks is an error,
@@ -63,6 +83,20 @@ func templateFuncs(secret func(name string) (string, error)) template.FuncMap {
 // when it is nil such a template fails with ErrNoVault. Errors from secret
 // stay reachable through errors.Is and errors.As.
 func Render(text string, data TemplateData, secret func(name string) (string, error)) (string, error) {
+	// Every version reaching a command was checked where it entered (the
+	// command line, the database, a host's link). Checked once more here,
+	// the last place before a shell sees it, so that a path nobody thought
+	// of cannot splice one in unchecked.
+	if data.Version != "" {
+		if err := CheckVersion(data.Version); err != nil {
+			return "", fmt.Errorf("render template: %w", err)
+		}
+	}
+	if data.Release.Previous != "" {
+		if err := CheckVersion(data.Release.Previous); err != nil {
+			return "", fmt.Errorf("render template: the previous release: %w", err)
+		}
+	}
 	t, err := template.New("command").Option("missingkey=error").Funcs(templateFuncs(secret)).Parse(text)
 	if err != nil {
 		return "", fmt.Errorf("parse template: %w", err)

@@ -35,7 +35,8 @@ fi
 # the target's testdata/fuzz directory by go test; that, not the exit
 # status alone, is what fails the run: Go 1.26's fuzz coordinator can end
 # a clean run with "context deadline exceeded" (golang/go#75804).
-for target in runbook:FuzzParse runbook:FuzzTemplate secrets:FuzzOpen secrets:FuzzMaskWriter \
+for target in runbook:FuzzParse runbook:FuzzTemplate runbook:FuzzCheckVersion runbook:FuzzReleaseDir \
+	runbook:FuzzShellQuote runbook:FuzzTermSafe secrets:FuzzOpen secrets:FuzzMaskWriter \
 	steps/remote:FuzzKnownHosts steps/remote:FuzzSSHConfig; do
 	pkg=./${target%%:*}
 	fn=${target##*:}

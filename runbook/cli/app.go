@@ -18,9 +18,16 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// load reads and validates the runbook file.
+// load reads and validates the runbook file. Credentials written in it
+// in plain text are masked from then on, like vault secrets: whatever
+// command loaded it may print host output or errors that carry them.
 func (g *globals) load() (*runbook.Runbook, error) {
-	return runbook.Load(g.file)
+	rb, err := runbook.Load(g.file)
+	if err != nil {
+		return nil, err
+	}
+	g.masker.Add(rb.InlineSecrets()...)
+	return rb, nil
 }
 
 // statePath is the state database of a runbook.

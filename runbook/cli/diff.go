@@ -30,7 +30,10 @@ something differs. A missing file or a failing command is a difference.`,
 			if err != nil {
 				return err
 			}
-			r := g.reach(rb)
+			r, err := g.reach(rb)
+			if err != nil {
+				return err
+			}
 			defer r.Close()
 			return g.runDiff(cmd.Context(), r, args[0], args[1], asJSON)
 		},
@@ -83,6 +86,9 @@ func (g *globals) runDiff(ctx context.Context, r *reach, envA, envB string, asJS
 // printDiff shows each fact: the hosts of each variant, and the unified
 // diff between the first two.
 func printDiff(w io.Writer, rep *runbook.DiffReport, mask func(string) string) {
+	// Values are what hosts hold: terminal-safe first (L-8), then masked.
+	unsafeMask := mask
+	mask = func(s string) string { return unsafeMask(runbook.TermSafe(s)) }
 	if len(rep.Facts) == 0 {
 		fmt.Fprintf(w, "no consistency facts to compare: add consistency: {files: [...], commands: [...]} to the runbook\n")
 		return

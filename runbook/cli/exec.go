@@ -36,7 +36,10 @@ release lock; each host's run is recorded in the state database.`,
 			if err != nil {
 				return err
 			}
-			r := g.reach(rb)
+			r, err := g.reach(rb)
+			if err != nil {
+				return err
+			}
 			defer r.Close()
 			return g.runOnHosts(cmd.Context(), r, hostJob{
 				env: env, hosts: hosts, name: "exec", title: "exec",

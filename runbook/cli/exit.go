@@ -67,10 +67,14 @@ func exitCode(err error) int {
 }
 
 // printError writes "runbook: error: ..." and the hints, never a stack.
+// Messages quote what the operator typed, what hosts sent and what the
+// records hold: each is made terminal-safe before it is masked and shown.
 func printError(w io.Writer, err error, mask func(string) string) {
 	if errors.Is(err, runbook.ErrPaused) {
 		return
 	}
+	unsafeMask := mask
+	mask = func(s string) string { return unsafeMask(runbook.TermSafe(s)) }
 	msg := err.Error()
 	var fes runbook.FileErrors
 	if errors.As(err, &fes) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/report"
 	"github.com/spf13/cobra"
 )
@@ -39,7 +40,9 @@ func newHistory(g *globals) *cobra.Command {
 				if !r.FinishedAt.IsZero() {
 					end = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
 				}
-				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-19s %-19s\n", r.ID, r.Version, r.Kind, stateColor(string(r.State)), r.Operator, r.StartedAt.Local().Format("2006-01-02 15:04:05"), end)
+				// Recorded text is shown terminal-safe: a version or name
+				// written before they were checked may hold anything.
+				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-19s %-19s\n", r.ID, runbook.TermSafeLine(r.Version), r.Kind, stateColor(string(r.State)), runbook.TermSafeLine(r.Operator), r.StartedAt.Local().Format("2006-01-02 15:04:05"), end)
 			}
 			return nil
 		},

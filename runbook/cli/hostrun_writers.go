@@ -5,32 +5,39 @@ import (
 	"io"
 	"sync"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/secrets"
 )
 
-// hostStream is one output stream of a host run: masked first, then cut
-// into whole lines for the shared sink.
+// hostStream is one output stream of a host run: made safe for a
+// terminal (runbook.TermSafeWriter: no escape sequence or control
+// character of the host's reaches the operator's screen or the record),
+// then masked — in that order, so a secret the host splits with escape
+// sequences is whole again when the masker looks — then cut into whole
+// lines for the shared sink.
 type hostStream struct {
-	masked io.WriteCloser
-	lines  *lineWriter
+	safe  io.WriteCloser // closes the masker behind it
+	lines *lineWriter
 }
 
 // newHostStreams returns the stdout and stderr of a host run. They are
 // masked together (secrets.Masker.Writers), so a secret a command splits
-// between them is masked in both; each is cut into lines of its own.
+// between them is masked in both; each is made terminal-safe before and
+// cut into lines of its own after.
 func newHostStreams(m *secrets.Masker, sink io.Writer) (stdout, stderr *hostStream) {
 	out, errs := &lineWriter{sink: sink}, &lineWriter{sink: sink}
 	ws := m.Writers(out, errs)
-	return &hostStream{masked: ws[0], lines: out}, &hostStream{masked: ws[1], lines: errs}
+	return &hostStream{safe: runbook.NewTermSafeWriter(ws[0]), lines: out}, &hostStream{safe: runbook.NewTermSafeWriter(ws[1]), lines: errs}
 }
 
-func (s *hostStream) Write(p []byte) (int, error) { return s.masked.Write(p) }
+func (s *hostStream) Write(p []byte) (int, error) { return s.safe.Write(p) }
 
-// closeHostStreams flushes what the masker held back, which it passes on
-// only once both streams are closed, then each last partial line.
+// closeHostStreams flushes what the terminal filters and the masker held
+// back (the masker passes it on only once both streams are closed), then
+// each last partial line.
 func closeHostStreams(stdout, stderr *hostStream) {
-	_ = stdout.masked.Close()
-	_ = stderr.masked.Close()
+	_ = stdout.safe.Close()
+	_ = stderr.safe.Close()
 	stdout.lines.flush()
 	stderr.lines.flush()
 }

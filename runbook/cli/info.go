@@ -108,17 +108,24 @@ func (g *globals) readLive(ctx context.Context, hb *handbook) error {
 		if hb.live[l.Env] == nil {
 			hb.live[l.Env] = map[string]runbook.Live{}
 		}
+		// Recorded from hosts' links: shown terminal-safe, whatever it holds.
+		l.Version, l.Previous = runbook.TermSafeLine(l.Version), runbook.TermSafeLine(l.Previous)
 		hb.live[l.Env][l.Host] = l
 	}
-	if hb.latest, err = st.Unfinished(ctx); err != nil || hb.latest != nil {
+	if hb.latest, err = st.Unfinished(ctx); err != nil {
 		return err
 	}
-	rels, err := st.Releases(ctx)
-	if err != nil {
-		return err
+	if hb.latest == nil {
+		rels, err := st.Releases(ctx)
+		if err != nil {
+			return err
+		}
+		if len(rels) > 0 {
+			hb.latest = rels[len(rels)-1]
+		}
 	}
-	if len(rels) > 0 {
-		hb.latest = rels[len(rels)-1]
+	if hb.latest != nil {
+		hb.latest.Version = runbook.TermSafeLine(hb.latest.Version)
 	}
 	return nil
 }

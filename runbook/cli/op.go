@@ -27,7 +27,10 @@ host's run is recorded in the state database as an operation.`,
 			if err != nil {
 				return err
 			}
-			r := g.reach(rb)
+			r, err := g.reach(rb)
+			if err != nil {
+				return err
+			}
 			defer r.Close()
 			return g.runOp(cmd.Context(), r, args[0], args[1], host)
 		},

@@ -45,7 +45,10 @@ takes no release lock, so it can stay open beside a running release.`,
 			if err != nil {
 				return err
 			}
-			r := g.reach(rb)
+			r, err := g.reach(rb)
+			if err != nil {
+				return err
+			}
 			defer r.Close()
 			return g.panel(cmd.Context(), r)
 		},

@@ -40,6 +40,9 @@ func newPlan(g *globals) *cobra.Command {
 		Short: "The ordered steps with their environment, hosts, kind and rendered commands",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if err := runbook.CheckVersion(version); err != nil {
+				return badVersion("--version", err)
+			}
 			rb, err := g.load()
 			if err != nil {
 				return err

@@ -114,7 +114,7 @@ func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string)
 		mark = yellow.Sprint("• ") + c.Sprint(hr.Host) + " " + string(hr.State)
 	}
 	if summary != "" {
-		mark += faint.Sprint(" — " + summary)
+		mark += faint.Sprint(" — " + p.mask.Mask(runbook.TermSafeLine(summary)))
 	}
 	p.println(nil, "  "+mark)
 }
@@ -131,16 +131,22 @@ func (p *printer) StepDone(s *runbook.Step, sr *runbook.StepRun) {
 	}
 }
 
+// The walk's messages quote what hosts and records hold (a link target, a
+// recorded reason, an output tail): each is made terminal-safe (L-8), then
+// masked, like host output.
+
 // Info implements runbook.UI.
-func (p *printer) Info(msg string) { p.println(nil, bold.Sprint(p.mask.Mask(msg))) }
+func (p *printer) Info(msg string) { p.println(nil, bold.Sprint(p.mask.Mask(runbook.TermSafe(msg)))) }
 
 // Warn implements runbook.UI.
 func (p *printer) Warn(msg string) {
-	p.println(p.err, yellow.Sprint("runbook: warning: ")+p.mask.Mask(msg))
+	p.println(p.err, yellow.Sprint("runbook: warning: ")+p.mask.Mask(runbook.TermSafe(msg)))
 }
 
 // Detail implements runbook.UI.
-func (p *printer) Detail(msg string) { p.println(nil, faint.Sprint("  "+p.mask.Mask(msg))) }
+func (p *printer) Detail(msg string) {
+	p.println(nil, faint.Sprint("  "+p.mask.Mask(runbook.TermSafe(msg))))
+}
 
 // prefixWriter prefixes every line with the host; a partial line is held
 // until its end (or Close) so parallel hosts never interleave mid-line.
@@ -157,7 +163,9 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		line := strings.TrimRight(string(w.buf[:i]), "\r")
+		// Host output arrives terminal-safe already; a line from any
+		// other writer is made so here.
+		line := oneLine(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 		w.p.println(nil, w.prefix()+line)
 	}
@@ -166,8 +174,15 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 
 func (w *prefixWriter) Close() error {
 	if len(w.buf) > 0 {
-		w.p.println(nil, w.prefix()+string(w.buf))
+		w.p.println(nil, w.prefix()+oneLine(string(w.buf)))
 		w.buf = nil
 	}
 	return nil
+}
+
+// oneLine is a line of host output as the terminal shows it after the
+// host prefix: terminal-safe, tabs kept, a carriage return inside (from a
+// writer that did not pass runbook.TermSafeWriter) made a space.
+func oneLine(s string) string {
+	return strings.ReplaceAll(runbook.TermSafe(strings.TrimRight(s, "\r")), "\n", " ")
 }

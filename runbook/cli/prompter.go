@@ -42,10 +42,16 @@ func (p *surveyPrompter) Select(msg string, options []string, def string) (strin
 	return ans, nil
 }
 
-// Input implements runbook.Prompter.
+// Input implements runbook.Prompter. Every answer typed here goes into
+// the record (a sign-off name, a reason), so one that is not a line of
+// plain text is refused and the question asked again.
 func (p *surveyPrompter) Input(msg, def string) (string, error) {
 	var ans string
-	if err := survey.AskOne(&survey.Input{Message: msg, Default: def}, &ans, p.opts...); err != nil {
+	plainText := survey.WithValidator(func(v any) error {
+		s, _ := v.(string)
+		return runbook.CheckText("the answer", s)
+	})
+	if err := survey.AskOne(&survey.Input{Message: msg, Default: def}, &ans, append(p.opts, plainText)...); err != nil {
 		return "", promptErr(err)
 	}
 	return ans, nil

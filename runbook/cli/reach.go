@@ -14,8 +14,9 @@ import (
 )
 
 // reach is what the commands that work on hosts outside a release hold
-// (op, exec, diff, panel). It takes no release lock: these commands must
-// work while a release runs, to look at or fix what it is doing.
+// (op, exec, diff, panel and its checks). It takes no release lock: these
+// commands must work while a release runs, to look at or fix what it is
+// doing.
 type reach struct {
 	rb        *runbook.Runbook
 	pool      *remote.Pool
@@ -25,10 +26,17 @@ type reach struct {
 	ui        *printer
 }
 
-// reach connects to nothing yet: hosts are dialled on first use, and the
-// vault is opened only when a secret is needed.
-func (g *globals) reach(rb *runbook.Runbook) *reach {
+// reach connects to nothing yet: hosts are dialled on first use. Every
+// secret the runbook refers to is resolved first, as start does, because
+// a host may print any of them (a config file, an environment dump) and
+// the masker can hide only what it holds before the output arrives: a
+// value added later does not reach back into what was printed and
+// recorded.
+func (g *globals) reach(rb *runbook.Runbook) (*reach, error) {
 	res := secrets.NewResolver(func() (*secrets.Vault, error) { return g.openVault(rb) }, g.masker)
+	if err := preloadSecrets(rb, res); err != nil {
+		return nil, err
+	}
 	pool := remote.NewPool(remote.PoolOptions{
 		KnownHosts:        rb.KnownHosts,
 		AcceptNewHostKeys: g.acceptNew,
@@ -42,7 +50,7 @@ func (g *globals) reach(rb *runbook.Runbook) *reach {
 		exec:      &steps.Executor{RB: rb, Dialer: pool, MarkerDir: markers, Secret: res.Secret, Closer: pool},
 		secrets:   res,
 		ui:        newPrinter(g.stdout, g.stderr, g.masker),
-	}
+	}, nil
 }
 
 // conn returns the pooled connection to a host.

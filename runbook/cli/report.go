@@ -91,7 +91,7 @@ func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) err
 	if err := render(&b, doc); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(o.output, b.Bytes(), 0o644); err != nil {
+	if err := writeFileAtomic(o.output, b.Bytes()); err != nil {
 		return runbook.WithHint(fmt.Errorf("write the report: %w", err), "check that the directory exists and is writable, or leave out -o to print it")
 	}
 	fmt.Fprintf(g.stdout, "wrote the %s report of %s %s (#%d) to %s\n", o.format, r.Kind, r.Version, r.ID, o.output)
@@ -198,7 +198,12 @@ func rollbacksAfter(r *runbook.Release, rels []*runbook.Release) []*runbook.Rele
 // writeFileAtomic replaces path with data: written to a temporary file in
 // the same directory, synced, then renamed, so a reader (a browser, a CI
 // artifact upload) never sees half a report.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+//
+// A report holds what hosts printed and who signed off, so it is private
+// to the operator: created 0600, less when the umask says so (the kernel
+// applies it to the temporary file), and never wider than a file it
+// replaces — an operator who made the old report 0400 gets 0400 again.
+func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -213,8 +218,16 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Chmod(perm); err != nil {
-		return err
+	if old, serr := os.Stat(path); serr == nil && old.Mode().IsRegular() {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if narrow := fi.Mode().Perm() & old.Mode().Perm(); narrow != fi.Mode().Perm() {
+			if err = f.Chmod(narrow); err != nil {
+				return err
+			}
+		}
 	}
 	if err = f.Sync(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/spf13/cobra"
 )
@@ -28,6 +29,11 @@ before its current one. Recorded as a release of kind rollback.`,
   runbook rollback --to 2.3.1 --env production`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to != "" {
+				if err := runbook.CheckVersion(to); err != nil {
+					return badVersion("--to", err)
+				}
+			}
 			if err := g.needTerminal("rollback"); err != nil {
 				return err
 			}

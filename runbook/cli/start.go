@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
@@ -32,8 +33,14 @@ already released successfully, nothing runs (--again starts a new release).`,
 			if o.version == "" {
 				return usagef("start needs --version V (the version being released)")
 			}
+			if err := runbook.CheckVersion(o.version); err != nil {
+				return badVersion("--version", err)
+			}
 			signoffs, err := parseSignoffs(o.signoffs)
 			if err != nil {
+				return err
+			}
+			if err := checkAcceptDiffText(o.accept); err != nil {
 				return err
 			}
 			if err := g.needTerminal("start"); err != nil {
@@ -76,6 +83,9 @@ func newResume(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkAcceptDiffText(accept); err != nil {
+				return err
+			}
 			if err := g.needTerminal("resume"); err != nil {
 				return err
 			}
@@ -111,6 +121,9 @@ switches hosts to a staged release). In a terminal it asks to confirm, naming
 the hosts the release changed; --yes skips the question.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := runbook.CheckText("--reason", reason); err != nil {
+				return err
+			}
 			if err := g.needTerminal("abort"); err != nil {
 				return err
 			}
@@ -127,16 +140,46 @@ the hosts the release changed; --yes skips the question.`,
 	return cmd
 }
 
+// parseSignoffs reads --signoff ROLE=NAME. Both go into the record and
+// every report, so both must be one line of plain text.
 func parseSignoffs(list []string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, s := range list {
 		k, v, err := splitKV(s)
 		if err != nil {
-			return nil, usagef("--signoff %q: %v", s, err)
+			return nil, usagef("--signoff %s: %v", quoted(s), err)
+		}
+		if err := runbook.CheckText("--signoff role", k); err != nil {
+			return nil, err
+		}
+		if err := runbook.CheckText("--signoff name", v); err != nil {
+			return nil, err
 		}
 		m[k] = v
 	}
 	return m, nil
+}
+
+// badVersion is a rejected version from the command line, with the hint.
+func badVersion(flag string, err error) error {
+	return runbook.WithHint(fmt.Errorf("%s: %w", flag, err),
+		"give the version as the build names it, like 2.4.0, 2.4.0-rc1 or 2024.12.01+b7")
+}
+
+// quoted shows an argument in a message: quoted, control characters escaped.
+func quoted(s string) string { return strconv.QuoteToGraphic(s) }
+
+// checkAcceptDiffText checks the reasons of --accept-diff STEP=REASON
+// before anything is opened: they go into the record.
+func checkAcceptDiffText(list []string) error {
+	for _, s := range list {
+		if _, v, err := splitKV(s); err == nil {
+			if err := runbook.CheckText("--accept-diff reason", v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // parseAcceptDiff reads --accept-diff STEP=REASON; STEP must be a diff
@@ -146,10 +189,10 @@ func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, err
 	for _, s := range list {
 		k, v, err := splitKV(s)
 		if err != nil {
-			return nil, usagef("--accept-diff %q: want STEP=REASON, the reason is recorded", s)
+			return nil, usagef("--accept-diff %s: want STEP=REASON, the reason is recorded", quoted(s))
 		}
 		if st := rb.Step(k); st == nil || st.Kind != runbook.KindDiff {
-			return nil, usagef("--accept-diff %q: %s is not a diff step of the runbook", s, k)
+			return nil, usagef("--accept-diff %s: %s is not a diff step of the runbook", quoted(s), k)
 		}
 		m[k] = v
 	}

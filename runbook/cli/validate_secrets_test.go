@@ -20,13 +20,13 @@ environments:
 steps:
   - name: dump
     on: build
-    run: mysqldump -p{{ secret "db/password" }} billing
+    run: mysqldump -p{{ secret "db/password" | q }} billing
   - name: notify
     on: build
     run: |
       echo start
-      curl -H "X-Token: {{ secret "api/token" }}" http://127.0.0.1/
-    verify: test -n '{{ secret "db/password" }}'
+      curl -H "X-Token: "{{ secret "api/token" | q }} http://127.0.0.1/
+    verify: test -n {{ secret "db/password" | q }}
 `
 
 func TestValidateReportsMissingSecretsAtTheirPlace(t *testing.T) {
@@ -40,7 +40,7 @@ func TestValidateReportsMissingSecretsAtTheirPlace(t *testing.T) {
 	want := []string{
 		file + ":5:17: secret ssh/deploy_key is not in the vault",
 		file + ":11:25: secret db/password is not in the vault",
-		file + ":17:25: secret db/password is not in the vault",
+		file + ":17:24: secret db/password is not in the vault",
 		"runbook: hint: add each to " + vt.path("secrets.vault") + " with `runbook vault set NAME`, or correct the name in the runbook",
 	}
 	if got := strings.Split(strings.TrimSpace(r.stderr), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {

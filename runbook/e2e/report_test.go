@@ -145,8 +145,8 @@ func TestReportToFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o644 {
-		t.Errorf("report file mode %v, want 0644", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 { // private to the operator (L-12)
+		t.Errorf("report file mode %v, want 0600", fi.Mode().Perm())
 	}
 	if body := read(t, out); !strings.HasPrefix(body, "# billing-center release 1.0.0 (#1)") {
 		t.Errorf("report file:\n%s", body)

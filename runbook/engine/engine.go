@@ -172,6 +172,12 @@ func (e *Engine) Resume(ctx context.Context, from string) error {
 }
 
 func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, retryFailed bool) error {
+	// A record written before versions were checked, or a copied or
+	// edited database, may hold anything: a version becomes a path that
+	// undo removes and a word in commands.
+	if err := runbook.CheckRecorded(r); err != nil {
+		return err
+	}
 	w, err := loadWalk(ctx, e, e.rb, r)
 	if err != nil {
 		return err

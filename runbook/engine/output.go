@@ -55,7 +55,9 @@ func newHostOutput(ui runbook.UI, mask runbook.Masker, spot logSpot, s *runbook.
 			ui.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
 		}
 	}
-	o.masked = mask.Writer(io.MultiWriter(sinks...))
+	// Terminal-safe first, then masked: a secret a host splits with escape
+	// sequences is whole again when the masker looks (runbook/termsafe.go).
+	o.masked = runbook.NewTermSafeWriter(mask.Writer(io.MultiWriter(sinks...)))
 	return o
 }
 

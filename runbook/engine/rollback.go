@@ -34,6 +34,9 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := runbook.CheckRecorded(r); err != nil { // undo would remove releases/<it>
+		return err
+	}
 	w, err := loadWalk(ctx, e, e.rb, r)
 	if err != nil {
 		return err

@@ -30,6 +30,9 @@ func (e *Engine) RollbackTo(ctx context.Context, opts RollbackToOptions) error {
 			return runbook.WithHint(fmt.Errorf("%w: %s %s (#%d) is %s", runbook.ErrUnfinished, un.Kind, un.Version, un.ID, un.State),
 				"finish it first: `runbook resume`, `runbook rollback` or `runbook abort`")
 		}
+		if err := runbook.CheckRecorded(un); err != nil {
+			return err
+		}
 		e.cfg.UI.Info(fmt.Sprintf("continuing the rollback to %s (#%d) of %s", un.Version, un.ID, strings.Join(un.Envs, ", ")))
 		w, err := loadWalk(ctx, e, rollbackRunbook(e.rb, un.Envs, un.Version), un)
 		if err != nil {
@@ -113,9 +116,13 @@ func (e *Engine) previousVersion(ctx context.Context, envs []string) (string, er
 	}
 	if len(seen) == 1 {
 		for v := range seen {
-			if v != "" {
-				return v, nil
+			if v == "" {
+				continue
 			}
+			if err := runbook.CheckVersion(v); err != nil { // never use, nor suggest, one that is not a version
+				return "", runbook.WithHint(fmt.Errorf("the previous release recorded for %s: %w", strings.Join(envs, ", "), err), "name the version to go back to: `runbook rollback --to V`")
+			}
+			return v, nil
 		}
 	}
 	if len(seen) == 0 || (len(seen) == 1 && seen[""] != nil) {

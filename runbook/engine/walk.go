@@ -36,6 +36,9 @@ func (w *walk) rel() *runbook.Release { return w.rec.rel }
 // createWalk records a new planned release of version with every step and
 // host run pending.
 func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, kind string, envs []string) (*walk, error) {
+	if err := runbook.CheckVersion(version); err != nil {
+		return nil, err // nothing recorded, nothing run
+	}
 	w := &walk{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}
 	w.rec = newRecorder(w.cfg, nil)
 	r := &runbook.Release{
@@ -72,6 +75,8 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 
 // loadWalk restores a recorded release for rb. The recorded steps are the
 // release's truth, and every one must still exist in rb to be walked.
+// Callers that will run anything for it check its version first
+// (runbook.CheckRecorded); abort, which runs nothing, does not.
 func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Release) (*walk, error) {
 	steps, err := e.cfg.Store.Steps(ctx, r.ID)
 	if err != nil {
@@ -114,6 +119,12 @@ func (w *walk) loadPrevious(ctx context.Context) error {
 		v := l.Version
 		if l.ReleaseID == w.rel().ID && l.Version == w.rel().Version {
 			v = l.Previous
+		}
+		if v != "" && runbook.CheckVersion(v) != nil {
+			// Read from a host's current link: a crafted one must not reach
+			// .Release.Previous in a command.
+			w.cfg.UI.Warn(fmt.Sprintf("the version recorded as live before on %s/%s is not a version (%v): .Release.Previous is empty for it", l.Env, l.Host, runbook.CheckVersion(v)))
+			v = ""
 		}
 		if _, ok := w.previous[l.Env]; !ok || v != "" {
 			w.previous[l.Env] = v

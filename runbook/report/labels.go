@@ -2,9 +2,10 @@ package report
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/runbook-dev/runbook/runbook"
 )
 
 // State classes: how a state is shown. Every format pairs the class with
@@ -142,27 +143,19 @@ func hostDuration(h HostReport) string {
 	return duration(h.DurationMS)
 }
 
-// ansiEscape matches the terminal colour and cursor sequences that build
-// tools print.
-var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]`)
-
-// readable turns recorded output into what a terminal would have shown:
-// no escape sequences, a line rewritten with \r keeps its last version,
-// and no other control characters, which would garble a terminal or a
-// page showing the report.
+// readable turns recorded output into what a terminal would have shown,
+// minus what would act on it: a line rewritten with \r keeps its last
+// version, and escape sequences and control characters are gone
+// (runbook.TermSafe), which would garble a terminal or a page showing the
+// report, or rewrite it.
 func readable(s string) string {
-	s = ansiEscape.ReplaceAllString(s, "")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		if j := strings.LastIndexByte(strings.TrimRight(l, "\r"), '\r'); j >= 0 {
+		l = strings.TrimRight(l, "\r")
+		if j := strings.LastIndexByte(l, '\r'); j >= 0 {
 			l = l[j+1:]
 		}
-		lines[i] = strings.Map(func(r rune) rune {
-			if r == '\t' || (r >= ' ' && r != 0x7f) {
-				return r
-			}
-			return -1
-		}, l)
+		lines[i] = runbook.TermSafe(l)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -10,6 +10,7 @@ import (
 // cleanly in a git forge (tables, <details> for output) and still reads
 // as plain text in a merge request.
 func Markdown(w io.Writer, d *Doc) error {
+	d = safeDoc(d)
 	out := &stickyWriter{w: w}
 	mdHeader(out, d)
 	mdAttention(out, d)
@@ -113,7 +114,7 @@ func mdHeader(out *stickyWriter, d *Doc) {
 	item("version", mdInlineCode(r.Version))
 	item("artifact", mdInlineCode(r.Artifact.Path)+", sha256 "+mdInlineCode(orNone(r.Artifact.SHA256)))
 	item("operator", mdEscape(r.Operator)+" on "+mdEscape(d.Identity.Machine))
-	item("started", r.StartedAt)
+	item("started", mdEscape(r.StartedAt))
 	item("ended", mdEscape(ended(d)))
 	item("state", mdLabel(r.State, releaseLabel(r.State)))
 }
@@ -133,7 +134,7 @@ func mdSteps(out *stickyWriter, d *Doc) {
 	out.printf("\n## Steps\n\n")
 	mdTable(out, "#", "step / host", "kind", "env", "state", "exit", "attempts", "duration", "reason / effect")
 	for i, s := range d.Steps {
-		mdRow(out, fmt.Sprint(i+1), "**"+mdEscape(s.Name)+"**", s.Kind, mdEscape(s.Env), mdBadge(s.State), "",
+		mdRow(out, fmt.Sprint(i+1), "**"+mdEscape(s.Name)+"**", mdEscape(s.Kind), mdEscape(s.Env), mdBadge(s.State), "",
 			fmt.Sprint(s.Attempts), stepDuration(s), mdEscape(stepReason(s)))
 		for _, h := range s.Hosts {
 			mdRow(out, "", "↳ "+mdEscape(h.Host), "", "", mdBadge(h.State), exitText(h.ExitCode),
@@ -170,11 +171,11 @@ func mdSignoffs(out *stickyWriter, d *Doc) {
 	} else {
 		mdTable(out, "step", "role", "name", "OS user", "via", "at")
 		for _, s := range d.Signoffs {
-			mdRow(out, mdCode(s.Step), mdEscape(s.Role), "**"+mdEscape(s.Name)+"**", mdEscape(s.OSUser), mdCode(s.Via), s.At)
+			mdRow(out, mdCode(s.Step), mdEscape(s.Role), "**"+mdEscape(s.Name)+"**", mdEscape(s.OSUser), mdCode(s.Via), mdEscape(s.At))
 		}
 	}
 	for _, c := range d.Confirmations {
-		out.printf("\n%s: %s (%s)\n", mdInlineCode(c.Step), mdEscape(c.Text), c.At)
+		out.printf("\n%s: %s (%s)\n", mdInlineCode(c.Step), mdEscape(c.Text), mdEscape(c.At))
 	}
 }
 
@@ -186,7 +187,7 @@ func mdDeviations(out *stickyWriter, d *Doc) {
 	}
 	mdTable(out, "at", "kind", "where", "operator", "what and why")
 	for _, n := range d.Deviations {
-		mdRow(out, n.At, n.Kind, mdEscape(where(n.Step, n.Host)), mdEscape(n.Operator), mdEscape(n.Text))
+		mdRow(out, mdEscape(n.At), mdEscape(n.Kind), mdEscape(where(n.Step, n.Host)), mdEscape(n.Operator), mdEscape(n.Text))
 	}
 }
 
@@ -204,7 +205,7 @@ func mdDiffs(out *stickyWriter, d *Doc) {
 		if df.Differs {
 			verdict = fmt.Sprintf("⚠️ **DIFFERS** (%d of %d facts)", differing(df), len(df.Facts))
 		}
-		out.printf("### %s: %s vs %s\n\n%s, %s\n\n", mdEscape(df.Step), mdEscape(df.EnvA), mdEscape(df.EnvB), verdict, df.At)
+		out.printf("### %s: %s vs %s\n\n%s, %s\n\n", mdEscape(df.Step), mdEscape(df.EnvA), mdEscape(df.EnvB), verdict, mdEscape(df.At))
 		mdTable(out, "fact", "", "hosts and values")
 		for _, f := range df.Facts {
 			mark := "✅ agree"
@@ -284,7 +285,7 @@ func mdLive(out *stickyWriter, d *Doc) {
 		if s.Removed {
 			what = "removed (keep)"
 		}
-		mdRow(out, mdEscape(s.Env), mdEscape(s.Host), mdCode(s.Version), what, s.At)
+		mdRow(out, mdEscape(s.Env), mdEscape(s.Host), mdCode(s.Version), what, mdEscape(s.At))
 	}
 }
 
@@ -296,6 +297,6 @@ func mdTransitions(out *stickyWriter, d *Doc) {
 	}
 	mdTable(out, "at", "scope", "from → to", "event", "operator", "reason")
 	for _, t := range d.Transitions {
-		mdRow(out, t.At, mdEscape(t.Scope), mdEscape(dashIfEmpty(t.From))+" → "+mdEscape(t.To), mdEscape(t.Event), mdEscape(t.Operator), mdEscape(t.Reason))
+		mdRow(out, mdEscape(t.At), mdEscape(t.Scope), mdEscape(dashIfEmpty(t.From))+" → "+mdEscape(t.To), mdEscape(t.Event), mdEscape(t.Operator), mdEscape(t.Reason))
 	}
 }

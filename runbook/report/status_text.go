@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -60,6 +61,12 @@ func (s Style) clock(t time.Time, layout string) string {
 // host, what went other than planned, what is live, and the command to
 // type next: the text of `runbook status`.
 func StatusText(w io.Writer, rec StatusRecord, st Style) error {
+	// Every recorded text is shown terminal-safe, on its line: versions,
+	// names and reasons written before they were checked, and output
+	// tails, may hold anything (see safeDoc).
+	var safe StatusRecord
+	safeCopy(reflect.ValueOf(&safe).Elem(), reflect.ValueOf(rec), "")
+	rec = safe
 	out := &stickyWriter{w: w}
 	r := rec.Release
 	out.printf("%s %s %s (#%d) — %s\n", st.bold(r.RunbookName), r.Kind, st.bold(r.Version), r.ID, st.state(string(r.State)))

@@ -269,3 +269,26 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errDiskFull }
 
 var errDiskFull = errors.New("write: disk full")
+
+// Recorded text reaches the status terminal-safe and on its own line: a
+// reason or an output tail written with escape codes or line breaks cannot
+// forge a line or rewrite the operator's screen (L-7, L-8).
+func TestStatusTextIsTerminalSafe(t *testing.T) {
+	n := newStatusNight(runbook.ReleaseFailed)
+	s := n.ran("restart-prerelease", runbook.RunFailed, 5*time.Minute, 6*time.Minute, 1)
+	s.Reason = "failed\nnext: nothing to worry about"
+	s.Hosts[0].OutputTail = "ok\x1b]52;c;ZXZpbA==\x07\n\x1b[2Kforged line\n"
+	rec := n.record()
+	rec.Notes = []runbook.Note{{At: n.start, Kind: "deviation", Step: "qa-signoff", Text: "signed\x1b[2K\rby the CEO", Operator: "alice"}}
+	var b strings.Builder
+	if err := report.StatusText(&b, rec, report.Style{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.ContainsRune(out, 0x1b) || strings.Contains(out, "\r") {
+		t.Errorf("escape codes reached the status:\n%q", out)
+	}
+	if strings.Contains(out, "\nnext: nothing to worry about") {
+		t.Errorf("a reason forged a line of the status:\n%s", out)
+	}
+}

@@ -12,6 +12,7 @@ import (
 // section in a fixed order, "none" where nothing happened, loud labels for
 // what needs a look.
 func Text(w io.Writer, d *Doc) error {
+	d = safeDoc(d)
 	out := &stickyWriter{w: w}
 	textHeader(out, d)
 	textAttention(out, d)
