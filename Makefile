@@ -38,8 +38,10 @@ demo: build
 report-screenshot: build
 	scripts/report-screenshot.sh $(BIN) bin/report-screenshot
 
+# Every package under the race detector (the engine's host runs are
+# goroutines; the e2e binary is built without it, its harness with it).
 test: build
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # Proof under faults (RELIABILITY.md): `make test` runs a representative
 # subset of each fault test; these run all of it.
