@@ -69,7 +69,7 @@ var rooms = []room{
 	{"steps/remote", production, nil},
 
 	// Test helpers, and the end-to-end tests (test files only).
-	{"runbook/runbooktest", testOnly, []string{"runbook", "runbook/engine"}},
+	{"runbook/runbooktest", testOnly, []string{"runbook", "runbook/engine", "steps"}},
 	{"steps/remote/remotetest", testOnly, nil},
 	{"steps/remote/sshdtest", testOnly, nil},
 	{"secrets/secretstest", testOnly, nil}, // age for tests outside the secrets room

@@ -1,7 +1,9 @@
 package runbook
 
 // Change says what a step changes, which decides how a rollback undoes it
-// (the undo policy: docs/SPEC.md "Rollback").
+// (the undo policy: docs/SPEC.md "Rollback"). Each step kind says it for
+// its steps (steps.Kind.Changes); the engine asks through
+// Executor.Changes.
 type Change int
 
 // What steps change.
@@ -33,29 +35,6 @@ func (c Change) String() string {
 	return [...]string{"nothing", "the build directory", "hosts", "staged releases", "current", "the running application"}[c]
 }
 
-// Changes says what step s changes (see Change).
-func (rb *Runbook) Changes(s *Step) Change {
-	switch s.Kind {
-	case KindConfirm, KindDiff, KindProbe:
-		return ChangesNothing
-	case KindUpload:
-		return ChangesStaged
-	case KindActivate:
-		return ChangesCurrent
-	}
-	if s.NoUndo {
-		return ChangesNothing
-	}
-	env := rb.Envs[s.On]
-	if s.Kind == KindOp && rb.Switch(s) != nil {
-		return ChangesRunning
-	}
-	if env != nil && env.Local && !deploys(env) {
-		return ChangesBuild
-	}
-	return ChangesHosts
-}
-
 // Switch returns the activate step of s's environment that comes before s
 // in the runbook (the switch whose release s acts on), or nil. A step not
 // (yet) in the runbook counts as its next one: the loader asks while it
@@ -85,14 +64,4 @@ func (rb *Runbook) Restarts(sw *Step) []*Step {
 		}
 	}
 	return out
-}
-
-// deploys reports whether any host of env has a deploy_dir.
-func deploys(env *Environment) bool {
-	for _, h := range env.Hosts {
-		if h.DeployDir != "" {
-			return true
-		}
-	}
-	return false
 }

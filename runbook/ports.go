@@ -86,6 +86,12 @@ type Executor interface {
 	Wait(ctx context.Context, c *Call) (Outcome, error)
 	// Forget drops the markers of c.Token once its outcome is committed.
 	Forget(ctx context.Context, c *Call)
+	// Describe says in one line what step s of rb does for release
+	// version (Show details); "" when its command says it. Pure.
+	Describe(rb *Runbook, s *Step, version string) string
+	// Changes says what step s of rb changes, for the undo policy of a
+	// rollback (see Change). Pure.
+	Changes(rb *Runbook, s *Step) Change
 	// Close ends every connection. Idempotent.
 	Close() error
 }

@@ -8,6 +8,31 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
+// activateKind is `activate: true`: current switched to this release
+// atomically, keep applied; undone by switching back (after which the
+// engine runs the environment's restart steps again).
+type activateKind struct{ shellVerify }
+
+// Describe implements Kind.
+func (activateKind) Describe(_ *runbook.Runbook, _ *runbook.Step, version string) string {
+	return fmt.Sprintf("switch current to releases/%s", version)
+}
+
+// Changes implements Kind.
+func (activateKind) Changes(*runbook.Runbook, *runbook.Step) runbook.Change {
+	return runbook.ChangesCurrent
+}
+
+// Do implements Kind.
+func (activateKind) Do(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	return activate(ctx, conn, c)
+}
+
+// Undo implements Kind.
+func (activateKind) Undo(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook.Call, d runbook.ActionDetail) (runbook.Outcome, error) {
+	return deactivate(ctx, conn, c, d)
+}
+
 // activate switches deploy_dir/current to this release and applies the
 // environment's keep to what the store recorded as staged on the host.
 func activate(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {

@@ -17,6 +17,20 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
+// diffKind is `diff: [A, B]`: the engine compares the consistency facts of
+// two environments (collected by Executor.Diff below); it changes nothing.
+type diffKind struct{ noHostAction }
+
+// Describe implements Kind.
+func (diffKind) Describe(_ *runbook.Runbook, s *runbook.Step, _ string) string {
+	return "compare environments " + strings.Join(s.Diff, " and ")
+}
+
+// Changes implements Kind.
+func (diffKind) Changes(*runbook.Runbook, *runbook.Step) runbook.Change {
+	return runbook.ChangesNothing
+}
+
 // diffParallel bounds how many hosts are asked for their facts at once.
 const diffParallel = 8
 

@@ -1,7 +1,9 @@
-// Package steps implements what each step kind does on a host: run and op
-// run commands, upload stages the artifact, activate switches current,
-// probe checks connectivity from the host's side. The walker in package
-// runbook drives them through runbook.Executor.
+// Package steps implements the step kinds — one type each (kind.go), for
+// what a step does on a host, how it is undone, described and classified
+// for the undo policy — and runbook.Executor over them and the transports
+// of steps/remote. The release layout (releases/, current, keep) lives in
+// layout.go. The engine (runbook/engine) drives them through
+// runbook.Executor.
 package steps
 
 import (
@@ -67,41 +69,48 @@ func (e *Executor) conn(ctx context.Context, h *runbook.Host) (remote.Conn, erro
 
 // Do implements runbook.Executor.
 func (e *Executor) Do(ctx context.Context, c *runbook.Call) (runbook.Outcome, error) {
+	k, err := KindOf(c.Step)
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, err
+	}
 	conn, err := e.conn(ctx, c.Host)
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, err
 	}
-	switch c.Step.Kind {
-	case runbook.KindRun, runbook.KindOp:
-		return runCommand(ctx, conn, c)
-	case runbook.KindUpload:
-		return e.upload(ctx, conn, c)
-	case runbook.KindActivate:
-		return activate(ctx, conn, c)
-	case runbook.KindProbe:
-		return probe(ctx, conn, c)
-	}
-	return runbook.Outcome{ExitCode: -1}, fmt.Errorf("step %s: kind %s has no host action", c.Step.Name, c.Step.Kind)
+	return k.Do(ctx, e, conn, c)
 }
 
 // Verify implements runbook.Executor.
 func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (bool, error) {
-	return e.shell(ctx, c, c.Verify)
-}
-
-// Check implements runbook.Executor.
-func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
-	return e.shell(ctx, c, c.Check)
-}
-
-func (e *Executor) shell(ctx context.Context, c *runbook.Call, script string) (bool, error) {
-	if script == "" {
+	k, err := KindOf(c.Step)
+	if err != nil {
+		return false, err
+	}
+	if c.Verify == "" {
 		return true, nil
 	}
 	conn, err := e.conn(ctx, c.Host)
 	if err != nil {
 		return false, err
 	}
+	return k.Verify(ctx, e, conn, c)
+}
+
+// Check implements runbook.Executor.
+func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
+	if c.Check == "" {
+		return true, nil
+	}
+	conn, err := e.conn(ctx, c.Host)
+	if err != nil {
+		return false, err
+	}
+	return e.shellOn(ctx, conn, c, c.Check)
+}
+
+// shellOn runs script once on c.Host, in its workdir, with the step's
+// environment; ok reports exit status 0.
+func (e *Executor) shellOn(ctx context.Context, conn remote.Conn, c *runbook.Call, script string) (bool, error) {
 	code, err := conn.Exec(ctx, remote.ExecSpec{Script: script, Dir: c.Host.Workdir, Env: c.Env, Stdout: c.Out, Stderr: c.Out, Timeout: c.Step.Timeout})
 	if err != nil {
 		return false, inDoubt(err)
@@ -109,24 +118,34 @@ func (e *Executor) shell(ctx context.Context, c *runbook.Call, script string) (b
 	return code == 0, nil
 }
 
-// Undo implements runbook.Executor.
+// Undo implements runbook.Executor: the step's undo command when it has
+// one, else its kind's built-in undo.
 func (e *Executor) Undo(ctx context.Context, c *runbook.Call, detail string) (runbook.Outcome, error) {
+	k, err := KindOf(c.Step)
+	if err != nil {
+		return runbook.Outcome{ExitCode: -1}, err
+	}
 	conn, err := e.conn(ctx, c.Host)
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, err
 	}
-	switch {
-	case c.Undo != "":
+	if c.Undo != "" {
 		// With markers, like the action: an undo that finished before a
 		// crash is adopted, not run a second time.
 		code, err := conn.Exec(ctx, remote.ExecSpec{Script: c.Undo, Dir: c.Host.Workdir, Env: c.Env, Token: c.Token, Stdout: c.Out, Stderr: c.Out, Timeout: c.Step.Timeout})
 		return runbook.Outcome{ExitCode: code}, inDoubt(err)
-	case c.Step.Kind == runbook.KindUpload:
-		return unstage(ctx, conn, c)
-	case c.Step.Kind == runbook.KindActivate:
-		return deactivate(ctx, conn, c, runbook.ParseDetail(detail))
 	}
-	return runbook.Outcome{ExitCode: -1}, fmt.Errorf("step %s has no undo", c.Step.Name)
+	return k.Undo(ctx, e, conn, c, runbook.ParseDetail(detail))
+}
+
+// Describe implements runbook.Executor.
+func (e *Executor) Describe(rb *runbook.Runbook, s *runbook.Step, version string) string {
+	return Describe(rb, s, version)
+}
+
+// Changes implements runbook.Executor.
+func (e *Executor) Changes(rb *runbook.Runbook, s *runbook.Step) runbook.Change {
+	return Changes(rb, s)
 }
 
 // Settle implements runbook.Executor.

@@ -34,6 +34,32 @@ type ProbeResult struct {
 	Error     string    `json:"error,omitempty"`
 }
 
+// probeKind is `probe: {tcp, http}`: connections made from each host's
+// side; it changes nothing.
+type probeKind struct {
+	shellVerify
+	noBuiltInUndo
+}
+
+// Describe implements Kind.
+func (probeKind) Describe(_ *runbook.Runbook, s *runbook.Step, _ string) string {
+	t := append([]string(nil), s.Probe.TCP...)
+	for _, h := range s.Probe.HTTP {
+		t = append(t, h.URL)
+	}
+	return "probe " + strings.Join(t, ", ")
+}
+
+// Changes implements Kind.
+func (probeKind) Changes(*runbook.Runbook, *runbook.Step) runbook.Change {
+	return runbook.ChangesNothing
+}
+
+// Do implements Kind.
+func (probeKind) Do(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	return probe(ctx, conn, c)
+}
+
 // probe connects to every target from the host's side: through the SSH
 // connection (direct-tcpip) for remote hosts, so no tool is needed there;
 // from the operator's machine for local hosts.

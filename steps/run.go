@@ -7,6 +7,31 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
+// runKind is `run: COMMAND`: a shell command on every host of the step's
+// environment, with markers, so a crash settles it exactly.
+type runKind struct {
+	shellVerify
+	noBuiltInUndo
+}
+
+// Describe implements Kind: its command says it.
+func (runKind) Describe(*runbook.Runbook, *runbook.Step, string) string { return "" }
+
+// Changes implements Kind: on a local environment without a deploy_dir a
+// command changes only the operator's build directory (svn up, mvn
+// package); anywhere else it changes hosts.
+func (runKind) Changes(rb *runbook.Runbook, s *runbook.Step) runbook.Change {
+	if env := rb.Envs[s.On]; env != nil && env.Local && !deploys(env) {
+		return runbook.ChangesBuild
+	}
+	return runbook.ChangesHosts
+}
+
+// Do implements Kind.
+func (runKind) Do(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	return runCommand(ctx, conn, c)
+}
+
 // runCommand runs a run or op step's command with markers, in the host's
 // workdir, with the step's environment.
 func runCommand(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
@@ -20,4 +45,14 @@ func runCommand(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook
 		Timeout: c.Step.Timeout,
 	})
 	return runbook.Outcome{ExitCode: code}, inDoubt(err)
+}
+
+// deploys reports whether any host of env has a deploy_dir.
+func deploys(env *runbook.Environment) bool {
+	for _, h := range env.Hosts {
+		if h.DeployDir != "" {
+			return true
+		}
+	}
+	return false
 }

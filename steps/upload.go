@@ -11,6 +11,31 @@ import (
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
+// uploadKind is `upload: artifact`: the artifact staged as
+// deploy_dir/releases/<version>/<name>, streamed, checked by SHA-256 on the
+// host, renamed into place; undone by removing the release.
+type uploadKind struct{ shellVerify }
+
+// Describe implements Kind.
+func (uploadKind) Describe(rb *runbook.Runbook, _ *runbook.Step, version string) string {
+	return fmt.Sprintf("stage %s as releases/%s/%s", rb.Artifact.Path, version, rb.Artifact.Name)
+}
+
+// Changes implements Kind.
+func (uploadKind) Changes(*runbook.Runbook, *runbook.Step) runbook.Change {
+	return runbook.ChangesStaged
+}
+
+// Do implements Kind.
+func (uploadKind) Do(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
+	return x.upload(ctx, conn, c)
+}
+
+// Undo implements Kind.
+func (uploadKind) Undo(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook.Call, _ runbook.ActionDetail) (runbook.Outcome, error) {
+	return unstage(ctx, conn, c)
+}
+
 // upload stages the artifact as deploy_dir/releases/<version>/<name>.
 func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
 	art := e.RB.Artifact

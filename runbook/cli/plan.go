@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/steps"
 	"github.com/spf13/cobra"
 )
 
@@ -99,26 +100,7 @@ func buildPlan(rb *runbook.Runbook, version string) []planStep {
 	var out []planStep
 	for _, s := range rb.Steps {
 		p := planStep{Index: s.Index, Name: s.Name, Kind: string(s.Kind), Env: s.On, Auto: s.Auto, Idempotent: s.IsIdempotent(), Signoff: s.Signoff, Hosts: []planHost{}}
-		switch s.Kind {
-		case runbook.KindConfirm:
-			p.Action = "confirm: " + s.Confirm
-			if len(s.Signoff) > 0 {
-				p.Action += " (sign-off: " + strings.Join(s.Signoff, ", ") + ")"
-			}
-		case runbook.KindDiff:
-			p.Action = "compare environments " + strings.Join(s.Diff, " and ")
-		case runbook.KindUpload:
-			p.Action = fmt.Sprintf("stage %s as releases/%s/%s", rb.Artifact.Path, version, rb.Artifact.Name)
-		case runbook.KindActivate:
-			p.Action = fmt.Sprintf("switch current to releases/%s", version)
-		case runbook.KindProbe:
-			var t []string
-			t = append(t, s.Probe.TCP...)
-			for _, h := range s.Probe.HTTP {
-				t = append(t, h.URL)
-			}
-			p.Action = "probe " + strings.Join(t, ", ")
-		}
+		p.Action = steps.Describe(rb, s, version)
 		if s.HasHosts() {
 			env := rb.Envs[s.On]
 			for _, h := range env.Hosts {

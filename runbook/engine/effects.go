@@ -29,7 +29,7 @@ func (w *walk) recordEffects(ctx context.Context, s *runbook.Step, hr *runbook.H
 	case runbook.KindOp:
 		// A restart after the switch whose verify passed shows the
 		// release running: what status and the report call live.
-		if s.Verify != "" && w.rb.Changes(s) == runbook.ChangesRunning {
+		if s.Verify != "" && w.cfg.Exec.Changes(w.rb, s) == runbook.ChangesRunning {
 			err = st.VerifyLive(ctx, s.On, hr.Host, rel.Version, now)
 		}
 	}

@@ -152,7 +152,7 @@ func (w *walk) undoOrder() []int {
 //	changes hosts, no undo           the operator decides; never assumed
 func (w *walk) undoStep(ctx context.Context, i int) error {
 	s, sr := w.rb.Steps[i], w.steps[i]
-	change := w.rb.Changes(s)
+	change := w.cfg.Exec.Changes(w.rb, s)
 	switch {
 	case change == runbook.ChangesNothing:
 		return nil

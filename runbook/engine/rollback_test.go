@@ -12,6 +12,7 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/runbook/runbooktest"
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // twoReleases runs the night twice, 1.0 then 1.1, with a new artifact
@@ -164,7 +165,7 @@ func TestUndoPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			text := strings.Replace(policyNight, "STEP", tc.step, 1)
 			rb := load(t, text)
-			if got := rb.Changes(rb.Step("x")); got != tc.changes {
+			if got := steps.Changes(rb, rb.Step("x")); got != tc.changes {
 				t.Errorf("x changes %s, want %s", got, tc.changes)
 			}
 			undos := func(w *runbooktest.World) int {

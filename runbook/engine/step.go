@@ -334,7 +334,7 @@ func (w *walk) changedHosts() string {
 	var order []string
 	hosts := map[string][]string{}
 	for i, sr := range w.steps {
-		switch w.rb.Changes(w.rb.Steps[i]) {
+		switch w.cfg.Exec.Changes(w.rb, w.rb.Steps[i]) {
 		case runbook.ChangesNothing, runbook.ChangesBuild:
 			continue
 		}
@@ -366,12 +366,11 @@ func (w *walk) details(s *runbook.Step) {
 	if s.Description != "" {
 		b.WriteString("\n  " + s.Description)
 	}
-	switch s.Kind {
-	case runbook.KindUpload:
-		fmt.Fprintf(&b, "\n  stage %s as releases/%s/%s in each host's deploy_dir: streamed, checked by SHA-256 on the host, renamed into place",
-			w.rb.Artifact.Path, w.rel().Version, w.rb.Artifact.Name)
-	case runbook.KindActivate:
-		fmt.Fprintf(&b, "\n  point each host's current to releases/%s (atomically); undo switches back and restarts", w.rel().Version)
+	if d := w.cfg.Exec.Describe(w.rb, s, w.rel().Version); d != "" {
+		b.WriteString("\n  " + d)
+		if s.Kind == runbook.KindActivate {
+			b.WriteString("; its undo switches back and restarts")
+		}
 	}
 	fields := [][2]string{{"command", s.Command(w.rb.Envs[s.On])}, {"verify", s.Verify}, {"check", s.Check}, {"undo", s.Undo}}
 	if s.HasHosts() && slices.ContainsFunc(fields, func(kv [2]string) bool { return kv[1] != "" }) {

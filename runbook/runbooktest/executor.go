@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/steps"
 )
 
 // Fault is what a Script makes of one call of the fake executor.
@@ -378,6 +379,17 @@ func (e *Executor) Forget(ctx context.Context, c *runbook.Call) {
 
 // Close implements runbook.Executor.
 func (e *Executor) Close() error { return nil }
+
+// Describe implements runbook.Executor with the real kinds' descriptions.
+func (e *Executor) Describe(rb *runbook.Runbook, s *runbook.Step, version string) string {
+	return steps.Describe(rb, s, version)
+}
+
+// Changes implements runbook.Executor with the real kinds' answers, so the
+// engine's undo policy is tested on what the kinds really say.
+func (e *Executor) Changes(rb *runbook.Runbook, s *runbook.Step) runbook.Change {
+	return steps.Changes(rb, s)
+}
 
 // StagedSHA256 implements runbook.StagedChecker: the checksum the
 // version was staged with.
