@@ -7,35 +7,6 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// recordEffects writes what a succeeded built-in changed on the host to the
-// handbook tables (staged versions, live versions) before the host run is
-// marked succeeded: a crash in between re-runs an idempotent action.
-func (w *walk) recordEffects(ctx context.Context, s *runbook.Step, hr *runbook.HostRun) error {
-	st, rel, now := w.cfg.Store, w.rel(), w.rec.now()
-	d := runbook.ParseDetail(hr.Detail)
-	var err error
-	switch s.Kind {
-	case runbook.KindUpload:
-		err = st.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: rel.Version, SHA256: d.SHA256, ReleaseID: rel.ID, At: now})
-	case runbook.KindActivate:
-		for _, v := range d.Removed {
-			if err = st.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: v, ReleaseID: rel.ID, At: now, Removed: true}); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			err = st.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: rel.Version, Previous: d.Previous, ReleaseID: rel.ID, At: now})
-		}
-	case runbook.KindOp:
-		// A restart after the switch whose verify passed shows the
-		// release running: what status and the report call live.
-		if s.Verify != "" && w.cfg.Exec.Changes(w.rb, s) == runbook.ChangesRunning {
-			err = st.VerifyLive(ctx, s.On, hr.Host, rel.Version, now)
-		}
-	}
-	return runbook.NotRecorded(err)
-}
-
 // ensureArtifact hashes the artifact before the first upload of a walk and
 // records the hash with the release. A hash that differs from the one
 // recorded means the EAR was rebuilt after it was staged somewhere: hosts

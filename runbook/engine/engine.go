@@ -209,7 +209,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		}
 		ok, err := e.cfg.Ask.Confirm(msg, "Yes, abort it", "No, keep it")
 		if err != nil {
-			return w.promptErr(ctx, nil, err)
+			return interruptedAt(err)
 		}
 		if !ok {
 			e.cfg.UI.Info(fmt.Sprintf("%s %s (#%d) is left %s", un.Kind, un.Version, un.ID, un.State))
@@ -217,7 +217,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		}
 		if reason == "" {
 			if reason, err = e.cfg.Ask.Text("Why abort? (recorded)", "", ""); err != nil {
-				return w.promptErr(ctx, nil, err)
+				return interruptedAt(err)
 			}
 		}
 	}

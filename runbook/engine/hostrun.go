@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,14 +44,15 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	// What a crash left is settled first, on every host, before any host
 	// runs anything: a run that needs the operator's decision stops the
 	// step (exit 3 under --yes) with no host touched.
-	if err := w.settleAll(ctx, tasks, lim); err != nil {
+	runs := &hostRuns{w.night}
+	if err := runs.settleAll(ctx, tasks, lim); err != nil {
 		return err
 	}
 	tasks = slices.DeleteFunc(tasks, func(t hostTask) bool {
 		return t.hr.State == runbook.RunSucceeded || t.hr.State == runbook.RunSkipped || t.hr.State == runbook.RunFailed && t.settled
 	})
 	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
-		err := w.runHost(ctx, t)
+		err := runs.runHost(ctx, t)
 		return err == nil && t.hr.State == runbook.RunFailed, err
 	})
 	if res.Err != nil {
@@ -78,31 +78,31 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 
 // runHost runs one host run to succeeded or failed. It returns an error
 // only when the walk must stop (interrupted, undecidable, database).
-func (w *walk) runHost(ctx context.Context, t hostTask) error {
+func (h *hostRuns) runHost(ctx context.Context, t hostTask) error {
 	s, sr, hr := t.s, t.sr, t.hr
-	call, err := w.call(ctx, s, t.h)
+	call, err := h.call(ctx, s, t.h)
 	if err != nil {
 		return err
 	}
 	ev := map[runbook.RunState]string{runbook.RunPending: runbook.EvStart, runbook.RunFailed: runbook.EvRetry, runbook.RunInterrupted: runbook.EvRerun}[hr.State]
 	hr.Attempts++
-	hr.Token = token(w.rel().ID, s, hr.Attempts, hr.Host)
-	hr.StartedAt, hr.FinishedAt, hr.ExitCode, hr.DurationMS = w.rec.now(), time.Time{}, -1, 0
+	hr.Token = token(h.rel().ID, s, hr.Attempts, hr.Host)
+	hr.StartedAt, hr.FinishedAt, hr.ExitCode, hr.DurationMS = h.rec.now(), time.Time{}, -1, 0
 	call.Token, call.Attempt = hr.Token, hr.Attempts
 	// Committed before anything touches the host (DESIGN "Resume exactly" 1).
 	runbook.Hit(runbook.PointIntentBefore)
-	if err := w.rec.host(ctx, sr, hr, ev, ""); err != nil {
+	if err := h.rec.host(ctx, sr, hr, ev, ""); err != nil {
 		return err
 	}
 	runbook.Hit(runbook.PointIntentAfter)
-	out := w.output(s, hr)
+	out := h.output(s, hr)
 	call.Out = out
-	outcome, doErr := w.cfg.Exec.Do(ctx, call)
+	outcome, doErr := h.cfg.Exec.Do(ctx, call)
 	if errors.Is(doErr, runbook.ErrPromptInterrupted) {
 		// Ctrl-C at a question the connection asked (a host key): the
 		// action never started; resume settles the run as never started.
 		out.Close()
-		if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted by the operator at a prompt"); err != nil {
+		if err := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted by the operator at a prompt"); err != nil {
 			return err
 		}
 		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
@@ -113,21 +113,21 @@ func (w *walk) runHost(ctx context.Context, t hostTask) error {
 		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
 		out.Close()
 		hr.OutputTail = out.Tail()
-		if err := w.rec.host(ctx, sr, hr, runbook.EvFail, doErr.Error()); err != nil {
+		if err := h.rec.host(ctx, sr, hr, runbook.EvFail, doErr.Error()); err != nil {
 			return err
 		}
 		return doErr
 	}
-	return w.finishHost(ctx, t, call, out, outcome, doErr)
+	return h.finishHost(ctx, t, call, out, outcome, doErr)
 }
 
 // finishHost records the outcome of an action (run now, reattached or
 // adopted from markers), then verifies it.
-func (w *walk) finishHost(ctx context.Context, t hostTask, call *runbook.Call, out *hostOutput, outcome runbook.Outcome, doErr error) error {
+func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Call, out *hostOutput, outcome runbook.Outcome, doErr error) error {
 	s, sr, hr := t.s, t.sr, t.hr
 	defer out.Close()
 	if doErr != nil && (errors.Is(doErr, runbook.ErrInDoubt) || ctx.Err() != nil) {
-		return w.inDoubt(ctx, t, out, doErr)
+		return h.inDoubt(ctx, t, out, doErr)
 	}
 	hr.ExitCode = outcome.ExitCode
 	if outcome.Detail != "" {
@@ -147,10 +147,10 @@ func (w *walk) finishHost(ctx context.Context, t hostTask, call *runbook.Call, o
 		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
 	}
 	if ok && call.Verify != "" {
-		if vok, err := w.verify(ctx, s, call, out); err != nil {
+		if vok, err := h.verify(ctx, s, call, out); err != nil {
 			out.Close()
 			hr.OutputTail = out.Tail()
-			if ferr := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
+			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
 				return ferr
 			}
 			if ctx.Err() != nil {
@@ -164,34 +164,34 @@ func (w *walk) finishHost(ctx context.Context, t hostTask, call *runbook.Call, o
 	}
 	out.Close()
 	hr.OutputTail = out.Tail()
-	hr.FinishedAt = w.rec.now()
+	hr.FinishedAt = h.rec.now()
 	hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
 	runbook.Hit(runbook.PointOutcomeBefore)
 	ev := runbook.EvFail
 	if ok {
 		ev = runbook.EvSucceed
-		if err := w.recordEffects(ctx, s, hr); err != nil {
+		if err := h.recordEffects(ctx, s, hr); err != nil {
 			return err
 		}
 	}
 	if ok && t.endsStep && sr.State == runbook.RunRunning {
 		sr.FinishedAt = hr.FinishedAt
-		if err := w.rec.both(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, ""); err != nil {
+		if err := h.rec.both(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, ""); err != nil {
 			return err
 		}
-	} else if err := w.rec.host(ctx, sr, hr, ev, reason); err != nil {
+	} else if err := h.rec.host(ctx, sr, hr, ev, reason); err != nil {
 		return err
 	}
 	runbook.Hit(runbook.PointOutcomeAfter)
-	w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
-	w.cfg.UI.HostDone(s, hr, outcome.Summary)
+	h.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+	h.cfg.UI.HostDone(s, hr, outcome.Summary)
 	return nil
 }
 
 // inDoubt records a host run whose action may or may not have happened
 // (the operator interrupted it, or the connection dropped mid-command):
 // interrupted, to be settled by its markers on resume.
-func (w *walk) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doErr error) error {
+func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doErr error) error {
 	s, hr := t.s, t.hr
 	reason := "outcome in doubt: " + doErr.Error()
 	if ctx.Err() != nil {
@@ -202,78 +202,13 @@ func (w *walk) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doErr e
 	}
 	out.Close()
 	hr.OutputTail = out.Tail()
-	if err := w.rec.host(ctx, t.sr, hr, runbook.EvInterrupt, reason); err != nil {
+	if err := h.rec.host(ctx, t.sr, hr, runbook.EvInterrupt, reason); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
 		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` settles the interrupted run")
 	}
 	return runbook.WithHint(fmt.Errorf("%w: %s on %s: %v", runbook.ErrInDoubt, s.Name, hr.Host, doErr), "`runbook resume` settles it through the host's markers or the step's check")
-}
-
-// verify runs the verify command until it passes, retries times more.
-func (w *walk) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (bool, error) {
-	for attempt := 0; ; attempt++ {
-		ok, err := w.cfg.Exec.Verify(ctx, call)
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if err == nil && ok {
-			return true, nil
-		}
-		if err != nil {
-			out.Line("runbook: verify: " + err.Error())
-		}
-		if attempt >= s.Retries {
-			return false, nil
-		}
-		delay := s.RetryDelay
-		if delay == 0 {
-			delay = time.Second
-		}
-		out.Line(fmt.Sprintf("runbook: verify failed, retry %d/%d in %s", attempt+1, s.Retries, delay))
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-// call builds the rendered call of step s on host h. An activate gets the
-// versions recorded as staged on h: the only ones its keep cleanup may
-// remove.
-func (w *walk) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
-	c, err := renderCall(w.rb, w.rel(), s, h, w.data(s, h), w.cfg.Secrets)
-	if err != nil || s.Kind != runbook.KindActivate {
-		return c, err
-	}
-	if c.Staged, err = w.stagedOn(ctx, s.On, h.Name); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// stagedOn lists the versions recorded as staged on host of env and not
-// removed since, oldest release first: the release record, not a host's
-// clock, decides which are oldest.
-func (w *walk) stagedOn(ctx context.Context, env, host string) ([]string, error) {
-	all, err := w.cfg.Store.StagedVersions(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read what is staged on %s: %w", host, err)
-	}
-	var mine []runbook.Staged
-	for _, st := range all {
-		if st.Env == env && st.Host == host && !st.Removed {
-			mine = append(mine, st)
-		}
-	}
-	slices.SortStableFunc(mine, func(a, b runbook.Staged) int { return cmp.Compare(a.ReleaseID, b.ReleaseID) })
-	out := make([]string, len(mine))
-	for i, st := range mine {
-		out[i] = st.Version
-	}
-	return out, nil
 }
 
 // renderCall renders every template of step s for host h with data d.
@@ -315,11 +250,6 @@ func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *r
 		}
 	}
 	return c, nil
-}
-
-// output opens the output of the current attempt of a host run.
-func (w *walk) output(s *runbook.Step, hr *runbook.HostRun) *hostOutput {
-	return newHostOutput(w.cfg.UI, w.cfg.Masker, logSpot{dir: w.cfg.LogDir, release: w.rel().ID}, s, hr, w.rec.now())
 }
 
 // failReason is the last line runbook wrote about a failed host run, or

@@ -37,7 +37,7 @@ func TestPreviousWhileRollingBack(t *testing.T) {
 		}},
 	} {
 		cfg := &Config{Store: liveStore{live: tc.live}}
-		w := &walk{cfg: cfg, rec: newRecorder(cfg, rel)}
+		w := &walk{night: &night{cfg: cfg, rec: newRecorder(cfg, rel)}}
 		if err := w.loadPrevious(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -63,11 +63,12 @@ func (e *Engine) Rollback(ctx context.Context) error {
 		return err
 	}
 	e.cfg.UI.Info(fmt.Sprintf("rolling back release %s (#%d)", r.Version, r.ID))
-	for _, i := range w.undoOrder() {
-		if err := w.interruptedRollback(ctx); err != nil {
+	rb := &rollback{w.night}
+	for _, i := range rb.undoOrder() {
+		if err := rb.interruptedRollback(ctx); err != nil {
 			return err
 		}
-		if err := w.undoStep(ctx, i); err != nil {
+		if err := rb.undoStep(ctx, i); err != nil {
 			return err
 		}
 	}
@@ -75,7 +76,7 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
-	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, w.liveNow(ctx)))
+	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, rb.liveNow(ctx)))
 	return nil
 }
 
@@ -118,9 +119,9 @@ func tookEffect(hr *runbook.HostRun) bool {
 // succeeded on others — or is mid-undo. Skipped and never-run steps are
 // not undone; a step interrupted mid-run or mid-undo is (undos must be
 // safe to repeat).
-func (w *walk) undoOrder() []int {
+func (r *rollback) undoOrder() []int {
 	var idx []int
-	for i, sr := range w.steps {
+	for i, sr := range r.steps {
 		switch sr.State {
 		case runbook.RunSucceeded, runbook.RunUndoing, runbook.RunUndoFailed, runbook.RunInterrupted:
 			idx = append(idx, i)
@@ -134,7 +135,7 @@ func (w *walk) undoOrder() []int {
 		}
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
-		x, y := w.steps[idx[a]], w.steps[idx[b]]
+		x, y := r.steps[idx[a]], r.steps[idx[b]]
 		if !x.FinishedAt.Equal(y.FinishedAt) {
 			return x.FinishedAt.After(y.FinishedAt)
 		}
@@ -150,46 +151,46 @@ func (w *walk) undoOrder() []int {
 //	acts on the running application  passed over: its switch runs it again
 //	has an undo (or a built-in one)  the undo, asked for like a step
 //	changes hosts, no undo           the operator decides; never assumed
-func (w *walk) undoStep(ctx context.Context, i int) error {
-	s, sr := w.rb.Steps[i], w.steps[i]
-	change := w.cfg.Exec.Changes(w.rb, s)
+func (r *rollback) undoStep(ctx context.Context, i int) error {
+	s, sr := r.rb.Steps[i], r.steps[i]
+	change := r.cfg.Exec.Changes(r.rb, s)
 	switch {
 	case change == runbook.ChangesNothing:
 		return nil
 	case change == runbook.ChangesBuild && s.Undo == "":
-		w.cfg.UI.Detail(fmt.Sprintf("%s changed only the build directory: nothing to undo", s.Name))
+		r.cfg.UI.Detail(fmt.Sprintf("%s changed only the build directory: nothing to undo", s.Name))
 		return nil
 	case change == runbook.ChangesRunning:
-		w.cfg.UI.Detail(w.restartNote(s))
+		r.cfg.UI.Detail(r.restartNote(s))
 		return nil
 	}
-	w.cfg.UI.StepHeader(i, len(w.steps), s, sr)
+	r.cfg.UI.StepHeader(i, len(r.steps), s, sr)
 	if change == runbook.ChangesHosts && s.Undo == "" {
-		return w.manualUndo(ctx, s, sr)
+		return r.manualUndo(ctx, s, sr)
 	}
 	if sr.State != runbook.RunUndoing {
 		for asking := true; asking; {
-			choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChUndo, ChLeave, ChDetails, ChPause, ChAbort}, Default: ChUndo, Assume: ChUndo,
+			choice, err := r.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChUndo, ChLeave, ChDetails, ChPause, ChAbort}, Default: ChUndo, Assume: ChUndo,
 				Refuse: fmt.Sprintf("undo of %s needs the operator", s.Name), Hint: "run it in a terminal, or pass --yes"})
 			if err != nil {
-				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 			}
 			switch choice {
 			case ChUndo:
 				asking = false
 			case ChDetails:
-				w.undoDetails(s)
+				r.undoDetails(s)
 			case ChLeave:
-				reason, err := w.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
+				reason, err := r.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
 				if err != nil {
-					return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+					return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 				}
-				w.rec.note(ctx, "deviation", s.Name, "", "not undone in the rollback: "+reason)
+				r.rec.note(ctx, "deviation", s.Name, "", "not undone in the rollback: "+reason)
 				return nil
 			case ChPause:
-				return w.stopRollback(ctx, sr, runbook.ErrPaused)
+				return r.stopRollback(ctx, sr, runbook.ErrPaused)
 			case ChAbort:
-				if aborted, err := w.abort(ctx); aborted || err != nil {
+				if aborted, err := r.abort(ctx); aborted || err != nil {
 					return err
 				}
 			}
@@ -197,58 +198,58 @@ func (w *walk) undoStep(ctx context.Context, i int) error {
 	}
 	for {
 		if sr.State != runbook.RunUndoing {
-			if err := w.rec.step(ctx, sr, runbook.EvUndo, ""); err != nil {
+			if err := r.rec.step(ctx, sr, runbook.EvUndo, ""); err != nil {
 				return err
 			}
 		}
-		failed, err := w.undoHosts(ctx, s, sr)
+		failed, err := r.undoHosts(ctx, s, sr)
 		if err != nil {
-			return w.stopRollback(ctx, sr, err)
+			return r.stopRollback(ctx, sr, err)
 		}
-		sr.FinishedAt = w.rec.now()
+		sr.FinishedAt = r.rec.now()
 		if len(failed) == 0 {
-			if err := w.rec.step(ctx, sr, runbook.EvUndone, ""); err != nil {
+			if err := r.rec.step(ctx, sr, runbook.EvUndone, ""); err != nil {
 				return err
 			}
-			w.cfg.UI.StepDone(s, sr)
+			r.cfg.UI.StepDone(s, sr)
 			return nil
 		}
 		why := fmt.Sprintf("undo of %s failed on %s", s.Name, strings.Join(failed, ", "))
-		if err := w.rec.step(ctx, sr, runbook.EvUndoFail, why); err != nil {
+		if err := r.rec.step(ctx, sr, runbook.EvUndoFail, why); err != nil {
 			return err
 		}
-		w.cfg.UI.StepDone(s, sr)
-		if !w.ask.Asks() {
-			return w.failRollback(ctx, why)
+		r.cfg.UI.StepDone(s, sr)
+		if !r.ask.Asks() {
+			return r.failRollback(ctx, why)
 		}
-		choice, err := w.ask.Choose(Question{Msg: fmt.Sprintf("Undo of %s failed. What now?", s.Name), Options: []string{ChRetry, ChLeave, ChPause, ChAbort}, Default: ChRetry})
+		choice, err := r.ask.Choose(Question{Msg: fmt.Sprintf("Undo of %s failed. What now?", s.Name), Options: []string{ChRetry, ChLeave, ChPause, ChAbort}, Default: ChRetry})
 		if err != nil {
-			return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+			return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 		}
 		switch choice {
 		case ChLeave:
-			reason, err := w.ask.Text("Why go on without undoing "+s.Name+"? (recorded)", "", "")
+			reason, err := r.ask.Text("Why go on without undoing "+s.Name+"? (recorded)", "", "")
 			if err != nil {
-				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 			}
-			w.rec.note(ctx, "deviation", s.Name, "", "undo failed and was left: "+reason)
+			r.rec.note(ctx, "deviation", s.Name, "", "undo failed and was left: "+reason)
 			return nil
 		case ChPause:
-			return w.stopRollback(ctx, sr, runbook.ErrPaused)
+			return r.stopRollback(ctx, sr, runbook.ErrPaused)
 		case ChAbort:
-			if aborted, err := w.abort(ctx); aborted || err != nil {
+			if aborted, err := r.abort(ctx); aborted || err != nil {
 				return err
 			}
-			return w.failRollback(ctx, why)
+			return r.failRollback(ctx, why)
 		}
 	}
 }
 
 // restartNote says how a step that acts on the running application is
 // undone: by the switch of its environment, if this release switched it.
-func (w *walk) restartNote(s *runbook.Step) string {
-	if sw := w.rb.Switch(s); sw != nil {
-		for _, sr := range w.steps {
+func (r *rollback) restartNote(s *runbook.Step) string {
+	if sw := r.rb.Switch(s); sw != nil {
+		for _, sr := range r.steps {
 			if sr.Name == sw.Name {
 				for _, hr := range sr.Hosts {
 					if tookEffect(hr) || hr.State == runbook.RunUndone {
@@ -264,7 +265,7 @@ func (w *walk) restartNote(s *runbook.Step) string {
 // manualUndo handles a step that changed hosts and has no undo. Nothing
 // is assumed: the default is to pause, "done by hand" must be chosen and
 // records the operator's own words, and --yes stops for a human.
-func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) error {
+func (r *rollback) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) error {
 	var hosts []string
 	for _, hr := range sr.Hosts {
 		if tookEffect(hr) {
@@ -275,25 +276,25 @@ func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.Step
 		return nil
 	}
 	msg := fmt.Sprintf("%s changed %s and has no undo", s.Name, strings.Join(hosts, ", "))
-	w.cfg.UI.Warn(msg)
+	r.cfg.UI.Warn(msg)
 	for {
-		choice, err := w.ask.Choose(Question{
+		choice, err := r.ask.Choose(Question{
 			Msg:     msg + ". Undo it by hand, or leave it?",
 			Options: []string{ChPause, ChDoneByHand, ChLeave, ChDetails, ChAbort}, Default: ChPause,
 			Refuse: fmt.Sprintf("%s has no undo, and only the operator can say it was undone by hand", s.Name),
 			Hint:   fmt.Sprintf("run `runbook rollback` in a terminal to decide; or give %s an `undo:` command (`undo: none` when it leaves nothing to undo)", s.Name),
 		})
 		if err != nil {
-			return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+			return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 		}
 		switch choice {
 		case ChDoneByHand:
-			what, err := w.ask.Text(fmt.Sprintf("What did you do to undo %s on %s? (recorded)", s.Name, strings.Join(hosts, ", ")), "", "")
+			what, err := r.ask.Text(fmt.Sprintf("What did you do to undo %s on %s? (recorded)", s.Name, strings.Join(hosts, ", ")), "", "")
 			if err != nil {
-				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 			}
-			reason := fmt.Sprintf("undone by hand by %s: %s", w.cfg.Operator, what)
-			if err := w.rec.step(ctx, sr, runbook.EvUndo, reason); err != nil {
+			reason := fmt.Sprintf("undone by hand by %s: %s", r.cfg.Operator, what)
+			if err := r.rec.step(ctx, sr, runbook.EvUndo, reason); err != nil {
 				return err
 			}
 			for _, hr := range sr.Hosts {
@@ -301,30 +302,30 @@ func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.Step
 					continue
 				}
 				if hr.State != runbook.RunUndoing {
-					if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, reason); err != nil {
+					if err := r.rec.host(ctx, sr, hr, runbook.EvUndo, reason); err != nil {
 						return err
 					}
 				}
-				if err := w.rec.host(ctx, sr, hr, runbook.EvUndone, reason); err != nil {
+				if err := r.rec.host(ctx, sr, hr, runbook.EvUndone, reason); err != nil {
 					return err
 				}
 			}
-			sr.FinishedAt = w.rec.now()
-			w.rec.note(ctx, "deviation", s.Name, "", reason)
-			return w.rec.step(ctx, sr, runbook.EvUndone, reason)
+			sr.FinishedAt = r.rec.now()
+			r.rec.note(ctx, "deviation", s.Name, "", reason)
+			return r.rec.step(ctx, sr, runbook.EvUndone, reason)
 		case ChLeave:
-			reason, err := w.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
+			reason, err := r.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
 			if err != nil {
-				return w.stopRollback(ctx, sr, rollbackPromptErr(err))
+				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
 			}
-			w.rec.note(ctx, "deviation", s.Name, "", "has no undo and was left in place: "+reason)
+			r.rec.note(ctx, "deviation", s.Name, "", "has no undo and was left in place: "+reason)
 			return nil
 		case ChDetails:
-			w.details(s)
+			r.details(s)
 		case ChPause:
-			return w.stopRollback(ctx, sr, runbook.ErrPaused)
+			return r.stopRollback(ctx, sr, runbook.ErrPaused)
 		case ChAbort:
-			if aborted, err := w.abort(ctx); aborted || err != nil {
+			if aborted, err := r.abort(ctx); aborted || err != nil {
 				return err
 			}
 		}
@@ -332,15 +333,15 @@ func (w *walk) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.Step
 }
 
 // undoDetails shows what the undo of a step does on each host.
-func (w *walk) undoDetails(s *runbook.Step) {
+func (r *rollback) undoDetails(s *runbook.Step) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "undo of %s (%s on %s):", s.Name, s.Kind, s.On)
 	switch s.Kind {
 	case runbook.KindUpload:
-		fmt.Fprintf(&b, "\n  remove releases/%s on each host, unless it is live or the previous release", w.rel().Version)
+		fmt.Fprintf(&b, "\n  remove releases/%s on each host, unless it is live or the previous release", r.rel().Version)
 	case runbook.KindActivate:
-		fmt.Fprintf(&b, "\n  switch current back to the release live before %s", w.rel().Version)
-		rs := w.rb.Restarts(s)
+		fmt.Fprintf(&b, "\n  switch current back to the release live before %s", r.rel().Version)
+		rs := r.rb.Restarts(s)
 		for _, x := range rs {
 			fmt.Fprintf(&b, "\n  then run %s again on the restored release", x.Name)
 			if x.Verify != "" {
@@ -348,25 +349,25 @@ func (w *walk) undoDetails(s *runbook.Step) {
 			}
 		}
 		if len(rs) == 0 {
-			if cmd := w.rb.Envs[s.On].Operations["restart"]; cmd != "" {
+			if cmd := r.rb.Envs[s.On].Operations["restart"]; cmd != "" {
 				b.WriteString("\n  then the restart operation (nothing verifies it)")
 			} else {
 				b.WriteString("\n  nothing restarts the application afterwards")
 			}
 		}
 	default:
-		for _, h := range w.rb.Envs[s.On].Hosts {
-			fmt.Fprintf(&b, "\n  %s: %s", h.Name, w.cfg.Masker.Mask(runbook.RenderForDisplay(s.Undo, w.data(s, h))))
+		for _, h := range r.rb.Envs[s.On].Hosts {
+			fmt.Fprintf(&b, "\n  %s: %s", h.Name, r.cfg.Masker.Mask(runbook.RenderForDisplay(s.Undo, r.data(s, h))))
 		}
 	}
-	w.cfg.UI.Detail(b.String())
+	r.cfg.UI.Detail(b.String())
 }
 
 // failRollback ends a rollback that could not finish: rollback_failed,
 // naming what failed and what to type next.
-func (w *walk) failRollback(ctx context.Context, why string) error {
-	if w.rel().State == runbook.ReleaseRollingBack {
-		if err := w.rec.release(ctx, runbook.EvRollbackFail, why); err != nil {
+func (r *rollback) failRollback(ctx context.Context, why string) error {
+	if r.rel().State == runbook.ReleaseRollingBack {
+		if err := r.rec.release(ctx, runbook.EvRollbackFail, why); err != nil {
 			return err
 		}
 	}
@@ -375,23 +376,23 @@ func (w *walk) failRollback(ctx context.Context, why string) error {
 }
 
 // stopRollback leaves the step where it is and pauses the rollback.
-func (w *walk) stopRollback(ctx context.Context, sr *runbook.StepRun, cause error) error {
+func (r *rollback) stopRollback(ctx context.Context, sr *runbook.StepRun, cause error) error {
 	var re *runbook.RecordError
 	if errors.As(cause, &re) {
 		return cause // nothing more can be recorded (see runbook.RecordError)
 	}
 	if sr.State == runbook.RunUndoing {
-		if err := w.rec.step(ctx, sr, runbook.EvInterrupt, stopReason(cause)); err != nil {
+		if err := r.rec.step(ctx, sr, runbook.EvInterrupt, stopReason(cause)); err != nil {
 			return err
 		}
 	}
-	if w.rel().State == runbook.ReleaseRollingBack {
-		if err := w.rec.release(ctx, runbook.EvPause, stopReason(cause)); err != nil {
+	if r.rel().State == runbook.ReleaseRollingBack {
+		if err := r.rec.release(ctx, runbook.EvPause, stopReason(cause)); err != nil {
 			return err
 		}
 	}
 	if errors.Is(cause, runbook.ErrPaused) {
-		w.cfg.UI.Info("rollback paused; `runbook rollback` continues it")
+		r.cfg.UI.Info("rollback paused; `runbook rollback` continues it")
 	}
 	return cause
 }
@@ -403,12 +404,12 @@ func rollbackPromptErr(err error) error {
 	return err
 }
 
-func (w *walk) interruptedRollback(ctx context.Context) error {
+func (r *rollback) interruptedRollback(ctx context.Context) error {
 	if ctx.Err() == nil {
 		return nil
 	}
-	if w.rel().State == runbook.ReleaseRollingBack {
-		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+	if r.rel().State == runbook.ReleaseRollingBack {
+		if err := r.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
 			return err
 		}
 	}
@@ -418,14 +419,14 @@ func (w *walk) interruptedRollback(ctx context.Context) error {
 // liveNow says, after a rollback, what runs on the environments this
 // release switched, and where a verify showed it: ": production 1.0.0
 // (verified on prod1, prod2)".
-func (w *walk) liveNow(ctx context.Context) string {
+func (r *rollback) liveNow(ctx context.Context) string {
 	envs := map[string]bool{}
-	for _, sr := range w.steps {
+	for _, sr := range r.steps {
 		if sr.Kind == runbook.KindActivate {
 			envs[sr.Env] = true
 		}
 	}
-	live, err := w.cfg.Store.LiveVersions(ctx)
+	live, err := r.cfg.Store.LiveVersions(ctx)
 	if err != nil || len(envs) == 0 {
 		return ""
 	}
@@ -450,7 +451,7 @@ func (w *walk) liveNow(ctx context.Context) string {
 		}
 	}
 	var parts []string
-	for _, en := range w.rb.EnvOrder {
+	for _, en := range r.rb.EnvOrder {
 		for v, x := range by[en] {
 			p := en + " " + v
 			switch {

@@ -12,7 +12,7 @@ import (
 // step's parallel limit. A run settled to an end (adopted, verified by its
 // check, marked done, skipped) is flagged settled; one that must run again
 // is left interrupted for the step to run.
-func (w *walk) settleAll(ctx context.Context, tasks []hostTask, lim Limits) error {
+func (h *hostRuns) settleAll(ctx context.Context, tasks []hostTask, lim Limits) error {
 	var open []*hostTask
 	for i := range tasks {
 		if tasks[i].hr.State == runbook.RunInterrupted {
@@ -20,11 +20,11 @@ func (w *walk) settleAll(ctx context.Context, tasks []hostTask, lim Limits) erro
 		}
 	}
 	res := FanOut(ctx, open, Limits{Parallel: lim.Parallel, MaxFail: len(open)}, func(ctx context.Context, t *hostTask) (bool, error) {
-		call, err := w.call(ctx, t.s, t.h)
+		call, err := h.call(ctx, t.s, t.h)
 		if err != nil {
 			return false, err
 		}
-		settled, err := w.settle(ctx, *t, call)
+		settled, err := h.settle(ctx, *t, call)
 		t.settled = settled
 		return false, err
 	})
@@ -34,67 +34,67 @@ func (w *walk) settleAll(ctx context.Context, tasks []hostTask, lim Limits) erro
 // settle decides what to do with an interrupted host run (SPEC §4, DESIGN
 // "Resume exactly" 4). settled reports that the run reached a final state
 // here; false means run the action again.
-func (w *walk) settle(ctx context.Context, t hostTask, call *runbook.Call) (settled bool, err error) {
+func (h *hostRuns) settle(ctx context.Context, t hostTask, call *runbook.Call) (settled bool, err error) {
 	s, hr := t.s, t.hr
 	call.Token, call.Attempt, call.Since = hr.Token, hr.Attempts, hr.StartedAt
 	ev := runbook.Settlement{State: runbook.SettleNeverStarted}
 	if hr.Token != "" {
-		if ev, err = w.cfg.Exec.Settle(ctx, call); err != nil {
+		if ev, err = h.cfg.Exec.Settle(ctx, call); err != nil {
 			return false, fmt.Errorf("settle %s on %s: %w", s.Name, hr.Host, err)
 		}
 	}
 	switch ev.State {
 	case runbook.SettleNeverStarted:
-		w.cfg.UI.Detail(fmt.Sprintf("%s on %s never started: running it", s.Name, hr.Host))
+		h.cfg.UI.Detail(fmt.Sprintf("%s on %s never started: running it", s.Name, hr.Host))
 		return false, nil
 	case runbook.SettleRunning:
 		// Left running by a process that died: wait for it to end, then
 		// settle by what it left behind.
-		w.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running on the host: waiting for it", s.Name, hr.Host))
-		out := w.output(s, hr)
+		h.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running on the host: waiting for it", s.Name, hr.Host))
+		out := h.output(s, hr)
 		call.Out = out
-		outcome, werr := w.cfg.Exec.Wait(ctx, call)
+		outcome, werr := h.cfg.Exec.Wait(ctx, call)
 		out.Close()
 		if ctx.Err() != nil {
 			return false, runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` settles it")
 		}
 		if werr == nil {
-			return w.adopt(ctx, t, call, outcome.ExitCode, "reattached: it ended with exit %d")
+			return h.adopt(ctx, t, call, outcome.ExitCode, "reattached: it ended with exit %d")
 		}
 		if !errors.Is(werr, runbook.ErrInDoubt) {
 			return false, fmt.Errorf("wait for %s on %s: %w", s.Name, hr.Host, werr)
 		}
 	case runbook.SettleFinished:
-		return w.adopt(ctx, t, call, ev.ExitCode, "outcome found on the host: exit %d")
+		return h.adopt(ctx, t, call, ev.ExitCode, "outcome found on the host: exit %d")
 	}
-	return w.settleInDoubt(ctx, t, call)
+	return h.settleInDoubt(ctx, t, call)
 }
 
 // settleInDoubt decides a run that may have run, part-way or whole: its
 // check, else its idempotence, else the operator.
-func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call) (bool, error) {
+func (h *hostRuns) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call) (bool, error) {
 	s, sr, hr := t.s, t.sr, t.hr
 	if call.Check != "" {
-		ok, err := w.cfg.Exec.Check(ctx, call)
+		ok, err := h.cfg.Exec.Check(ctx, call)
 		if err == nil && ok {
-			if err := w.recordEffects(ctx, s, hr); err != nil {
+			if err := h.recordEffects(ctx, s, hr); err != nil {
 				return false, err
 			}
-			if err := w.rec.host(ctx, sr, hr, runbook.EvMarkDone, "verified by check"); err != nil {
+			if err := h.rec.host(ctx, sr, hr, runbook.EvMarkDone, "verified by check"); err != nil {
 				return false, err
 			}
-			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
-			w.cfg.UI.HostDone(s, hr, "verified by check")
+			h.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+			h.cfg.UI.HostDone(s, hr, "verified by check")
 			return true, nil
 		}
-		w.cfg.UI.Detail(fmt.Sprintf("%s on %s: check says the effect is not in place", s.Name, hr.Host))
+		h.cfg.UI.Detail(fmt.Sprintf("%s on %s: check says the effect is not in place", s.Name, hr.Host))
 	}
 	if s.IsIdempotent() {
-		w.cfg.UI.Detail(fmt.Sprintf("%s on %s was in doubt; it is idempotent: running it again", s.Name, hr.Host))
+		h.cfg.UI.Detail(fmt.Sprintf("%s on %s was in doubt; it is idempotent: running it again", s.Name, hr.Host))
 		return false, nil
 	}
 	for {
-		choice, err := w.ask.Choose(Question{
+		choice, err := h.ask.Choose(Question{
 			Msg:     fmt.Sprintf("%s on %s was interrupted and may have run. What now?", s.Name, hr.Host),
 			Options: []string{ChRerun, ChMarkDone, ChSkip, ChDetails, ChRollback, ChPause}, Default: ChPause,
 			Refuse: fmt.Sprintf("%s on %s was interrupted mid-run and may or may not have taken effect", s.Name, hr.Host),
@@ -105,45 +105,45 @@ func (w *walk) settleInDoubt(ctx context.Context, t hostTask, call *runbook.Call
 		}
 		switch choice {
 		case ChRerun:
-			w.rec.note(ctx, "deviation", s.Name, hr.Host, "re-run after an interruption, decided by "+w.cfg.Operator)
+			h.rec.note(ctx, "deviation", s.Name, hr.Host, "re-run after an interruption, decided by "+h.cfg.Operator)
 			return false, nil
 		case ChMarkDone:
-			reason, err := w.ask.Text("Why is it done? (recorded)", "", "")
+			reason, err := h.ask.Text("Why is it done? (recorded)", "", "")
 			if err != nil {
 				return false, askErr(err)
 			}
-			if err := w.recordEffects(ctx, s, hr); err != nil {
+			if err := h.recordEffects(ctx, s, hr); err != nil {
 				return false, err
 			}
-			if err := w.rec.host(ctx, sr, hr, runbook.EvMarkDone, "marked done: "+reason); err != nil {
+			if err := h.rec.host(ctx, sr, hr, runbook.EvMarkDone, "marked done: "+reason); err != nil {
 				return false, err
 			}
-			w.rec.note(ctx, "deviation", s.Name, hr.Host, "marked done: "+reason)
+			h.rec.note(ctx, "deviation", s.Name, hr.Host, "marked done: "+reason)
 			// Decided: what the run left on the host (its raw log among it)
 			// has no more use.
-			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+			h.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			return true, nil
 		case ChSkip:
-			reason, err := w.ask.Text("Why skip it? (recorded)", "", "")
+			reason, err := h.ask.Text("Why skip it? (recorded)", "", "")
 			if err != nil {
 				return false, askErr(err)
 			}
-			if err := w.rec.host(ctx, sr, hr, runbook.EvSkip, reason); err != nil {
+			if err := h.rec.host(ctx, sr, hr, runbook.EvSkip, reason); err != nil {
 				return false, err
 			}
-			w.rec.note(ctx, "deviation", s.Name, hr.Host, "skipped after an interruption: "+reason)
-			w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+			h.rec.note(ctx, "deviation", s.Name, hr.Host, "skipped after an interruption: "+reason)
+			h.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 			return true, nil
 		case ChDetails:
-			w.details(s)
+			h.details(s)
 			if hr.OutputTail != "" {
-				w.cfg.UI.Detail("last output:\n" + indent(hr.OutputTail))
+				h.cfg.UI.Detail("last output:\n" + indent(hr.OutputTail))
 			}
 		case ChRollback:
 			return false, errRollbackChosen
 		case ChPause:
 			// Recorded by the step once every host run has stopped.
-			w.cfg.UI.Info("release paused; `runbook resume` continues where it stopped")
+			h.cfg.UI.Info("release paused; `runbook resume` continues where it stopped")
 			return false, runbook.ErrPaused
 		}
 	}
@@ -160,13 +160,13 @@ func askErr(err error) error {
 }
 
 // adopt records an outcome the host kept for a run whose process died.
-func (w *walk) adopt(ctx context.Context, t hostTask, call *runbook.Call, code int, format string) (bool, error) {
+func (h *hostRuns) adopt(ctx context.Context, t hostTask, call *runbook.Call, code int, format string) (bool, error) {
 	reason := fmt.Sprintf(format, code)
-	if err := w.rec.host(ctx, t.sr, t.hr, runbook.EvRerun, reason); err != nil {
+	if err := h.rec.host(ctx, t.sr, t.hr, runbook.EvRerun, reason); err != nil {
 		return false, err
 	}
-	w.cfg.UI.Detail(fmt.Sprintf("%s on %s: %s", t.s.Name, t.hr.Host, reason))
-	out := w.output(t.s, t.hr)
+	h.cfg.UI.Detail(fmt.Sprintf("%s on %s: %s", t.s.Name, t.hr.Host, reason))
+	out := h.output(t.s, t.hr)
 	call.Out = out
-	return true, w.finishHost(ctx, t, call, out, runbook.Outcome{ExitCode: code}, nil)
+	return true, h.finishHost(ctx, t, call, out, runbook.Outcome{ExitCode: code}, nil)
 }

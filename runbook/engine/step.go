@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -277,117 +276,22 @@ func (w *walk) afterFailure(ctx context.Context, s *runbook.Step, sr *runbook.St
 	}
 }
 
-// promptErr turns what a prompt returned into how the walk stops (sr nil:
-// outside a step).
+// promptErr turns what a prompt in step sr returned into how the walk
+// stops.
 func (w *walk) promptErr(ctx context.Context, sr *runbook.StepRun, err error) error {
-	if errors.Is(err, runbook.ErrPromptInterrupted) {
-		err = runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
-	}
-	if sr != nil && (errors.Is(err, runbook.ErrInterrupted) || errors.Is(err, runbook.ErrNeedsHuman)) {
+	err = interruptedAt(err)
+	if errors.Is(err, runbook.ErrInterrupted) || errors.Is(err, runbook.ErrNeedsHuman) {
 		return w.stop(ctx, sr, err)
 	}
 	return err
 }
 
-func (w *walk) pause(ctx context.Context) error {
-	if w.rel().State == runbook.ReleaseRunning {
-		if err := w.rec.release(ctx, runbook.EvPause, "paused by "+w.cfg.Operator); err != nil {
-			return err
-		}
+// interruptedAt turns a Ctrl-C at a prompt into the walk's interruption.
+func interruptedAt(err error) error {
+	if errors.Is(err, runbook.ErrPromptInterrupted) {
+		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
 	}
-	w.cfg.UI.Info("release paused; `runbook resume` continues where it stopped")
-	return runbook.ErrPaused
-}
-
-// abort ends the release for good, once the operator confirmed it: it
-// cannot be resumed or rolled back step by step afterwards, so the
-// question names what the release changed and defaults to no. aborted
-// false means the operator went back.
-func (w *walk) abort(ctx context.Context) (aborted bool, err error) {
-	msg := fmt.Sprintf("Abort release %s for good? Nothing is undone, and it cannot be resumed or rolled back step by step afterwards.", w.rel().Version)
-	if changed := w.changedHosts(); changed != "" {
-		msg += "\n  It changed " + changed + "."
-	}
-	ok, err := w.ask.Confirm(msg, "Yes, abort the release", "No, go back")
-	if err != nil {
-		return false, w.promptErr(ctx, nil, err)
-	}
-	if !ok {
-		return false, nil
-	}
-	reason, err := w.ask.Text("Why abort? (recorded)", "", "")
-	if err != nil {
-		return false, w.promptErr(ctx, nil, err)
-	}
-	w.rel().FinishedAt = w.rec.now()
-	if err := w.rec.release(ctx, runbook.EvAbort, "aborted by "+w.cfg.Operator+": "+reason); err != nil {
-		return false, err
-	}
-	w.rec.note(ctx, "deviation", "", "", "release aborted by "+w.cfg.Operator+": "+reason)
-	w.cfg.UI.Info("release aborted; nothing was undone")
-	return true, runbook.ErrAborted
-}
-
-// changedHosts names the hosts this release changed, by environment:
-// "prerelease (pre1), production (prod1, prod2)".
-func (w *walk) changedHosts() string {
-	var order []string
-	hosts := map[string][]string{}
-	for i, sr := range w.steps {
-		switch w.cfg.Exec.Changes(w.rb, w.rb.Steps[i]) {
-		case runbook.ChangesNothing, runbook.ChangesBuild:
-			continue
-		}
-		for _, hr := range sr.Hosts {
-			if !tookEffect(hr) || slices.Contains(hosts[sr.Env], hr.Host) {
-				continue
-			}
-			if hosts[sr.Env] == nil {
-				order = append(order, sr.Env)
-			}
-			hosts[sr.Env] = append(hosts[sr.Env], hr.Host)
-		}
-	}
-	parts := make([]string, len(order))
-	for i, en := range order {
-		parts[i] = fmt.Sprintf("%s (%s)", en, strings.Join(hosts[en], ", "))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// details shows what a step would do on each host, secrets masked.
-func (w *walk) details(s *runbook.Step) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "step %s (%s", s.Name, s.Kind)
-	if s.On != "" {
-		fmt.Fprintf(&b, " on %s", s.On)
-	}
-	b.WriteString(")")
-	if s.Description != "" {
-		b.WriteString("\n  " + s.Description)
-	}
-	if d := w.cfg.Exec.Describe(w.rb, s, w.rel().Version); d != "" {
-		b.WriteString("\n  " + d)
-		if s.Kind == runbook.KindActivate {
-			b.WriteString("; its undo switches back and restarts")
-		}
-	}
-	fields := [][2]string{{"command", s.Command(w.rb.Envs[s.On])}, {"verify", s.Verify}, {"check", s.Check}, {"undo", s.Undo}}
-	if s.HasHosts() && slices.ContainsFunc(fields, func(kv [2]string) bool { return kv[1] != "" }) {
-		for _, h := range w.rb.Envs[s.On].Hosts {
-			d := w.data(s, h)
-			fmt.Fprintf(&b, "\n  %s:", h.Name)
-			for _, kv := range fields {
-				if kv[1] == "" {
-					continue
-				}
-				// Continuation lines of a multi-line command stay indented.
-				text := strings.ReplaceAll(w.cfg.Masker.Mask(runbook.RenderForDisplay(kv[1], d)), "\n", "\n      ")
-				fmt.Fprintf(&b, "\n    %s: %s", kv[0], text)
-			}
-		}
-	}
-	w.cfg.UI.Detail(b.String())
+	return err
 }
 
 func indent(s string) string {

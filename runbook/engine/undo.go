@@ -14,19 +14,19 @@ import (
 // first, within the step's limits (an activate's are those of the restart
 // it runs again: a rolling restart stays rolling). It returns the hosts
 // whose undo failed, each with why.
-func (w *walk) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) ([]string, error) {
+func (r *rollback) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) ([]string, error) {
 	var tasks []hostTask
 	for j := len(sr.Hosts) - 1; j >= 0; j-- {
 		if hr := sr.Hosts[j]; tookEffect(hr) {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(w.rb, s, hr.Host)})
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(r.rb, s, hr.Host)})
 		}
 	}
-	lim := LimitsOf(w.rb.Envs[s.On], s)
-	if rs := w.rb.Restarts(s); s.Kind == runbook.KindActivate && len(rs) > 0 {
-		lim = LimitsOf(w.rb.Envs[s.On], rs[0])
+	lim := LimitsOf(r.rb.Envs[s.On], s)
+	if rs := r.rb.Restarts(s); s.Kind == runbook.KindActivate && len(rs) > 0 {
+		lim = LimitsOf(r.rb.Envs[s.On], rs[0])
 	}
 	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
-		return w.undoHost(ctx, t)
+		return r.undoHost(ctx, t)
 	})
 	var failed []string
 	for _, j := range res.Failed {
@@ -47,40 +47,40 @@ func (w *walk) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.StepR
 
 // undoHost undoes one host run: undone, or undo_failed (failed true), or an
 // error when the rollback must stop (interrupted, in doubt, database).
-func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error) {
+func (r *rollback) undoHost(ctx context.Context, t hostTask) (failed bool, err error) {
 	s, sr, hr := t.s, t.sr, t.hr
-	call, err := w.call(ctx, s, t.h)
+	call, err := r.call(ctx, s, t.h)
 	if err != nil {
 		return false, err
 	}
-	out := w.output(s, hr)
+	out := r.output(s, hr)
 	defer out.Close()
 	call.Out = out
 	var restarted map[string]string // restart step → its old token
 	if s.Kind == runbook.KindActivate && hr.State == runbook.RunInterrupted && strings.HasSuffix(hr.Token, undoSuffix) {
-		restarted = w.settleRestarts(ctx, s, hr, call)
+		restarted = r.settleRestarts(ctx, s, hr, call)
 	}
-	outcome, uerr, err := w.runUndo(ctx, s, sr, hr, call)
+	outcome, uerr, err := r.runUndo(ctx, s, sr, hr, call)
 	if err != nil {
 		return false, err
 	}
 	if uerr == nil && outcome.ExitCode == 0 {
 		// Recorded before anything runs on the restored release: a verify
 		// that passes then marks it verified, not the other way round.
-		if err := w.recordUndoEffects(ctx, s, hr, outcome); err != nil {
+		if err := r.recordUndoEffects(ctx, s, hr, outcome); err != nil {
 			return false, err
 		}
 		if s.Kind == runbook.KindActivate {
-			outcome, uerr = w.restartAfterSwitch(ctx, s, t.h, hr, outcome, out, restarted)
+			outcome, uerr = r.restartAfterSwitch(ctx, s, t.h, hr, outcome, out, restarted)
 		}
 	}
 	runbook.Hit(runbook.PointUndoAfter)
-	hr.FinishedAt = w.rec.now()
+	hr.FinishedAt = r.rec.now()
 	hr.DurationMS = hr.FinishedAt.Sub(hr.StartedAt).Milliseconds()
 	if uerr != nil && (errors.Is(uerr, runbook.ErrInDoubt) || ctx.Err() != nil) {
 		out.Close()
 		hr.OutputTail = out.Tail()
-		if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, "undo interrupted"); err != nil {
+		if err := r.rec.host(ctx, sr, hr, runbook.EvInterrupt, "undo interrupted"); err != nil {
 			return false, err
 		}
 		if ctx.Err() != nil {
@@ -99,33 +99,33 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 		out.Line("runbook: " + reason)
 		out.Close()
 		hr.OutputTail = out.Tail()
-		if err := w.rec.host(ctx, sr, hr, runbook.EvUndoFail, reason); err != nil {
+		if err := r.rec.host(ctx, sr, hr, runbook.EvUndoFail, reason); err != nil {
 			return false, err
 		}
-		w.cfg.UI.HostDone(s, hr, reason)
+		r.cfg.UI.HostDone(s, hr, reason)
 		return true, nil
 	}
 	out.Close()
 	hr.OutputTail = out.Tail()
-	if err := w.rec.host(ctx, sr, hr, runbook.EvUndone, outcome.Summary); err != nil {
+	if err := r.rec.host(ctx, sr, hr, runbook.EvUndone, outcome.Summary); err != nil {
 		return false, err
 	}
 	// The markers go only once `undone` is committed: removed before,
 	// a crash in between would leave an undo (or a restart after a switch
 	// back) that settles as never started, and it would run a second time.
-	w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+	r.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 	if s.Kind == runbook.KindActivate {
-		for _, rs := range w.rb.Restarts(s) {
+		for _, rs := range r.rb.Restarts(s) {
 			c := *call
 			c.Token = hr.Token + "-" + cleanName(rs.Name)
-			w.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
+			r.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
 			if old, ok := restarted[rs.Name]; ok {
 				c.Token = old
-				w.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
+				r.cfg.Exec.Forget(context.WithoutCancel(ctx), &c)
 			}
 		}
 	}
-	w.cfg.UI.HostDone(s, hr, outcome.Summary)
+	r.cfg.UI.HostDone(s, hr, outcome.Summary)
 	return false, nil
 }
 
@@ -137,14 +137,14 @@ func (w *walk) undoHost(ctx context.Context, t hostTask) (failed bool, err error
 // was live before this release) is left as it is. restarted names the
 // restarts an interrupted attempt of this undo already ran to success
 // (with their tokens): they are verified, not run a second time.
-func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runbook.Host, hr *runbook.HostRun, switched runbook.Outcome, out *hostOutput, restarted map[string]string) (runbook.Outcome, error) {
+func (r *rollback) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runbook.Host, hr *runbook.HostRun, switched runbook.Outcome, out *hostOutput, restarted map[string]string) (runbook.Outcome, error) {
 	restored := runbook.ParseDetail(switched.Detail).Version
 	if restored == "" {
 		return switched, nil // nothing to go back to: it runs what it ran
 	}
-	steps := w.rb.Restarts(sw)
+	steps := r.rb.Restarts(sw)
 	if len(steps) == 0 {
-		cmd := w.rb.Envs[sw.On].Operations["restart"]
+		cmd := r.rb.Envs[sw.On].Operations["restart"]
 		if cmd == "" {
 			out.Line(fmt.Sprintf("runbook: nothing restarts %s after the switch back: its application runs what it ran until restarted (add an `op: restart` step with a verify after %s)", sw.On, sw.Name))
 			return runbook.Outcome{Detail: switched.Detail, Summary: "live again: " + restored + ", not restarted"}, nil
@@ -154,7 +154,7 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 	}
 	verified := true
 	for _, rs := range steps {
-		call, err := w.restoredCall(rs, h, restored)
+		call, err := r.restoredCall(rs, h, restored)
 		if err != nil {
 			return runbook.Outcome{ExitCode: -1}, err
 		}
@@ -164,7 +164,7 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 			out.Line(fmt.Sprintf("runbook: %s already ran on %s before the interruption: verifying it", rs.Name, restored))
 			call.Token = old
 		} else {
-			o, err := w.cfg.Exec.Do(ctx, call)
+			o, err := r.cfg.Exec.Do(ctx, call)
 			if err != nil {
 				return runbook.Outcome{ExitCode: -1}, err
 			}
@@ -176,7 +176,7 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 			verified = false
 			continue
 		}
-		ok, err := w.verify(ctx, rs, call, out)
+		ok, err := r.verify(ctx, rs, call, out)
 		if err != nil {
 			return runbook.Outcome{ExitCode: -1}, err
 		}
@@ -188,20 +188,20 @@ func (w *walk) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *runb
 		out.Line(fmt.Sprintf("runbook: %s is restarted on %s but nothing verifies it (give the restart step a verify)", hr.Host, restored))
 		return runbook.Outcome{Detail: switched.Detail, Summary: "live again: " + restored + ", restarted, not verified"}, nil
 	}
-	if err := w.cfg.Store.VerifyLive(ctx, sw.On, hr.Host, restored, w.rec.now()); err != nil {
+	if err := r.cfg.Store.VerifyLive(ctx, sw.On, hr.Host, restored, r.rec.now()); err != nil {
 		return runbook.Outcome{ExitCode: -1}, runbook.NotRecorded(err)
 	}
 	return runbook.Outcome{Detail: switched.Detail, Summary: "live again: " + restored + ", restarted and verified"}, nil
 }
 
 // restoredCall renders step rs for host h as it runs on release version.
-func (w *walk) restoredCall(rs *runbook.Step, h *runbook.Host, version string) (*runbook.Call, error) {
-	d := w.data(rs, h)
-	d.Version, d.Release.Previous = version, w.rel().Version
+func (r *rollback) restoredCall(rs *runbook.Step, h *runbook.Host, version string) (*runbook.Call, error) {
+	d := r.data(rs, h)
+	d.Version, d.Release.Previous = version, r.rel().Version
 	if h.DeployDir != "" {
 		d.Release.Dir = path.Join(h.DeployDir, "releases", version)
 	}
-	return renderCall(w.rb, w.rel(), rs, h, d, w.cfg.Secrets)
+	return renderCall(r.rb, r.rel(), rs, h, d, r.cfg.Secrets)
 }
 
 // settleRestarts reads what the restarts of an interrupted undo of
@@ -209,12 +209,12 @@ func (w *walk) restoredCall(rs *runbook.Step, h *runbook.Host, version string) (
 // restart still running is waited for, so a continued rollback never
 // restarts beside it; one that ended with exit 0 is returned (restart
 // step → token), and the continued undo only verifies it.
-func (w *walk) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) map[string]string {
+func (r *rollback) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) map[string]string {
 	done := map[string]string{}
-	for _, rs := range w.rb.Restarts(s) {
+	for _, rs := range r.rb.Restarts(s) {
 		c := *call
 		c.Step, c.Token, c.Since = rs, hr.Token+"-"+cleanName(rs.Name), hr.StartedAt
-		ev, err := w.cfg.Exec.Settle(ctx, &c)
+		ev, err := r.cfg.Exec.Settle(ctx, &c)
 		if err != nil {
 			continue // no evidence: run it again (restarts are safe to repeat)
 		}
@@ -223,8 +223,8 @@ func (w *walk) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.
 		case runbook.SettleFinished:
 			code = ev.ExitCode
 		case runbook.SettleRunning:
-			w.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running from the interrupted rollback: waiting for it", rs.Name, hr.Host))
-			if o, err := w.cfg.Exec.Wait(ctx, &c); err == nil {
+			r.cfg.UI.Detail(fmt.Sprintf("%s on %s is still running from the interrupted rollback: waiting for it", rs.Name, hr.Host))
+			if o, err := r.cfg.Exec.Wait(ctx, &c); err == nil {
 				code = o.ExitCode
 			}
 		}
@@ -236,7 +236,7 @@ func (w *walk) settleRestarts(ctx context.Context, s *runbook.Step, hr *runbook.
 }
 
 // recordUndoEffects keeps the live and staged tables true after an undo.
-func (w *walk) recordUndoEffects(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, o runbook.Outcome) error {
+func (r *rollback) recordUndoEffects(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, o runbook.Outcome) error {
 	var err error
 	switch s.Kind {
 	case runbook.KindActivate:
@@ -244,10 +244,10 @@ func (w *walk) recordUndoEffects(ctx context.Context, s *runbook.Step, hr *runbo
 		if d.Version == "" {
 			return nil // nothing was live before: current was left alone
 		}
-		err = w.cfg.Store.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: d.Version, Previous: d.Previous, ReleaseID: w.rel().ID, At: w.rec.now()})
+		err = r.cfg.Store.SetLive(ctx, runbook.Live{Env: s.On, Host: hr.Host, Version: d.Version, Previous: d.Previous, ReleaseID: r.rel().ID, At: r.rec.now()})
 	case runbook.KindUpload:
 		if o.Summary != "kept: live or previous" {
-			err = w.cfg.Store.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: w.rel().Version, ReleaseID: w.rel().ID, At: w.rec.now(), Removed: true})
+			err = r.cfg.Store.AddStaged(ctx, runbook.Staged{Env: s.On, Host: hr.Host, Version: r.rel().Version, ReleaseID: r.rel().ID, At: r.rec.now(), Removed: true})
 		}
 	}
 	return runbook.NotRecorded(err)
@@ -260,63 +260,63 @@ const undoSuffix = "-undo"
 // host, so that a copy still on its way there cannot start later, and the
 // run that replaces it needs a name of its own. What a failed undo left
 // under its token is cleared: its outcome is committed.
-func (w *walk) newUndoToken(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) {
+func (r *rollback) newUndoToken(ctx context.Context, s *runbook.Step, hr *runbook.HostRun, call *runbook.Call) {
 	if hr.State == runbook.RunUndoFailed && strings.HasSuffix(hr.Token, undoSuffix) {
 		call.Token = hr.Token
-		w.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+		r.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
 	}
-	hr.Token = token(w.rel().ID, s, hr.Attempts, hr.Host) + undoSuffix
+	hr.Token = token(r.rel().ID, s, hr.Attempts, hr.Host) + undoSuffix
 	call.Token = hr.Token
 }
 
 // runUndo undoes one host run. An undo interrupted by a crash is settled
 // by its markers first: finished → its exit code is adopted; still
 // running → waited for; otherwise it runs again (undos are safe to repeat).
-func (w *walk) runUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, hr *runbook.HostRun, call *runbook.Call) (runbook.Outcome, error, error) {
+func (r *rollback) runUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, hr *runbook.HostRun, call *runbook.Call) (runbook.Outcome, error, error) {
 	if hr.State == runbook.RunInterrupted && strings.HasSuffix(hr.Token, undoSuffix) {
 		call.Token = hr.Token
-		ev, err := w.cfg.Exec.Settle(ctx, call)
+		ev, err := r.cfg.Exec.Settle(ctx, call)
 		if err != nil {
 			return runbook.Outcome{}, nil, fmt.Errorf("settle the undo of %s on %s: %w", s.Name, hr.Host, err)
 		}
 		switch {
 		case ev.State == runbook.SettleFinished && s.Kind != runbook.KindActivate:
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, fmt.Sprintf("undo outcome found on the host: exit %d", ev.ExitCode)); err != nil {
+			if err := r.rec.host(ctx, sr, hr, runbook.EvUndo, fmt.Sprintf("undo outcome found on the host: exit %d", ev.ExitCode)); err != nil {
 				return runbook.Outcome{}, nil, err
 			}
 			return runbook.Outcome{ExitCode: ev.ExitCode, Summary: "undo finished before the interruption"}, nil, nil
 		case ev.State == runbook.SettleRunning:
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, "undo still running on the host: reattached"); err != nil {
+			if err := r.rec.host(ctx, sr, hr, runbook.EvUndo, "undo still running on the host: reattached"); err != nil {
 				return runbook.Outcome{}, nil, err
 			}
-			o, uerr := w.cfg.Exec.Wait(ctx, call)
+			o, uerr := r.cfg.Exec.Wait(ctx, call)
 			if uerr == nil || !errors.Is(uerr, runbook.ErrInDoubt) {
 				return o, uerr, nil
 			}
 			// It died without an outcome: run it again below, under a
 			// new token, committed before it starts.
-			w.newUndoToken(ctx, s, hr, call)
-			if err := w.cfg.Store.RecordHost(ctx, hr, nil); err != nil {
+			r.newUndoToken(ctx, s, hr, call)
+			if err := r.cfg.Store.RecordHost(ctx, hr, nil); err != nil {
 				return runbook.Outcome{}, nil, fmt.Errorf("record the undo of %s on %s: %w", s.Name, hr.Host, err)
 			}
 		default:
 			// A switch back is always done again, whatever it reached: its
 			// restarts must run, and verify, on the restored release.
-			w.newUndoToken(ctx, s, hr, call)
-			if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, "undo interrupted before it finished: running it again (undos are safe to repeat)"); err != nil {
+			r.newUndoToken(ctx, s, hr, call)
+			if err := r.rec.host(ctx, sr, hr, runbook.EvUndo, "undo interrupted before it finished: running it again (undos are safe to repeat)"); err != nil {
 				return runbook.Outcome{}, nil, err
 			}
 		}
 	} else if hr.State != runbook.RunUndoing {
-		w.newUndoToken(ctx, s, hr, call)
-		if err := w.rec.host(ctx, sr, hr, runbook.EvUndo, ""); err != nil {
+		r.newUndoToken(ctx, s, hr, call)
+		if err := r.rec.host(ctx, sr, hr, runbook.EvUndo, ""); err != nil {
 			return runbook.Outcome{}, nil, err
 		}
 	}
 	call.Token = hr.Token
-	hr.StartedAt = w.rec.now()
+	hr.StartedAt = r.rec.now()
 	runbook.Hit(runbook.PointUndoBefore)
-	o, uerr := w.cfg.Exec.Undo(ctx, call, hr.Detail)
+	o, uerr := r.cfg.Exec.Undo(ctx, call, hr.Detail)
 	return o, uerr, nil
 }
 

@@ -4,74 +4,46 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"path"
 	"strings"
-	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// walk is one release (or rollback --to) being walked by this process: the
-// runbook it follows, its record, and what the walk learnt on the way. It
-// is built by createWalk or loadWalk and lives for one command.
-type walk struct {
+// night is what every part of the engine knows of the release one command
+// works on: the ports, the runbook it follows (a rollback --to follows one
+// of its own), the record, and what was learnt on the way. walk,
+// hostRuns and rollback share it; each does one job with it.
+type night struct {
 	e     *Engine
 	cfg   *Config
 	ask   *Interaction
-	rb    *runbook.Runbook // the runbook walked: rollback --to walks one of its own
+	rb    *runbook.Runbook
 	rec   *recorder
 	steps []*runbook.StepRun
 	// previous maps an environment to the version live before this release.
 	previous map[string]string
-	// artifact is the hex SHA-256 of the artifact this walk stages, set
-	// (before any host run starts) by ensureArtifact.
+	// artifact is the hex SHA-256 of the artifact staged, set by
+	// walk.ensureArtifact before any host run of an upload starts (they
+	// only read it).
 	artifact string
-	hashed   bool // the artifact was hashed in this walk
+}
+
+// walk drives a release forward: the order of its steps and the
+// decisions around each one. It is built by createWalk or loadWalk and
+// lives for one command.
+type walk struct {
+	*night
 	// retryFailed makes a failed step run again without asking (resume).
 	retryFailed bool
+	hashed      bool // the artifact was hashed in this walk
 }
 
-func (w *walk) rel() *runbook.Release { return w.rec.rel }
+// hostRuns runs, settles and records the host runs of a step: everything
+// a host run needs is in night and in its hostTask.
+type hostRuns struct{ *night }
 
-// createWalk records a new planned release of version with every step and
-// host run pending.
-func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, kind string, envs []string) (*walk, error) {
-	if err := runbook.CheckVersion(version); err != nil {
-		return nil, err // nothing recorded, nothing run
-	}
-	w := &walk{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}
-	w.rec = newRecorder(w.cfg, nil)
-	r := &runbook.Release{
-		Version:      version,
-		Kind:         kind,
-		Envs:         envs,
-		State:        runbook.ReleasePlanned,
-		Operator:     e.cfg.Operator,
-		Machine:      e.cfg.Machine,
-		StartedAt:    w.rec.now(),
-		RunbookName:  rb.Name,
-		RunbookFile:  rb.File,
-		RunbookHash:  rb.Hash,
-		ArtifactPath: rb.Artifact.Path,
-	}
-	var steps []*runbook.StepRun
-	for _, s := range rb.Steps {
-		sr := &runbook.StepRun{Index: s.Index, Name: s.Name, Kind: s.Kind, Env: s.On, State: runbook.RunPending}
-		if s.HasHosts() {
-			for _, h := range rb.Envs[s.On].Hosts {
-				sr.Hosts = append(sr.Hosts, &runbook.HostRun{Host: h.Name, State: runbook.RunPending, ExitCode: -1})
-			}
-		}
-		steps = append(steps, sr)
-	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
-		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
-	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
-		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
-	}
-	w.rec.rel, w.steps, e.last = r, steps, r
-	return w, w.loadPrevious(ctx)
-}
+// rollback undoes a release step by step (rollback.go, undo.go).
+type rollback struct{ *night }
 
 // loadWalk restores a recorded release for rb. The recorded steps are the
 // release's truth, and every one must still exist in rb to be walked.
@@ -97,40 +69,10 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 			}
 		}
 	}
-	w := &walk{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}
+	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}}
 	w.rec = newRecorder(w.cfg, r)
 	e.last = r
 	return w, w.loadPrevious(ctx)
-}
-
-// loadPrevious finds, per environment, the version live before this
-// release. A host this release switched to its own version keeps it as
-// Previous; one this release's rollback has already switched back runs it
-// again — its Previous is then this release's version, which is why a
-// rollback resumed after a crash must not read it (it took the release
-// being undone for the one to fall back to, and kept it staged).
-func (w *walk) loadPrevious(ctx context.Context) error {
-	live, err := w.cfg.Store.LiveVersions(ctx)
-	if err != nil {
-		return err
-	}
-	w.previous = map[string]string{}
-	for _, l := range live {
-		v := l.Version
-		if l.ReleaseID == w.rel().ID && l.Version == w.rel().Version {
-			v = l.Previous
-		}
-		if v != "" && runbook.CheckVersion(v) != nil {
-			// Read from a host's current link: a crafted one must not reach
-			// .Release.Previous in a command.
-			w.cfg.UI.Warn(fmt.Sprintf("the version recorded as live before on %s/%s is not a version (%v): .Release.Previous is empty for it", l.Env, l.Host, runbook.CheckVersion(v)))
-			v = ""
-		}
-		if _, ok := w.previous[l.Env]; !ok || v != "" {
-			w.previous[l.Env] = v
-		}
-	}
-	return nil
 }
 
 // rollingBack reports whether r is rolling back, failed to, or was paused
@@ -154,40 +96,6 @@ func rollingBack(ctx context.Context, st runbook.Store, r *runbook.Release) bool
 		}
 	}
 	return false
-}
-
-// recoverCrash settles what a dead process left: a release still running is
-// paused, step and host runs still running (or undoing) are interrupted.
-func (w *walk) recoverCrash(ctx context.Context) error {
-	const why = "found running after a crash"
-	crashed := false
-	for _, sr := range w.steps {
-		for _, hr := range sr.Hosts {
-			if hr.State == runbook.RunRunning || hr.State == runbook.RunUndoing {
-				crashed = true
-				if err := w.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); err != nil {
-					return err
-				}
-			}
-		}
-		if sr.State == runbook.RunRunning || sr.State == runbook.RunUndoing {
-			crashed = true
-			if err := w.rec.step(ctx, sr, runbook.EvInterrupt, why); err != nil {
-				return err
-			}
-		}
-	}
-	if w.rel().State == runbook.ReleaseRunning || w.rel().State == runbook.ReleaseRollingBack {
-		crashed = true
-		if err := w.rec.release(ctx, runbook.EvPause, why); err != nil {
-			return err
-		}
-	}
-	if crashed {
-		w.cfg.UI.Warn(fmt.Sprintf("release %s was found running when its process died; settling what it left", w.rel().Version))
-		w.rec.note(ctx, "resume", "", "", "resumed after a crash by "+w.cfg.Operator+" on "+w.cfg.Machine)
-	}
-	return nil
 }
 
 // continueRelease walks a recorded release on from where it stopped.
@@ -291,27 +199,6 @@ func (w *walk) interrupted(ctx context.Context) error {
 		}
 	}
 	return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues, `runbook status` shows where it stopped")
-}
-
-// data builds the template data of step s on host h (nil for none).
-func (w *walk) data(s *runbook.Step, h *runbook.Host) runbook.TemplateData {
-	r := w.rel()
-	d := runbook.TemplateData{
-		Version:  r.Version,
-		Release:  runbook.TemplateRelease{ID: r.ID, StartedAt: r.StartedAt.UTC().Format(time.RFC3339)},
-		Artifact: runbook.TemplateArtifact{Name: w.rb.Artifact.Name, SHA256: w.artifact},
-	}
-	if env := w.rb.Envs[s.On]; env != nil {
-		d.Env = runbook.TemplateEnv{Name: env.Name, DeployDir: env.DeployDir}
-		d.Release.Previous = w.previous[env.Name]
-	}
-	if h != nil {
-		d.Host = runbook.TemplateHost{Name: h.Name, Address: h.Address, DeployDir: h.DeployDir}
-		if h.DeployDir != "" {
-			d.Release.Dir = path.Join(h.DeployDir, "releases", r.Version)
-		}
-	}
-	return d
 }
 
 // hostOf finds host name in the environment of step s.
