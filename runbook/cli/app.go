@@ -113,7 +113,7 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 		return nil, lockError(err)
 	}
 	s.unlock = unlock
-	s.ui = newPrinter(g.stdout, g.stderr, s.masker)
+	s.ui = newPrinter(&g.gate, g.stdout, g.stderr, s.masker)
 	if recovered != nil {
 		noteTakeover(ctx, s, h.User, recovered)
 	}

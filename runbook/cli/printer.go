@@ -16,6 +16,7 @@ import (
 // host output line by line with a coloured host prefix. Safe for the
 // concurrent host runs of a parallel step.
 type printer struct {
+	gate   *outputGate // holds lines while a question is on the terminal
 	mu     sync.Mutex
 	out    io.Writer
 	err    io.Writer
@@ -27,8 +28,8 @@ type printer struct {
 
 var hostColors = []color.Attribute{color.FgCyan, color.FgMagenta, color.FgBlue, color.FgYellow, color.FgGreen, color.FgHiCyan, color.FgHiMagenta, color.FgHiBlue}
 
-func newPrinter(out, errw io.Writer, mask interface{ Mask(string) string }) *printer {
-	return &printer{out: out, err: errw, mask: mask, hosts: map[string]*color.Color{}, starts: map[string]time.Time{}}
+func newPrinter(gate *outputGate, out, errw io.Writer, mask interface{ Mask(string) string }) *printer {
+	return &printer{gate: gate, out: out, err: errw, mask: mask, hosts: map[string]*color.Color{}, starts: map[string]time.Time{}}
 }
 
 var (
@@ -59,7 +60,7 @@ func (p *printer) println(w io.Writer, s string) {
 	if w == nil {
 		w = p.out
 	}
-	fmt.Fprintln(w, s)
+	p.gate.println(w, s)
 }
 
 // setOut redirects the walk's lines (progress bars print them above

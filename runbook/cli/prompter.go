@@ -14,6 +14,7 @@ import (
 // surveyPrompter implements runbook.Prompter on the terminal.
 type surveyPrompter struct {
 	opts []survey.AskOpt
+	gate *outputGate
 }
 
 func newPrompter(g *globals) *surveyPrompter {
@@ -22,7 +23,7 @@ func newPrompter(g *globals) *surveyPrompter {
 	if in == nil || out == nil {
 		in, out = os.Stdin, os.Stdout
 	}
-	return &surveyPrompter{opts: []survey.AskOpt{survey.WithStdio(in, out, g.stderr)}}
+	return &surveyPrompter{opts: []survey.AskOpt{survey.WithStdio(in, out, g.stderr)}, gate: &g.gate}
 }
 
 func promptErr(err error) error {
@@ -34,6 +35,7 @@ func promptErr(err error) error {
 
 // Select implements runbook.Prompter.
 func (p *surveyPrompter) Select(msg string, options []string, def string) (string, error) {
+	defer p.gate.ask()()
 	var ans string
 	q := &survey.Select{Message: msg, Options: options, Default: def, PageSize: min(max(len(options), 7), 20)}
 	if err := survey.AskOne(q, &ans, p.opts...); err != nil {
@@ -46,6 +48,7 @@ func (p *surveyPrompter) Select(msg string, options []string, def string) (strin
 // the record (a sign-off name, a reason), so one that is not a line of
 // plain text is refused and the question asked again.
 func (p *surveyPrompter) Input(msg, def string) (string, error) {
+	defer p.gate.ask()()
 	var ans string
 	plainText := survey.WithValidator(func(v any) error {
 		s, _ := v.(string)
@@ -59,6 +62,7 @@ func (p *surveyPrompter) Input(msg, def string) (string, error) {
 
 // Password asks for a hidden value.
 func (p *surveyPrompter) Password(msg string) (string, error) {
+	defer p.gate.ask()()
 	var ans string
 	if err := survey.AskOne(&survey.Password{Message: msg}, &ans, p.opts...); err != nil {
 		return "", promptErr(err)

@@ -49,7 +49,7 @@ func (g *globals) reach(rb *runbook.Runbook) (*reach, error) {
 		markerDir: markers,
 		exec:      &steps.Executor{RB: rb, Dialer: pool, MarkerDir: markers, Secret: res.Secret, Closer: pool},
 		secrets:   res,
-		ui:        newPrinter(g.stdout, g.stderr, g.masker),
+		ui:        newPrinter(&g.gate, g.stdout, g.stderr, g.masker),
 	}, nil
 }
 

@@ -43,6 +43,8 @@ type globals struct {
 	masker *secrets.Masker
 	// ask is the interaction policy, made on first use (interaction()).
 	ask *engine.Interaction
+	// gate holds the printers' lines while a question is on the terminal.
+	gate outputGate
 
 	// takeOverLock is --take-over-lock of the commands that take the
 	// release lock (takeOverFlag).

@@ -81,5 +81,5 @@ func stoppedAtPrompt(err error) error {
 
 // warn prints a warning on stderr, masked like everything else printed.
 func (g *globals) warn(msg string) {
-	newPrinter(g.stdout, g.stderr, g.masker).Warn(msg)
+	newPrinter(&g.gate, g.stdout, g.stderr, g.masker).Warn(msg)
 }
