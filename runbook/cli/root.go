@@ -60,7 +60,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
-		err = usagef("%v", err)
+		err = commandError(root, err)
 	}
 	if err != nil {
 		printError(stderr, err, g.masker.Mask)
@@ -80,9 +80,12 @@ func newRoot(g *globals) *cobra.Command {
 		Long: `runbook walks the steps of runbook.yaml — build, stage, verify, sign off,
 distribute, switch — asking before each one, recording every transition so a
 crashed, killed or repeated release resumes exactly where it stopped.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Suggestions come as a hint line (suggest.go), not cobra's block.
+		DisableSuggestions: true,
+		Version:            Version,
+		CompletionOptions:  cobra.CompletionOptions{HiddenDefaultCmd: false},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.file == "" {
 				g.file = g.getenv("RUNBOOK_FILE")
@@ -109,7 +112,8 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 	pf.BoolVarP(&g.yes, "yes", "y", false, "non-interactive: take the default \"go on\" at every prompt that has one")
 	pf.BoolVar(&g.acceptNew, "accept-new-host-keys", false, "trust and record keys of hosts not yet in known_hosts (never a changed key)")
 
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	root.SetFlagErrorFunc(flagError)
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.AddCommand(
 		newInit(g), newValidate(g), newPlan(g), newStart(g), newResume(g), newStatus(g),
 		newHistory(g), newAbort(g), newVersion(g), newRollback(g),
