@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -16,14 +17,20 @@ func newHistory(g *globals) *cobra.Command {
 		Short: "Every release and rollback: id, version, state, operator, start, end, kind",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rels []*runbook.Release
 			_, st, err := g.readStore()
-			if err != nil {
+			switch {
+			case errors.Is(err, runbook.ErrNothingToDo):
+				// No database yet: an empty history, not an error, so
+				// that a script's `history --json | jq` works from the
+				// first night on.
+			case err != nil:
 				return err
-			}
-			defer st.Close()
-			rels, err := st.Releases(cmd.Context())
-			if err != nil {
-				return err
+			default:
+				defer st.Close()
+				if rels, err = st.Releases(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				docs := make([]*report.ReleaseDoc, 0, len(rels))
@@ -33,6 +40,10 @@ func newHistory(g *globals) *cobra.Command {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(docs)
+			}
+			if len(rels) == 0 {
+				fmt.Fprintln(g.stdout, "no release recorded yet; `runbook start --version V` starts the first")
+				return nil
 			}
 			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-19s %-19s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
 			for _, r := range rels {

@@ -193,7 +193,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		return err
 	}
 	if un == nil {
-		return runbook.WithHint(fmt.Errorf("%w: no release is unfinished", runbook.ErrNothingToDo), "`runbook history` lists the releases")
+		return runbook.WithHint(runbook.NothingToDo("nothing to abort", "no release is unfinished"), "`runbook history` lists the releases")
 	}
 	w, err := loadWalk(ctx, e, e.rb, un)
 	if err != nil {

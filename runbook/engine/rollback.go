@@ -100,7 +100,7 @@ func (e *Engine) rollbackSubject(ctx context.Context) (*runbook.Release, error) 
 			return rels[i], nil
 		}
 	}
-	return nil, runbook.WithHint(fmt.Errorf("%w: no release to roll back", runbook.ErrNothingToDo), "`runbook history` lists what ran")
+	return nil, runbook.WithHint(runbook.NothingToDo("nothing to roll back", "no release is recorded"), "`runbook history` lists what ran")
 }
 
 // tookEffect reports whether a host run changed its host (or may have):
