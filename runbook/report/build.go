@@ -33,7 +33,7 @@ func Build(in Input) *Doc {
 		Probes:        probes(in.Steps),
 		Rollbacks:     rollbacks(r, in),
 		Live:          live(in.Live),
-		Staged:        staged(r.ID, in.Staged),
+		Staged:        staged(r, in.Staged),
 	}
 	for _, n := range in.Notes {
 		d.addNote(n)
@@ -186,13 +186,23 @@ func live(ls []runbook.Live) []LiveDoc {
 	return out
 }
 
-func staged(releaseID int64, ss []runbook.Staged) []StagedDoc {
+// staged lists what release r staged or removed. A release removes its
+// own version only when its rollback undoes the upload; keep removes
+// only older versions.
+func staged(r *runbook.Release, ss []runbook.Staged) []StagedDoc {
 	out := []StagedDoc{}
 	for _, s := range ss {
-		if s.ReleaseID != releaseID {
+		if s.ReleaseID != r.ID {
 			continue
 		}
-		out = append(out, StagedDoc{Env: s.Env, Host: s.Host, Version: s.Version, SHA256: s.SHA256, At: RFC3339(s.At), Removed: s.Removed})
+		d := StagedDoc{Env: s.Env, Host: s.Host, Version: s.Version, SHA256: s.SHA256, At: RFC3339(s.At), Removed: s.Removed}
+		if s.Removed {
+			d.RemovedBy = RemovedByKeep
+			if s.Version == r.Version {
+				d.RemovedBy = RemovedByRollback
+			}
+		}
+		out = append(out, d)
 	}
 	slices.SortStableFunc(out, func(a, b StagedDoc) int {
 		return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.Env, b.Env), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Version, b.Version))

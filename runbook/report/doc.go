@@ -191,8 +191,9 @@ type LiveDoc struct {
 	VerifiedAt *string `json:"verified_at"`
 }
 
-// StagedDoc is a version this release staged on a host, or removed from it
-// to keep only `keep` releases.
+// StagedDoc is a version this release staged on a host, or removed from
+// it: an older one to keep only `keep` releases, or its own, undone by
+// its rollback.
 type StagedDoc struct {
 	Env     string `json:"env"`
 	Host    string `json:"host"`
@@ -200,6 +201,23 @@ type StagedDoc struct {
 	SHA256  string `json:"sha256"`
 	At      string `json:"at"`
 	Removed bool   `json:"removed"`
+	// RemovedBy says what removed it: RemovedByKeep or
+	// RemovedByRollback; "" while it is staged.
+	RemovedBy string `json:"removed_by"`
+}
+
+// What removed a staged release (StagedDoc.RemovedBy).
+const (
+	RemovedByKeep     = "keep"
+	RemovedByRollback = "rollback"
+)
+
+// removedText says in words what removed a staged release.
+func removedText(s StagedDoc) string {
+	if s.RemovedBy == RemovedByRollback {
+		return "removed by the rollback"
+	}
+	return "removed (keep)"
 }
 
 // Attention is an item a reader must not miss: a failure, a skip, a run in

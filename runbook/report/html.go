@@ -35,6 +35,7 @@ var (
 		"rollbackTitle":   rollbackTitle,
 		"rollbackWhen":    rollbackWhen,
 		"liveSince":       liveSince,
+		"removedText":     removedText,
 		"transitionClass": transitionClass,
 		"inc":             func(i int) int { return i + 1 },
 		"add":             func(a, b int) int { return a + b },

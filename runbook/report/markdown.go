@@ -283,7 +283,7 @@ func mdLive(out *stickyWriter, d *Doc) {
 	for _, s := range d.Staged {
 		what := "staged, sha256 " + mdCode(s.SHA256)
 		if s.Removed {
-			what = "removed (keep)"
+			what = removedText(s)
 		}
 		mdRow(out, mdEscape(s.Env), mdEscape(s.Host), mdCode(s.Version), what, mdEscape(s.At))
 	}

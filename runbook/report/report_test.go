@@ -419,3 +419,35 @@ func TestUnfinishedRelease(t *testing.T) {
 		t.Error("the html timeline does not mark the open run")
 	}
 }
+
+// TestStagedRemovedBy tells the release's own version, removed when its
+// rollback undid the upload, from an older one removed by keep: in JSON
+// and in every format a person reads.
+func TestStagedRemovedBy(t *testing.T) {
+	in := recordNight(t).input()
+	for i, s := range in.Staged {
+		if s.Env == "production" && s.Host == "prod1" && s.Version == in.Release.Version {
+			in.Staged[i].Removed, in.Staged[i].SHA256 = true, ""
+		}
+	}
+	doc := report.Build(in)
+	by := map[string]string{}
+	for _, s := range doc.Staged {
+		by[s.Host+"/"+s.Version] = s.RemovedBy
+	}
+	if by["prod1/2.4.0"] != report.RemovedByRollback || by["pre1/2.0.0"] != report.RemovedByKeep || by["prod2/2.4.0"] != "" {
+		t.Fatalf("removed_by: %v", by)
+	}
+	for format, render := range renderers {
+		if format == "json" {
+			continue
+		}
+		var b bytes.Buffer
+		if err := render(&b, doc); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "removed by the rollback") || !strings.Contains(b.String(), "removed (keep)") {
+			t.Errorf("%s does not say what removed each release:\n%s", format, b.String())
+		}
+	}
+}

@@ -363,7 +363,7 @@ func textLive(out *stickyWriter, d *Doc) {
 	for _, s := range d.Staged {
 		what := "staged, sha256 " + s.SHA256
 		if s.Removed {
-			what = "removed (keep)"
+			what = removedText(s)
 		}
 		t.row(s.Env, s.Host, s.Version, what, s.At)
 	}
