@@ -97,7 +97,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 			return runbook.WithHint(fmt.Errorf("%w: %s %s (#%d) is %s", runbook.ErrUnfinished, un.Kind, un.Version, un.ID, un.State),
 				"`runbook resume` continues it, `runbook rollback` undoes it, `runbook abort` ends it")
 		}
-		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05")))
+		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05 Z07:00")))
 		return e.resume(ctx, un, opts.From, false)
 	}
 	if !opts.Again {
@@ -141,7 +141,7 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 		r := rels[i]
 		if r.Kind == runbook.KindRelease && r.Version == version && r.State == runbook.ReleaseSucceeded {
 			e.cfg.UI.Info(fmt.Sprintf("version %s was already released successfully (#%d, finished %s); nothing to do",
-				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04")))
+				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04 Z07:00")))
 			e.cfg.UI.Detail("`runbook start --version " + r.Version + " --again` releases it once more")
 			e.last = r
 			return true, nil
