@@ -22,6 +22,9 @@ import (
 // in plain text are masked from then on, like vault secrets: whatever
 // command loaded it may print host output or errors that carry them.
 func (g *globals) load() (*runbook.Runbook, error) {
+	if g.isMissing() {
+		return nil, g.missingFile()
+	}
 	rb, err := runbook.Load(g.file)
 	if err != nil {
 		return nil, err

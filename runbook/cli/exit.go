@@ -96,10 +96,16 @@ func printError(w io.Writer, err error, mask func(string) string) {
 	var fe *runbook.FileError
 	if errors.As(err, &fe) {
 		fmt.Fprintf(w, "%s\n", mask(fe.Error()))
-		if fe.Line > 0 {
-			fmt.Fprintf(w, "runbook: hint: fix the runbook file and run `runbook validate`\n")
-		} else {
-			fmt.Fprintf(w, "runbook: hint: `runbook init` writes an example runbook.yaml; -f FILE names another\n")
+		hs := hints(err)
+		switch {
+		case len(hs) > 0:
+		case fe.Line > 0:
+			hs = []string{"fix the runbook file and run `runbook validate`"}
+		default:
+			hs = []string{"-f FILE (or RUNBOOK_FILE) names the runbook file"}
+		}
+		for _, h := range hs {
+			fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
 		}
 		return
 	}

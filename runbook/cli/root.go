@@ -26,6 +26,7 @@ var (
 // globals are the flags every command takes.
 type globals struct {
 	file        string
+	fileFrom    string // "-f/--file" or "RUNBOOK_FILE" when one named the file
 	state       string
 	vault       string
 	passFile    string
@@ -87,12 +88,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		Version:            Version,
 		CompletionOptions:  cobra.CompletionOptions{HiddenDefaultCmd: false},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if g.file == "" {
-				g.file = g.getenv("RUNBOOK_FILE")
-			}
-			if g.file == "" {
-				g.file = "runbook.yaml"
-			}
+			g.resolveFile()
 			if g.state == "" {
 				g.state = g.getenv("RUNBOOK_STATE")
 			}
@@ -103,7 +99,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.file, "file", "f", "", "runbook file (env RUNBOOK_FILE; default ./runbook.yaml)")
+	pf.StringVarP(&g.file, "file", "f", "", "runbook file (env RUNBOOK_FILE; default runbook.yaml in this directory or the nearest one above)")
 	pf.StringVar(&g.state, "state", "", "state database (env RUNBOOK_STATE; default .runbook/state.db beside the runbook file)")
 	pf.StringVar(&g.vault, "vault", "", "vault file (default: the runbook's vault key, else secrets.vault beside it)")
 	pf.StringVar(&g.passFile, "vault-pass-file", "", "file holding the vault passphrase (env RUNBOOK_VAULT_PASS_FILE)")
