@@ -196,6 +196,11 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 	if rollingBack(ctx, w.cfg.Store, r) {
 		return runbook.WithHint(fmt.Errorf("%w: release %s is rolling back", runbook.ErrUnfinished, r.Version), "`runbook rollback` continues the rollback")
 	}
+	// --from is checked before anything is recorded: a refused one
+	// leaves the release as it was.
+	if err := w.checkFrom(from); err != nil {
+		return err
+	}
 	if r.RunbookHash != "" && r.RunbookHash != w.rb.Hash {
 		msg := fmt.Sprintf("the runbook file changed since release %s started (sha256 %s… then, %s… now)", r.Version, short(r.RunbookHash), short(w.rb.Hash))
 		w.cfg.UI.Warn(msg)
@@ -241,6 +246,50 @@ func (w *walk) firstFailed() *runbook.StepRun {
 		}
 	}
 	return nil
+}
+
+// checkFrom refuses a --from that names no step of the release, or one
+// before the step a resume continues at: a step there has either
+// succeeded (a completed step never runs twice unasked) or was skipped,
+// and a skip is final — the steps after it ran without it (a build
+// skipped and run now would make an artifact other than the one already
+// staged). "" is no --from.
+func (w *walk) checkFrom(from string) error {
+	if from == "" {
+		return nil
+	}
+	next := -1
+	for i, sr := range w.steps {
+		if next < 0 && sr.State != runbook.RunSucceeded && sr.State != runbook.RunSkipped && sr.State != runbook.RunUndone {
+			next = i
+		}
+		if sr.Name != from {
+			continue
+		}
+		if next >= 0 {
+			return nil // at or after where the resume continues
+		}
+		cont := "nothing is left to run"
+		for _, later := range w.steps[i+1:] {
+			if later.State != runbook.RunSucceeded && later.State != runbook.RunSkipped && later.State != runbook.RunUndone {
+				cont = "it continues at " + later.Name
+				break
+			}
+		}
+		what := "was " + string(sr.State) + ", and a completed step never runs twice"
+		switch sr.State {
+		case runbook.RunSucceeded:
+			what = "already succeeded, and a completed step never runs twice"
+		case runbook.RunSkipped:
+			what = "was skipped, and a skip is final: the steps after it ran without it"
+			if sr.Reason != "" {
+				what = "was skipped (" + sr.Reason + "), and a skip is final: the steps after it ran without it"
+			}
+		}
+		return runbook.WithHint(fmt.Errorf("%w: --from %s: %s %s; without --from %s", runbook.ErrUsage, from, from, what, cont),
+			fmt.Sprintf("if %s must run in this release, run its command by hand (`runbook plan` shows it); or `runbook abort` the release and start a new one", from))
+	}
+	return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step in release %s", runbook.ErrUsage, from, w.rel().Version), "`runbook status` lists its steps")
 }
 
 // skipBefore skips every pending or failed step before from.
