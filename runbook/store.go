@@ -107,6 +107,12 @@ type HostRun struct {
 	Detail string
 }
 
+// ReasonOperatorStopped begins the reason of every transition that the
+// operator's Ctrl-C caused, so that readers of the record (the report's
+// timeline) can tell a run the operator stopped from one whose end
+// nobody saw (a crash, a dropped connection).
+const ReasonOperatorStopped = "interrupted by the operator"
+
 // Transition is one committed row of the history of a state machine.
 type Transition struct {
 	ID        int64

@@ -102,10 +102,13 @@ func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) err
 // formatOfExtension maps the extension of -o FILE to its format, so that
 // `report -o night.html` writes HTML, not text in a .html file.
 var formatOfExtension = map[string]string{
-	".html": "html", ".htm": "html",
-	".md": "md", ".markdown": "md",
-	".json": "json",
-	".txt": "text", ".text": "text",
+	".html":     "html",
+	".htm":      "html",
+	".md":       "md",
+	".markdown": "md",
+	".json":     "json",
+	".txt":      "text",
+	".text":     "text",
 }
 
 // reportFormat is the format a report is written in: --format as given

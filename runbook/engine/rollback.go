@@ -408,7 +408,7 @@ func (w *walk) interruptedRollback(ctx context.Context) error {
 		return nil
 	}
 	if w.rel().State == runbook.ReleaseRollingBack {
-		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := w.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}

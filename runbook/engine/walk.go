@@ -335,7 +335,7 @@ func (w *walk) interrupted(ctx context.Context) error {
 		return nil
 	}
 	if w.rel().State == runbook.ReleaseRunning {
-		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := w.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}

@@ -247,4 +247,7 @@ type Segment struct {
 	Start, End time.Time
 	State      string // the state it ended in; "running" when it never ended
 	Undo       bool
+	// Stopped: the operator's Ctrl-C ended it (State is interrupted):
+	// stopped part-way, not a run whose end nobody saw.
+	Stopped bool
 }

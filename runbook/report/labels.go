@@ -15,7 +15,8 @@ const (
 	classOK      = "ok"
 	classFailed  = "failed"
 	classSkipped = "skipped"
-	classDoubt   = "doubt" // interrupted, or still running: nobody knows how it ended
+	classDoubt   = "doubt"   // interrupted, or still running: nobody knows how it ended
+	classStopped = "stopped" // a timeline attempt the operator stopped (Ctrl-C)
 	classUndone  = "undone"
 	classPending = "pending"
 	classWarn    = "warn" // succeeded, but with something to look at
