@@ -56,11 +56,15 @@ const (
 
 // Release is one recorded release (or rollback) of a version.
 type Release struct {
-	ID             int64
-	Version        string
-	Kind           string // KindRelease or KindRollback
-	State          ReleaseState
-	Operator       string // OS user who started it
+	ID      int64
+	Version string
+	Kind    string // KindRelease or KindRollback
+	State   ReleaseState
+	// Operator is who started it: --operator (RUNBOOK_OPERATOR), else
+	// the OS user; OSUser is the OS account runbook ran as, kept beside
+	// it (a shared build account names nobody).
+	Operator       string
+	OSUser         string
 	Machine        string // hostname of the operator machine
 	StartedAt      time.Time
 	FinishedAt     time.Time // zero while unfinished
@@ -123,7 +127,8 @@ type Transition struct {
 	Scope     string
 	From, To  string
 	Event     string
-	Operator  string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 	Reason    string
 }
 
@@ -133,7 +138,8 @@ type Signoff struct {
 	Step      string
 	Role      string
 	Name      string
-	OSUser    string
+	Operator  string // who ran runbook (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 	At        time.Time
 	Via       string // "prompt", "--signoff" or "--yes"
 }
@@ -174,7 +180,8 @@ type Note struct {
 	Step      string
 	Host      string
 	Text      string
-	Operator  string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 }
 
 // Holder names the process that holds the release lock.

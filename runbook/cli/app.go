@@ -52,7 +52,29 @@ func (g *globals) workDir(rb *runbook.Runbook) string {
 	return filepath.Dir(g.statePath(rb))
 }
 
-func operator() string {
+// operator is who is at the keyboard: --operator, else RUNBOOK_OPERATOR,
+// else the OS user. It is recorded on every transition, sign-off and
+// note, with the OS user beside it (osUser): on a shared build account
+// the OS user names nobody.
+func (g *globals) operator() string {
+	if g.operatorName != "" {
+		return g.operatorName
+	}
+	return osUser()
+}
+
+// checkOperator reads --operator or RUNBOOK_OPERATOR: a name that goes
+// into every record, so one line of plain text.
+func (g *globals) checkOperator() error {
+	if g.operatorName == "" {
+		g.operatorName = strings.TrimSpace(g.getenv("RUNBOOK_OPERATOR"))
+	}
+	g.operatorName = strings.TrimSpace(g.operatorName)
+	return runbook.CheckText("--operator", g.operatorName)
+}
+
+// osUser is the OS account runbook runs as.
+func osUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}
@@ -109,7 +131,7 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	st.TakeOverOtherMachine = g.takeOverLock
 	s := &session{rb: rb, store: st, masker: g.masker}
 	s.secrets = secrets.NewResolver(func() (*secrets.Vault, error) { return g.openVault(rb) }, g.masker)
-	h := runbook.Holder{User: operator(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
+	h := runbook.Holder{User: osUser(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
 	unlock, recovered, err := st.Lock(h)
 	if err != nil {
 		st.Close()
@@ -118,7 +140,7 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	s.unlock = unlock
 	s.ui = newPrinter(g.stdout, g.stderr, s.masker)
 	if recovered != nil {
-		noteTakeover(ctx, s, h.User, recovered)
+		noteTakeover(ctx, s, g.operator(), recovered)
 	}
 	s.pool = remote.NewPool(remote.PoolOptions{
 		KnownHosts:        rb.KnownHosts,
@@ -155,7 +177,8 @@ func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, sam
 		Masker:       s.masker,
 		Secrets:      s.secrets,
 		Ask:          g.interaction(),
-		Operator:     operator(),
+		Operator:     g.operator(),
+		OSUser:       osUser(),
 		Machine:      machine(),
 		LogDir:       filepath.Join(g.workDir(s.rb), "logs"),
 		Signoffs:     signoffs,
@@ -211,7 +234,7 @@ func noteTakeover(ctx context.Context, s *session, user string, old *runbook.Hol
 	}
 	s.ui.Warn(fmt.Sprintf("took over the lock of %s on %s (pid %d, %s), %s", old.User, old.Machine, old.PID, what, why))
 	if un, _ := s.store.Unfinished(ctx); un != nil {
-		_ = s.store.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: user,
+		_ = s.store.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: user, OSUser: osUser(),
 			Text: fmt.Sprintf("%s %s@%s pid %d (%s, since %s)", note, old.User, old.Machine, old.PID, what, old.Since.Format("2006-01-02T15:04:05Z"))})
 	}
 }

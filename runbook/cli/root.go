@@ -48,6 +48,10 @@ type globals struct {
 	// takeOverLock is --take-over-lock of the commands that take the
 	// release lock (takeOverFlag).
 	takeOverLock bool
+
+	// operatorName is --operator (or RUNBOOK_OPERATOR), checked by
+	// checkOperator; "" when neither names anyone.
+	operatorName string
 }
 
 // Main runs the command line and returns the exit code.
@@ -89,6 +93,9 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		CompletionOptions:  cobra.CompletionOptions{HiddenDefaultCmd: false},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.resolveFile()
+			if err := g.checkOperator(); err != nil {
+				return err
+			}
 			if g.state == "" {
 				g.state = g.getenv("RUNBOOK_STATE")
 			}
@@ -107,6 +114,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour (also NO_COLOR)")
 	pf.BoolVarP(&g.yes, "yes", "y", false, "non-interactive: take the default \"go on\" at every prompt that has one")
 	pf.BoolVar(&g.acceptNew, "accept-new-host-keys", false, "trust and record keys of hosts not yet in known_hosts (never a changed key)")
+	pf.StringVar(&g.operatorName, "operator", "", "who is at the keyboard, recorded beside the OS user (env RUNBOOK_OPERATOR; default: the OS user)")
 
 	root.SetFlagErrorFunc(flagError)
 	root.SetVersionTemplate(versionLine() + "\n")

@@ -39,7 +39,11 @@ type Config struct {
 	Secrets runbook.Secrets // nil when no vault is open
 	Ask     *Interaction
 
-	Operator string // OS user
+	// Operator is who is at the keyboard (--operator, RUNBOOK_OPERATOR,
+	// else the OS user); OSUser is the OS account runbook runs as. Both
+	// go on every transition, note, sign-off and release.
+	Operator string
+	OSUser   string
 	Machine  string // hostname
 	LogDir   string // .runbook/logs; "" keeps no log files
 	Now      func() time.Time

@@ -47,6 +47,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		Envs:         envs,
 		State:        runbook.ReleasePlanned,
 		Operator:     e.cfg.Operator,
+		OSUser:       e.cfg.OSUser,
 		Machine:      e.cfg.Machine,
 		StartedAt:    w.rec.now(),
 		RunbookName:  rb.Name,
@@ -64,7 +65,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		}
 		steps = append(steps, sr)
 	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator, OSUser: e.cfg.OSUser,
 		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
 	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
 		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))

@@ -79,7 +79,7 @@ func transitions(ts []runbook.Transition) []TransitionDoc {
 	out := make([]TransitionDoc, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, TransitionDoc{At: RFC3339(t.At), Scope: t.Scope, From: t.From, To: t.To,
-			Event: t.Event, Operator: t.Operator, Reason: t.Reason})
+			Event: t.Event, Operator: t.Operator, OSUser: t.OSUser, Reason: t.Reason})
 	}
 	return out
 }
@@ -87,7 +87,7 @@ func transitions(ts []runbook.Transition) []TransitionDoc {
 func signoffs(ss []runbook.Signoff) []SignoffDoc {
 	out := make([]SignoffDoc, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, SignoffDoc{Step: s.Step, Role: s.Role, Name: s.Name, OSUser: s.OSUser, At: RFC3339(s.At), Via: s.Via})
+		out = append(out, SignoffDoc{Step: s.Step, Role: s.Role, Name: s.Name, Operator: s.Operator, OSUser: s.OSUser, At: RFC3339(s.At), Via: s.Via})
 	}
 	return out
 }
@@ -96,7 +96,7 @@ func signoffs(ss []runbook.Signoff) []SignoffDoc {
 // package does not know yet are shown as deviations: a fact someone took
 // the trouble to record must not vanish from the report.
 func (d *Doc) addNote(n runbook.Note) {
-	nd := NoteDoc{At: RFC3339(n.At), Kind: n.Kind, Step: n.Step, Host: n.Host, Operator: n.Operator, Text: n.Text}
+	nd := NoteDoc{At: RFC3339(n.At), Kind: n.Kind, Step: n.Step, Host: n.Host, Operator: n.Operator, OSUser: n.OSUser, Text: n.Text}
 	switch n.Kind {
 	case "confirm":
 		d.Confirmations = append(d.Confirmations, nd)

@@ -104,17 +104,19 @@ type TransitionDoc struct {
 	To       string `json:"to"`
 	Event    string `json:"event"`
 	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
 	Reason   string `json:"reason"`
 }
 
 // SignoffDoc is a person taking responsibility for a confirm step.
 type SignoffDoc struct {
-	Step   string `json:"step"`
-	Role   string `json:"role"`
-	Name   string `json:"name"`
-	OSUser string `json:"os_user"`
-	At     string `json:"at"`
-	Via    string `json:"via"`
+	Step     string `json:"step"`
+	Role     string `json:"role"`
+	Name     string `json:"name"`
+	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
+	At       string `json:"at"`
+	Via      string `json:"via"`
 }
 
 // NoteDoc is a recorded decision or event outside the normal flow.
@@ -124,6 +126,7 @@ type NoteDoc struct {
 	Step     string `json:"step"`
 	Host     string `json:"host"`
 	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
 	Text     string `json:"text"`
 }
 
@@ -164,6 +167,7 @@ type RollbackDoc struct {
 	Version    string    `json:"version"`
 	State      string    `json:"state"`
 	Operator   string    `json:"operator"`
+	OSUser     string    `json:"os_user"`
 	StartedAt  string    `json:"started_at"`
 	FinishedAt *string   `json:"finished_at"`
 	Reason     string    `json:"reason"`

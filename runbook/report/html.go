@@ -36,6 +36,7 @@ var (
 		"rollbackWhen":    rollbackWhen,
 		"liveSince":       liveSince,
 		"removedText":     removedText,
+		"who":             who,
 		"transitionClass": transitionClass,
 		"inc":             func(i int) int { return i + 1 },
 		"add":             func(a, b int) int { return a + b },

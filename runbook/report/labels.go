@@ -120,6 +120,29 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lastLines(s, 1))
 }
 
+// who names the operator of a record and, when it is another name, the
+// OS user runbook ran as beside it: "bob (OS user builder)", or "alice".
+func who(operator, osUser string) string {
+	if osUser == "" || osUser == operator {
+		return operator
+	}
+	if operator == "" {
+		return "OS user " + osUser
+	}
+	return operator + " (OS user " + osUser + ")"
+}
+
+// signedBy says who ran runbook for a sign-off, and how it was given:
+// "operator bob, OS user builder, via prompt" (the OS user alone when
+// nobody gave --operator, as in records from before --operator).
+func signedBy(s SignoffDoc) string {
+	by := "OS user " + s.OSUser
+	if s.Operator != "" && s.Operator != s.OSUser {
+		by = "operator " + s.Operator + ", " + by
+	}
+	return by + ", via " + s.Via
+}
+
 // where names a step, or a step on a host.
 func where(step, host string) string {
 	if host == "" {

@@ -87,8 +87,8 @@ func recordNight(t *testing.T) *night {
 	n.wait(time.Second)
 	n.step("qa-signoff", runbook.EvStart, runbook.RunRunning, "")
 	n.wait(15 * time.Second)
-	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "QA", Name: "Li Na", OSUser: "alice", Via: "--signoff"}))
-	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", OSUser: "alice", Via: "prompt"}))
+	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "QA", Name: "Li Na", Operator: "alice", OSUser: "alice", Via: "--signoff"}))
+	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", Operator: "alice", OSUser: "alice", Via: "prompt"}))
 	n.note("confirm", "qa-signoff", "", "confirmed at the prompt by alice: QA verified the prerelease and the DBA ran the migration")
 	n.step("qa-signoff", runbook.EvSucceed, runbook.RunSucceeded, "")
 
@@ -135,8 +135,10 @@ func recordNight(t *testing.T) *night {
 	n.host("stage-production", "prod2", runbook.EvInterrupt, runbook.RunInterrupted, crash)
 	n.step("stage-production", runbook.EvInterrupt, runbook.RunInterrupted, crash)
 	n.release(runbook.EvPause, runbook.ReleasePaused, crash)
-	n.note("resume", "", "", "resumed after a crash by alice on ops-box")
-	n.release(runbook.EvResume, runbook.ReleaseRunning, "resumed by alice")
+	// Bob takes over on the shared build account, naming himself.
+	n.operator, n.osUser = "bob", "builder"
+	n.note("resume", "", "", "resumed after a crash by bob on ops-box")
+	n.release(runbook.EvResume, runbook.ReleaseRunning, "resumed by bob")
 	n.step("stage-production", runbook.EvRerun, runbook.RunRunning, "")
 	n.begin("stage-production", "prod2", runbook.EvRerun)
 	n.wait(8 * time.Second)

@@ -80,7 +80,7 @@ func StatusText(w io.Writer, rec StatusRecord, st Style) error {
 	if !r.FinishedAt.IsZero() {
 		fin = "ended " + st.clock(r.FinishedAt, StampLayout)
 	}
-	out.printf("  started %s by %s on %s, %s\n", st.clock(r.StartedAt, StampLayout), r.Operator, r.Machine, fin)
+	out.printf("  started %s by %s on %s, %s\n", st.clock(r.StartedAt, StampLayout), who(r.Operator, r.OSUser), r.Machine, fin)
 	if r.ArtifactSHA256 != "" {
 		out.printf("  artifact %s sha256 %s\n", r.ArtifactPath, r.ArtifactSHA256)
 	}
@@ -98,7 +98,7 @@ func StatusText(w io.Writer, rec StatusRecord, st Style) error {
 			if where == "" {
 				where = "release"
 			}
-			out.printf("    %s %s: %s %s\n", st.faint(st.clock(n.At, "15:04")), where, st.warn(strings.ReplaceAll(n.Text, "\n", " ")), st.faint("("+n.Operator+")"))
+			out.printf("    %s %s: %s %s\n", st.faint(st.clock(n.At, "15:04")), where, st.warn(strings.ReplaceAll(n.Text, "\n", " ")), st.faint("("+who(n.Operator, n.OSUser)+")"))
 		}
 	}
 	if len(rec.Live) > 0 {
