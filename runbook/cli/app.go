@@ -192,8 +192,12 @@ func (g *globals) needTerminal(cmd string) error {
 	if g.interactive || g.yes {
 		return nil
 	}
-	return runbook.WithHint(usagef("%s asks the operator before each step, and there is no terminal", cmd),
-		"run it in a terminal, or pass --yes to take the default at every prompt (sign-offs with --signoff ROLE=NAME)")
+	why := "stdin is not a terminal"
+	if isTerminal(g.stdin) {
+		why = "there is no terminal to ask on"
+	}
+	return runbook.WithHint(usagef("%s asks the operator before each step, and %s", cmd, why),
+		"run it in a terminal (its output may go through a pipe: | tee night.log), or pass --yes to take the default at every prompt (sign-offs with --signoff ROLE=NAME)")
 }
 
 // takeOverFlag adds --take-over-lock to a command that takes the release

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/AlecAivazis/survey/v2/terminal"
 	"github.com/fatih/color"
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
@@ -38,7 +39,12 @@ type globals struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	getenv      func(string) string
-	interactive bool // stdin and stdout are terminals
+	interactive bool // prompts can be asked: stdin is a terminal, and promptOut is set
+	// promptOut is where prompts are drawn: stdout when it is a terminal,
+	// else the controlling terminal (/dev/tty), so that `runbook start |
+	// tee night.log` asks on the terminal while the walk goes through the
+	// pipe. nil when nobody can be asked.
+	promptOut terminal.FileWriter
 	// masker hides every secret resolved by this process from everything
 	// it prints, error messages included.
 	masker *secrets.Masker
@@ -57,7 +63,10 @@ type globals struct {
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, masker: secrets.NewMasker()}
-	g.interactive = isTerminal(stdin) && isTerminal(stdout)
+	var closeTTY func()
+	g.promptOut, closeTTY = promptOutput(stdin, stdout)
+	defer closeTTY()
+	g.interactive = g.promptOut != nil
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -71,6 +80,30 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		printError(stderr, err, g.masker.Mask)
 	}
 	return exitCode(err)
+}
+
+// promptOutput finds where prompts are drawn: nowhere when stdin is not
+// a terminal (nobody can answer); stdout when it is one; else the
+// process's controlling terminal, opened for writing, which done closes.
+// Colours and progress bars follow stdout, not this: a piped walk stays
+// plain text.
+func promptOutput(stdin io.Reader, stdout io.Writer) (out terminal.FileWriter, done func()) {
+	done = func() {}
+	if !isTerminal(stdin) {
+		return nil, done
+	}
+	if w, ok := stdout.(terminal.FileWriter); ok && isTerminal(w) {
+		return w, done
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return nil, done // no controlling terminal: nobody to ask
+	}
+	if !isTerminal(tty) {
+		tty.Close()
+		return nil, done
+	}
+	return tty, func() { tty.Close() }
 }
 
 func isTerminal(x any) bool {
