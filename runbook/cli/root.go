@@ -68,7 +68,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	defer closeTTY()
 	g.interactive = g.promptOut != nil
 	root := newRoot(g)
-	root.SetArgs(args)
+	root.SetArgs(followShorthand(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -156,7 +156,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		newHistory(g), newAbort(g), newVersion(g), newRollback(g),
 		newVault(g),
 		newDiff(g), newInfo(g), newOp(g), newExec(g), newPanel(g),
-		newReport(g),
+		newReport(g), newLogs(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -170,6 +170,14 @@ type Conn interface {
 	// its exit code when it ends; ErrInDoubt when it dies without one.
 	Wait(ctx context.Context, token string, out io.Writer) (exitCode int, err error)
 
+	// RunLog copies to out what the run under token has written to its
+	// output log so far, and returns: a look at a run still going (Wait
+	// follows one to its end). The log holds the run's raw output,
+	// unmasked: the caller masks it. An error wrapping fs.ErrNotExist
+	// when the host keeps no log of the run (forgotten, never started, or
+	// a local run, whose output went to the process that started it).
+	RunLog(ctx context.Context, token string, out io.Writer) error
+
 	// ForgetMarkers removes the markers (and the output log) of token.
 	// Idempotent. Used once the outcome is committed to the state
 	// database, and for runs that will never be settled (abandoned,
