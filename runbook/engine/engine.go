@@ -55,6 +55,15 @@ type Config struct {
 	// SameArtifact (--same-artifact) lets a new version ship an artifact
 	// byte-identical to an earlier release's without asking.
 	SameArtifact bool
+
+	// Preflight, when set, is called once before a release walks on,
+	// before anything of the walk is recorded: fresh is true when no step
+	// of the release has run yet (a new release, or a resumed one whose
+	// steps are all pending), when the cli checks everything that would
+	// stop the night at a step (`runbook check`); otherwise it checks
+	// only what the walk needs at once (the secrets). from is --from. An
+	// error stops the command with nothing recorded or run.
+	Preflight func(ctx context.Context, fresh bool, from string) error
 }
 
 // Engine walks the releases of one runbook for one process, which holds
@@ -109,6 +118,9 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 		if err != nil || done {
 			return err
 		}
+	}
+	if err := e.preflight(ctx, true, opts.From); err != nil {
+		return err
 	}
 	w, err := createWalk(ctx, e, e.rb, opts.Version, runbook.KindRelease, nil)
 	if err != nil {
@@ -168,6 +180,9 @@ func (e *Engine) Resume(ctx context.Context, from string) error {
 		return runbook.WithHint(fmt.Errorf("%w: the unfinished run is a %s to %s", runbook.ErrUsage, un.Kind, un.Version), "`runbook rollback --to "+un.Version+"` continues it")
 	}
 	if rollingBack(ctx, e.cfg.Store, un) {
+		if err := e.preflight(ctx, false, ""); err != nil {
+			return err
+		}
 		e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) was rolling back: continuing the rollback", un.Version, un.ID))
 		return e.Rollback(ctx)
 	}
@@ -186,8 +201,40 @@ func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, re
 	if err != nil {
 		return err
 	}
+	// --from is checked before anything is recorded: a refused one
+	// leaves the release as it was.
+	if err := w.checkFrom(from); err != nil {
+		return err
+	}
+	if err := e.preflight(ctx, untouched(w.steps), from); err != nil {
+		return err
+	}
 	w.retryFailed = retryFailed
 	return e.rollbackIfChosen(ctx, w.continueRelease(ctx, from))
+}
+
+// preflight calls Config.Preflight, if any.
+func (e *Engine) preflight(ctx context.Context, fresh bool, from string) error {
+	if e.cfg.Preflight == nil {
+		return nil
+	}
+	return e.cfg.Preflight(ctx, fresh, from)
+}
+
+// untouched reports whether no step of a release has run: every step and
+// host run is still pending.
+func untouched(steps []*runbook.StepRun) bool {
+	for _, sr := range steps {
+		if sr.State != runbook.RunPending {
+			return false
+		}
+		for _, hr := range sr.Hosts {
+			if hr.State != runbook.RunPending {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Abort ends the unfinished release without undoing anything.

@@ -192,15 +192,11 @@ func (w *walk) recoverCrash(ctx context.Context) error {
 }
 
 // continueRelease walks a recorded release on from where it stopped.
+// Its caller has checked from (checkFrom) before anything was recorded.
 func (w *walk) continueRelease(ctx context.Context, from string) error {
 	r := w.rel()
 	if rollingBack(ctx, w.cfg.Store, r) {
 		return runbook.WithHint(fmt.Errorf("%w: release %s is rolling back", runbook.ErrUnfinished, r.Version), "`runbook rollback` continues the rollback")
-	}
-	// --from is checked before anything is recorded: a refused one
-	// leaves the release as it was.
-	if err := w.checkFrom(from); err != nil {
-		return err
 	}
 	if r.RunbookHash != "" && r.RunbookHash != w.rb.Hash {
 		msg := fmt.Sprintf("the runbook file changed since release %s started (sha256 %s… then, %s… now)", r.Version, short(r.RunbookHash), short(w.rb.Hash))

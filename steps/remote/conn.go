@@ -231,6 +231,12 @@ type Conn interface {
 	// p is a symbolic link or not a regular file.
 	SHA256(ctx context.Context, p string) (string, error)
 
+	// FreeSpace returns the bytes available to the connecting user on
+	// the file system that holds p (statvfs: f_bavail × f_frsize), p
+	// being an existing path. Over SSH it asks the SFTP server when it
+	// offers statvfs@openssh.com, else runs df -Pk.
+	FreeSpace(ctx context.Context, p string) (int64, error)
+
 	// ReadFile reads a file on the host (for consistency facts), at most
 	// 16 MiB.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
