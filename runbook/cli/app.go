@@ -103,6 +103,8 @@ type session struct {
 	exec    *steps.Executor
 	pool    *remote.Pool
 	ui      *printer
+	// preflight is the engine's Preflight (start and resume), else nil.
+	preflight func(context.Context, bool, string) error
 }
 
 func (s *session) Close() {
@@ -117,8 +119,25 @@ func (s *session) Close() {
 	}
 }
 
-// open loads the runbook, opens the store and takes the release lock.
+// open loads the runbook, opens the store, takes the release lock and
+// resolves every secret the runbook names.
 func (g *globals) open(ctx context.Context, command, version string) (*session, error) {
+	return g.openSession(ctx, command, version, false)
+}
+
+// openWalk is open for start and resume: the secrets are resolved by the
+// engine's Preflight (walkPreflight), which lists a missing secret with
+// every other problem found before the first step.
+func (g *globals) openWalk(ctx context.Context, command, version string, signoffs map[string]string) (*session, error) {
+	s, err := g.openSession(ctx, command, version, true)
+	if err != nil {
+		return nil, err
+	}
+	s.preflight = g.walkPreflight(s, version, signoffs)
+	return s, nil
+}
+
+func (g *globals) openSession(ctx context.Context, command, version string, deferSecrets bool) (*session, error) {
 	rb, err := g.load()
 	if err != nil {
 		return nil, err
@@ -157,6 +176,9 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	if isTerminal(g.stdout) {
 		s.exec.Progress = newUploadBars(g.stdout, s.ui).Start
 	}
+	if deferSecrets {
+		return s, nil
+	}
 	if err := preloadSecrets(rb, s.secrets); err != nil {
 		s.Close()
 		return nil, err
@@ -184,6 +206,7 @@ func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, sam
 		Signoffs:     signoffs,
 		AcceptDiff:   acceptDiff,
 		SameArtifact: same,
+		Preflight:    s.preflight,
 	})
 }
 

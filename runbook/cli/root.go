@@ -156,7 +156,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		newHistory(g), newAbort(g), newVersion(g), newRollback(g),
 		newVault(g),
 		newDiff(g), newInfo(g), newOp(g), newExec(g), newPanel(g),
-		newReport(g), newLogs(g),
+		newReport(g), newLogs(g), newCheck(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

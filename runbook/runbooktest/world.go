@@ -44,6 +44,8 @@ type ProcessOptions struct {
 	SameArtifact bool
 	// Operator is --operator; "" leaves it the OS user, "tester".
 	Operator string
+	// Preflight is the cli's check before a release's first step.
+	Preflight func(ctx context.Context, fresh bool, from string) error
 }
 
 // Process is one run of runbook in a World.
@@ -70,6 +72,7 @@ func (w *World) Process(o ProcessOptions) *Process {
 		Ask:      engine.NewInteraction(prompter, o.Yes),
 		Operator: cmp.Or(o.Operator, "tester"), OSUser: "tester", Machine: "test", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
+		Preflight: o.Preflight,
 	})
 	return p
 }
