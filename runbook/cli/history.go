@@ -45,7 +45,7 @@ func newHistory(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, "no release recorded yet; `runbook start --version V` starts the first")
 				return nil
 			}
-			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-25s %-25s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
+			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-25s %s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
 			for _, r := range rels {
 				end := "-"
 				if !r.FinishedAt.IsZero() {
@@ -53,7 +53,7 @@ func newHistory(g *globals) *cobra.Command {
 				}
 				// Recorded text is shown terminal-safe: a version or name
 				// written before they were checked may hold anything.
-				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-25s %-25s\n", r.ID, runbook.TermSafeLine(r.Version), r.Kind, stateColor(string(r.State)), runbook.TermSafeLine(r.Operator), r.StartedAt.Local().Format(report.StampLayout), end)
+				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-25s %s\n", r.ID, runbook.TermSafeLine(r.Version), r.Kind, stateColor(string(r.State)), runbook.TermSafeLine(r.Operator), r.StartedAt.Local().Format(report.StampLayout), end)
 			}
 			return nil
 		},
