@@ -60,7 +60,7 @@ what it wrote so far, or, with -f, everything until it ends.`,
 	// (followShorthand rewrites it before cobra parses).
 	cmd.Flags().BoolVar(&o.follow, "follow", false, "follow the output while the release runs (also -f: the runbook file is then --file)")
 	cmd.Flags().StringVar(&o.version, "release", "", "the latest release of this version (default: the latest release)")
-	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (see `runbook history`)")
+	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (runbook history lists them)")
 	return cmd
 }
 

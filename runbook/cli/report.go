@@ -52,7 +52,7 @@ the shape documented in the README for scripts.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.version, "release", "", "the latest release of this version (default: the latest release)")
-	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (see `runbook history`)")
+	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (runbook history lists them)")
 	cmd.Flags().StringVar(&o.format, "format", "", "text, md, html or json (default: from the extension of -o FILE, else text)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the report to FILE (replaced atomically) instead of stdout")
 	return cmd
