@@ -106,6 +106,11 @@ func printError(w io.Writer, err error, mask func(string) string) {
 				fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
 			}
 		}
+		// One problem keeps to the two lines of any error when it has a
+		// hint of its own; several are counted.
+		if len(pe.problems) == 1 && len(hints(pe.problems[0].err)) > 0 {
+			return
+		}
 		again := "fix it and run `runbook check` again"
 		if len(pe.problems) > 1 {
 			again = fmt.Sprintf("%d problems: fix them and run `runbook check` again", len(pe.problems))

@@ -243,7 +243,7 @@ func (p *preflight) checkSecrets(missing map[string]bool) (checkLine, []error) {
 		case err == nil:
 		case errors.As(err, &me):
 			missing[name] = true
-			errs = append(errs, err)
+			errs = append(errs, runbook.WithHint(err, fmt.Sprintf("`runbook vault set %s` adds it", name)))
 		default:
 			// The vault did not open: every secret is missing the same way.
 			for _, n := range names {
