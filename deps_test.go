@@ -89,6 +89,7 @@ var libraries = []library{
 	{"go.yaml.in/yaml/v3", []string{"runbook"}},     // the runbook file
 
 	{"github.com/spf13/cobra", []string{"runbook/cli"}},
+	{"github.com/spf13/pflag", []string{"runbook/cli"}},           // cobra's flags, for did-you-mean
 	{"github.com/AlecAivazis/survey/v2", []string{"runbook/cli"}}, // prompts
 	{"github.com/fatih/color", []string{"runbook/cli"}},
 	{"github.com/vbauerster/mpb/v8", []string{"runbook/cli"}}, // progress bars

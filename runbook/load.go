@@ -67,7 +67,7 @@ func readRunbookFile(path string) ([]byte, error) {
 	}
 	cannot := func(err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fileErr(`runbook file not found: run "runbook init" to write an example, or point -f/--file at yours`)
+			return fileErr("runbook file not found")
 		}
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -164,7 +164,8 @@ var (
 	ErrInDoubt = errors.New("outcome in doubt")
 	// ErrUnfinished: another release is unfinished (exit 4).
 	ErrUnfinished = errors.New("another release is unfinished")
-	// ErrNothingToDo: resume found nothing to resume (exit 2).
+	// ErrNothingToDo: resume found nothing to resume, or a command
+	// nothing to act on (exit 2). NothingToDo words it for the command.
 	ErrNothingToDo = errors.New("nothing to resume")
 	// ErrUsage: the command line or the runbook is wrong (exit 2).
 	ErrUsage = errors.New("usage")
@@ -173,6 +174,16 @@ var (
 	// ErrAborted: the operator aborted the release at a prompt (exit 1).
 	ErrAborted = errors.New("aborted by the operator")
 )
+
+// NothingToDo is ErrNothingToDo in the words of the command that found
+// nothing to act on: what ("nothing to abort", "nothing recorded yet") and
+// why. errors.Is(err, ErrNothingToDo) holds.
+func NothingToDo(what, why string) error { return &nothingError{msg: what + ": " + why} }
+
+type nothingError struct{ msg string }
+
+func (e *nothingError) Error() string        { return e.msg }
+func (e *nothingError) Is(target error) bool { return target == ErrNothingToDo }
 
 // HintError carries an error and a next step for the operator.
 type HintError struct {

@@ -56,11 +56,15 @@ const (
 
 // Release is one recorded release (or rollback) of a version.
 type Release struct {
-	ID             int64
-	Version        string
-	Kind           string // KindRelease or KindRollback
-	State          ReleaseState
-	Operator       string // OS user who started it
+	ID      int64
+	Version string
+	Kind    string // KindRelease or KindRollback
+	State   ReleaseState
+	// Operator is who started it: --operator (RUNBOOK_OPERATOR), else
+	// the OS user; OSUser is the OS account runbook ran as, kept beside
+	// it (a shared build account names nobody).
+	Operator       string
+	OSUser         string
 	Machine        string // hostname of the operator machine
 	StartedAt      time.Time
 	FinishedAt     time.Time // zero while unfinished
@@ -107,6 +111,12 @@ type HostRun struct {
 	Detail string
 }
 
+// ReasonOperatorStopped begins the reason of every transition that the
+// operator's Ctrl-C caused, so that readers of the record (the report's
+// timeline) can tell a run the operator stopped from one whose end
+// nobody saw (a crash, a dropped connection).
+const ReasonOperatorStopped = "interrupted by the operator"
+
 // Transition is one committed row of the history of a state machine.
 type Transition struct {
 	ID        int64
@@ -117,7 +127,8 @@ type Transition struct {
 	Scope     string
 	From, To  string
 	Event     string
-	Operator  string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 	Reason    string
 }
 
@@ -127,7 +138,8 @@ type Signoff struct {
 	Step      string
 	Role      string
 	Name      string
-	OSUser    string
+	Operator  string // who ran runbook (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 	At        time.Time
 	Via       string // "prompt", "--signoff" or "--yes"
 }
@@ -168,7 +180,8 @@ type Note struct {
 	Step      string
 	Host      string
 	Text      string
-	Operator  string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 }
 
 // Holder names the process that holds the release lock.

@@ -19,7 +19,8 @@ type Operation struct {
 	ExitCode   int
 	StartedAt  time.Time
 	FinishedAt time.Time
-	Operator   string
+	Operator   string // who was at the keyboard (--operator, else the OS user)
+	OSUser     string // the OS account runbook ran as
 	OutputTail string // masked
 }
 
@@ -27,9 +28,9 @@ type Operation struct {
 func (s *Store) AddOperation(ctx context.Context, op Operation) error {
 	return s.write(ctx, fmt.Sprintf("record operation %s on %s/%s", op.Name, op.Env, op.Host), func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO operations (env, host, name, command, exit_code,
-			started_at, finished_at, operator, output_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			started_at, finished_at, operator, output_tail, os_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			op.Env, op.Host, op.Name, op.Command, op.ExitCode,
-			timeArg(op.StartedAt), timeArg(op.FinishedAt), op.Operator, op.OutputTail)
+			timeArg(op.StartedAt), timeArg(op.FinishedAt), op.Operator, op.OutputTail, op.OSUser)
 		return err
 	})
 }
@@ -39,7 +40,7 @@ func (s *Store) Operations(ctx context.Context) ([]Operation, error) {
 	var list []Operation
 	err := s.read(ctx, "read the operations", func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, env, host, name, command, exit_code,
-			started_at, finished_at, operator, output_tail FROM operations ORDER BY id`)
+			started_at, finished_at, operator, output_tail, os_user FROM operations ORDER BY id`)
 		if err != nil {
 			return err
 		}
@@ -47,7 +48,7 @@ func (s *Store) Operations(ctx context.Context) ([]Operation, error) {
 		for rows.Next() {
 			var op Operation
 			err := rows.Scan(&op.ID, &op.Env, &op.Host, &op.Name, &op.Command, &op.ExitCode,
-				timeCol{&op.StartedAt}, timeCol{&op.FinishedAt}, &op.Operator, &op.OutputTail)
+				timeCol{&op.StartedAt}, timeCol{&op.FinishedAt}, &op.Operator, &op.OutputTail, &op.OSUser)
 			if err != nil {
 				return err
 			}

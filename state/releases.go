@@ -11,7 +11,7 @@ import (
 )
 
 const releaseColumns = `id, version, kind, state, operator, machine, started_at, finished_at,
-	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs`
+	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user`
 
 // CreateRelease inserts r with its steps and their host runs in one
 // transaction, plus the creation transition t. The IDs (r.ID, each step's
@@ -32,10 +32,10 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO releases (version, kind, state, operator, machine,
-			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Version, r.Kind, r.State, r.Operator, r.Machine, timeArg(r.StartedAt), timeArg(r.FinishedAt),
-			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs)
+			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser)
 		if err != nil {
 			return fmt.Errorf("insert release: %w", err)
 		}
@@ -176,7 +176,7 @@ func scanRelease(row scanner) (*runbook.Release, error) {
 	var r runbook.Release
 	err := row.Scan(&r.ID, &r.Version, &r.Kind, &r.State, &r.Operator, &r.Machine,
 		timeCol{&r.StartedAt}, timeCol{&r.FinishedAt}, &r.RunbookName, &r.RunbookFile,
-		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs})
+		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs}, &r.OSUser)
 	if err != nil {
 		return nil, err
 	}

@@ -233,9 +233,9 @@ func (s *Store) fillTransition(t *runbook.Transition, scope string, releaseID, s
 
 func insertTransition(ctx context.Context, tx *sql.Tx, t runbook.Transition) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO transitions (at, release_id, step_run_id, host_run_id,
-		scope, from_state, to_state, event, operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		scope, from_state, to_state, event, operator, reason, os_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		timeArg(t.At), t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
-		t.Scope, t.From, t.To, t.Event, t.Operator, t.Reason)
+		t.Scope, t.From, t.To, t.Event, t.Operator, t.Reason, t.OSUser)
 	if err != nil {
 		return 0, fmt.Errorf("insert transition %s -> %s: %w", t.From, t.To, err)
 	}
@@ -252,7 +252,7 @@ func (s *Store) Transitions(ctx context.Context, releaseID int64) ([]runbook.Tra
 	err := s.read(ctx, fmt.Sprintf("read the transitions of release %d", releaseID), func(ctx context.Context, tx *sql.Tx) error {
 		// Writes are serialised, so ascending ids are commit order.
 		rows, err := tx.QueryContext(ctx, `SELECT id, at, release_id, step_run_id, host_run_id, scope,
-			from_state, to_state, event, operator, reason FROM transitions WHERE release_id = ? ORDER BY id`, releaseID)
+			from_state, to_state, event, operator, reason, os_user FROM transitions WHERE release_id = ? ORDER BY id`, releaseID)
 		if err != nil {
 			return err
 		}
@@ -260,7 +260,7 @@ func (s *Store) Transitions(ctx context.Context, releaseID int64) ([]runbook.Tra
 		for rows.Next() {
 			var t runbook.Transition
 			err := rows.Scan(&t.ID, timeCol{&t.At}, &t.ReleaseID, idCol{&t.StepRunID}, idCol{&t.HostRunID},
-				&t.Scope, &t.From, &t.To, &t.Event, &t.Operator, &t.Reason)
+				&t.Scope, &t.From, &t.To, &t.Event, &t.Operator, &t.Reason, &t.OSUser)
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ func TestRecordStepRoundTrip(t *testing.T) {
 	st.Reason = "staged by hand"
 	// A step run whose caller forgot the release: the store finds it.
 	st.ReleaseID = 0
-	tr := &runbook.Transition{From: "pending", To: "skipped", Event: "skip", Operator: "bob", Reason: "staged by hand"}
+	tr := &runbook.Transition{From: "pending", To: "skipped", Event: "skip", Operator: "bob", OSUser: "builder", Reason: "staged by hand"}
 	if err := s.RecordStep(ctx, st, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestRecordStepRoundTrip(t *testing.T) {
 		t.Errorf("Steps after RecordStep:\n got %s\nwant %s", dumpSteps(got), dumpSteps(steps))
 	}
 	want := runbook.Transition{ID: tr.ID, At: t0.Add(time.Second), ReleaseID: r.ID, StepRunID: st.ID,
-		Scope: "step", From: "pending", To: "skipped", Event: "skip", Operator: "bob", Reason: "staged by hand"}
+		Scope: "step", From: "pending", To: "skipped", Event: "skip", Operator: "bob", OSUser: "builder", Reason: "staged by hand"}
 	if tr.ID == 0 || *tr != want {
 		t.Errorf("transition filled as %+v, want %+v", *tr, want)
 	}

@@ -166,6 +166,23 @@ INSERT INTO store_identity (id, db_id) VALUES (1, lower(hex(randomblob(16))));
 	`
 ALTER TABLE live ADD COLUMN verified_at TEXT;
 `,
+	// Version 4, operator and OS user: who was at the keyboard
+	// (--operator, RUNBOOK_OPERATOR) is recorded as the operator, and the
+	// OS account runbook ran as beside it, on every record that names
+	// either. Until now the operator was the OS user, which the existing
+	// rows are given.
+	`
+ALTER TABLE releases ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE transitions ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE notes ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE operations ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE signoffs ADD COLUMN operator TEXT NOT NULL DEFAULT '';
+UPDATE releases SET os_user = operator;
+UPDATE transitions SET os_user = operator;
+UPDATE notes SET os_user = operator;
+UPDATE operations SET os_user = operator;
+UPDATE signoffs SET operator = os_user;
+`,
 }
 
 // schemaVersion is the user_version this build of runbook writes.

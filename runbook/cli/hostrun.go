@@ -124,7 +124,7 @@ func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job 
 	r.ui.HostDone(step, hr, "")
 	op := state.Operation{
 		Env: job.env.Name, Host: h.Name, Name: job.name, Command: g.masker.Mask(script), ExitCode: code,
-		StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Operator: operator(), OutputTail: tail.String(),
+		StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Operator: g.operator(), OSUser: osUser(), OutputTail: tail.String(),
 	}
 	if rerr := st.AddOperation(context.WithoutCancel(ctx), op); rerr != nil {
 		r.ui.Warn(fmt.Sprintf("could not record %s on %s: %v", job.name, h.Name, rerr))

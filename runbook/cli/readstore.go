@@ -24,7 +24,7 @@ func (g *globals) readStore() (*runbook.Runbook, *state.Store, error) {
 	}
 	path := g.statePath(rb)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return rb, nil, runbook.WithHint(fmt.Errorf("%w: no release has run here yet (no state database at %s)", runbook.ErrNothingToDo, path),
+		return rb, nil, runbook.WithHint(runbook.NothingToDo("nothing recorded yet", fmt.Sprintf("no release has run here (no state database at %s)", path)),
 			"`runbook start --version V` starts the first release")
 	}
 	// The state package's errors name the database and say what to do.

@@ -52,13 +52,14 @@ the shape documented in the README for scripts.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.version, "release", "", "the latest release of this version (default: the latest release)")
-	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (see `runbook history`)")
-	cmd.Flags().StringVar(&o.format, "format", "text", "text, md, html or json")
+	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (runbook history lists them)")
+	cmd.Flags().StringVar(&o.format, "format", "", "text, md, html or json (default: from the extension of -o FILE, else text)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the report to FILE (replaced atomically) instead of stdout")
 	return cmd
 }
 
 func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) error {
+	o.format = reportFormat(o.format, o.output)
 	render, ok := reportFormats[o.format]
 	if !ok {
 		return usagef("report: unknown --format %q; use text, md, html or json", o.format)
@@ -96,6 +97,30 @@ func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) err
 	}
 	fmt.Fprintf(g.stdout, "wrote the %s report of %s %s (#%d) to %s\n", o.format, r.Kind, r.Version, r.ID, o.output)
 	return nil
+}
+
+// formatOfExtension maps the extension of -o FILE to its format, so that
+// `report -o night.html` writes HTML, not text in a .html file.
+var formatOfExtension = map[string]string{
+	".html":     "html",
+	".htm":      "html",
+	".md":       "md",
+	".markdown": "md",
+	".json":     "json",
+	".txt":      "text",
+	".text":     "text",
+}
+
+// reportFormat is the format a report is written in: --format as given
+// (in any case), else the one the extension of output names, else text.
+func reportFormat(flag, output string) string {
+	if flag != "" {
+		return strings.ToLower(flag)
+	}
+	if f, ok := formatOfExtension[strings.ToLower(filepath.Ext(output))]; ok {
+		return f
+	}
+	return "text"
 }
 
 // pickRelease finds the release the flags name: by id, the latest of a

@@ -46,7 +46,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 			if err := g.needTerminal("start"); err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context(), "start", o.version)
+			s, err := g.openWalk(cmd.Context(), "start", o.version, signoffs)
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,7 @@ func newResume(g *globals) *cobra.Command {
 			if err := g.needTerminal("resume"); err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context(), "resume", "")
+			s, err := g.openWalk(cmd.Context(), "resume", "", signoffs)
 			if err != nil {
 				return err
 			}

@@ -131,6 +131,7 @@ type statusDoc struct {
 		Kind       string  `json:"kind"`
 		State      string  `json:"state"`
 		Operator   string  `json:"operator"`
+		OSUser     string  `json:"os_user"`
 		StartedAt  string  `json:"started_at"`
 		FinishedAt *string `json:"finished_at"`
 		Artifact   struct {

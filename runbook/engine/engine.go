@@ -39,7 +39,11 @@ type Config struct {
 	Secrets runbook.Secrets // nil when no vault is open
 	Ask     *Interaction
 
-	Operator string // OS user
+	// Operator is who is at the keyboard (--operator, RUNBOOK_OPERATOR,
+	// else the OS user); OSUser is the OS account runbook runs as. Both
+	// go on every transition, note, sign-off and release.
+	Operator string
+	OSUser   string
 	Machine  string // hostname
 	LogDir   string // .runbook/logs; "" keeps no log files
 	Now      func() time.Time
@@ -51,6 +55,15 @@ type Config struct {
 	// SameArtifact (--same-artifact) lets a new version ship an artifact
 	// byte-identical to an earlier release's without asking.
 	SameArtifact bool
+
+	// Preflight, when set, is called once before a release walks on,
+	// before anything of the walk is recorded: fresh is true when no step
+	// of the release has run yet (a new release, or a resumed one whose
+	// steps are all pending), when the cli checks everything that would
+	// stop the night at a step (`runbook check`); otherwise it checks
+	// only what the walk needs at once (the secrets). from is --from. An
+	// error stops the command with nothing recorded or run.
+	Preflight func(ctx context.Context, fresh bool, from string) error
 }
 
 // Engine walks the releases of one runbook for one process, which holds
@@ -97,7 +110,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 			return runbook.WithHint(fmt.Errorf("%w: %s %s (#%d) is %s", runbook.ErrUnfinished, un.Kind, un.Version, un.ID, un.State),
 				"`runbook resume` continues it, `runbook rollback` undoes it, `runbook abort` ends it")
 		}
-		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05")))
+		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05 Z07:00")))
 		return e.resume(ctx, un, opts.From, false)
 	}
 	if !opts.Again {
@@ -105,6 +118,9 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 		if err != nil || done {
 			return err
 		}
+	}
+	if err := e.preflight(ctx, true, opts.From); err != nil {
+		return err
 	}
 	w, err := createWalk(ctx, e, e.rb, opts.Version, runbook.KindRelease, nil)
 	if err != nil {
@@ -141,7 +157,7 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 		r := rels[i]
 		if r.Kind == runbook.KindRelease && r.Version == version && r.State == runbook.ReleaseSucceeded {
 			e.cfg.UI.Info(fmt.Sprintf("version %s was already released successfully (#%d, finished %s); nothing to do",
-				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04")))
+				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04 Z07:00")))
 			e.cfg.UI.Detail("`runbook start --version " + r.Version + " --again` releases it once more")
 			e.last = r
 			return true, nil
@@ -164,6 +180,9 @@ func (e *Engine) Resume(ctx context.Context, from string) error {
 		return runbook.WithHint(fmt.Errorf("%w: the unfinished run is a %s to %s", runbook.ErrUsage, un.Kind, un.Version), "`runbook rollback --to "+un.Version+"` continues it")
 	}
 	if rollingBack(ctx, e.cfg.Store, un) {
+		if err := e.preflight(ctx, false, ""); err != nil {
+			return err
+		}
 		e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) was rolling back: continuing the rollback", un.Version, un.ID))
 		return e.Rollback(ctx)
 	}
@@ -182,8 +201,40 @@ func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, re
 	if err != nil {
 		return err
 	}
+	// --from is checked before anything is recorded: a refused one
+	// leaves the release as it was.
+	if err := w.checkFrom(from); err != nil {
+		return err
+	}
+	if err := e.preflight(ctx, untouched(w.steps), from); err != nil {
+		return err
+	}
 	w.retryFailed = retryFailed
 	return e.rollbackIfChosen(ctx, w.continueRelease(ctx, from))
+}
+
+// preflight calls Config.Preflight, if any.
+func (e *Engine) preflight(ctx context.Context, fresh bool, from string) error {
+	if e.cfg.Preflight == nil {
+		return nil
+	}
+	return e.cfg.Preflight(ctx, fresh, from)
+}
+
+// untouched reports whether no step of a release has run: every step and
+// host run is still pending.
+func untouched(steps []*runbook.StepRun) bool {
+	for _, sr := range steps {
+		if sr.State != runbook.RunPending {
+			return false
+		}
+		for _, hr := range sr.Hosts {
+			if hr.State != runbook.RunPending {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Abort ends the unfinished release without undoing anything.
@@ -193,7 +244,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		return err
 	}
 	if un == nil {
-		return runbook.WithHint(fmt.Errorf("%w: no release is unfinished", runbook.ErrNothingToDo), "`runbook history` lists the releases")
+		return runbook.WithHint(runbook.NothingToDo("nothing to abort", "no release is unfinished"), "`runbook history` lists the releases")
 	}
 	w, err := loadWalk(ctx, e, e.rb, un)
 	if err != nil {

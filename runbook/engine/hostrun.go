@@ -102,7 +102,7 @@ func (h *hostRuns) runHost(ctx context.Context, t hostTask) error {
 		// Ctrl-C at a question the connection asked (a host key): the
 		// action never started; resume settles the run as never started.
 		out.Close()
-		if err := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted by the operator at a prompt"); err != nil {
+		if err := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, runbook.ReasonOperatorStopped+" at a prompt"); err != nil {
 			return err
 		}
 		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
@@ -150,7 +150,11 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 		if vok, err := h.verify(ctx, s, call, out); err != nil {
 			out.Close()
 			hr.OutputTail = out.Tail()
-			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
+			why := "interrupted during verify"
+			if ctx.Err() != nil {
+				why = runbook.ReasonOperatorStopped + " during verify (Ctrl-C)"
+			}
+			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); ferr != nil {
 				return ferr
 			}
 			if ctx.Err() != nil {
@@ -196,7 +200,7 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 	reason := "outcome in doubt: " + doErr.Error()
 	if ctx.Err() != nil {
 		out.Line("runbook: interrupted: the command was stopped part-way")
-		reason = "interrupted by the operator (Ctrl-C)"
+		reason = runbook.ReasonOperatorStopped + " (Ctrl-C)"
 	} else {
 		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
 	}

@@ -101,7 +101,7 @@ func (e *Engine) rollbackSubject(ctx context.Context) (*runbook.Release, error) 
 			return rels[i], nil
 		}
 	}
-	return nil, runbook.WithHint(fmt.Errorf("%w: no release to roll back", runbook.ErrNothingToDo), "`runbook history` lists what ran")
+	return nil, runbook.WithHint(runbook.NothingToDo("nothing to roll back", "no release is recorded"), "`runbook history` lists what ran")
 }
 
 // tookEffect reports whether a host run changed its host (or may have):
@@ -413,7 +413,7 @@ func (r *rollback) interruptedRollback(ctx context.Context) error {
 		return nil
 	}
 	if r.rel().State == runbook.ReleaseRollingBack {
-		if err := r.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := r.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}

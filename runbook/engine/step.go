@@ -166,7 +166,7 @@ func (w *walk) stop(ctx context.Context, sr *runbook.StepRun, cause error) error
 func stopReason(err error) string {
 	switch {
 	case errors.Is(err, runbook.ErrInterrupted):
-		return "interrupted by the operator (Ctrl-C)"
+		return runbook.ReasonOperatorStopped + " (Ctrl-C)"
 	case errors.Is(err, runbook.ErrNeedsHuman):
 		return strings.TrimPrefix(err.Error(), runbook.ErrNeedsHuman.Error()+": ")
 	}

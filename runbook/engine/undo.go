@@ -80,7 +80,11 @@ func (r *rollback) undoHost(ctx context.Context, t hostTask) (failed bool, err e
 	if uerr != nil && (errors.Is(uerr, runbook.ErrInDoubt) || ctx.Err() != nil) {
 		out.Close()
 		hr.OutputTail = out.Tail()
-		if err := r.rec.host(ctx, sr, hr, runbook.EvInterrupt, "undo interrupted"); err != nil {
+		why := "undo interrupted"
+		if ctx.Err() != nil {
+			why = runbook.ReasonOperatorStopped + " during the undo (Ctrl-C)"
+		}
+		if err := r.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); err != nil {
 			return false, err
 		}
 		if ctx.Err() != nil {

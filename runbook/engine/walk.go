@@ -40,6 +40,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		Envs:         envs,
 		State:        runbook.ReleasePlanned,
 		Operator:     e.cfg.Operator,
+		OSUser:       e.cfg.OSUser,
 		Machine:      e.cfg.Machine,
 		StartedAt:    w.rec.now(),
 		RunbookName:  rb.Name,
@@ -57,7 +58,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		}
 		steps = append(steps, sr)
 	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator, OSUser: e.cfg.OSUser,
 		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
 	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
 		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
@@ -120,6 +121,7 @@ func rollingBack(ctx context.Context, st runbook.Store, r *runbook.Release) bool
 }
 
 // continueRelease walks a recorded release on from where it stopped.
+// Its caller has checked from (checkFrom) before anything was recorded.
 func (w *walk) continueRelease(ctx context.Context, from string) error {
 	r := w.rel()
 	if rollingBack(ctx, w.cfg.Store, r) {
@@ -172,6 +174,50 @@ func (w *walk) firstFailed() *runbook.StepRun {
 	return nil
 }
 
+// checkFrom refuses a --from that names no step of the release, or one
+// before the step a resume continues at: a step there has either
+// succeeded (a completed step never runs twice unasked) or was skipped,
+// and a skip is final — the steps after it ran without it (a build
+// skipped and run now would make an artifact other than the one already
+// staged). "" is no --from.
+func (w *walk) checkFrom(from string) error {
+	if from == "" {
+		return nil
+	}
+	next := -1
+	for i, sr := range w.steps {
+		if next < 0 && sr.State != runbook.RunSucceeded && sr.State != runbook.RunSkipped && sr.State != runbook.RunUndone {
+			next = i
+		}
+		if sr.Name != from {
+			continue
+		}
+		if next >= 0 {
+			return nil // at or after where the resume continues
+		}
+		cont := "nothing is left to run"
+		for _, later := range w.steps[i+1:] {
+			if later.State != runbook.RunSucceeded && later.State != runbook.RunSkipped && later.State != runbook.RunUndone {
+				cont = "it continues at " + later.Name
+				break
+			}
+		}
+		what := "was " + string(sr.State) + ", and a completed step never runs twice"
+		switch sr.State {
+		case runbook.RunSucceeded:
+			what = "already succeeded, and a completed step never runs twice"
+		case runbook.RunSkipped:
+			what = "was skipped, and a skip is final: the steps after it ran without it"
+			if sr.Reason != "" {
+				what = "was skipped (" + sr.Reason + "), and a skip is final: the steps after it ran without it"
+			}
+		}
+		return runbook.WithHint(fmt.Errorf("%w: --from %s: %s %s; without --from %s", runbook.ErrUsage, from, from, what, cont),
+			fmt.Sprintf("if %s must run in this release, run its command by hand (`runbook plan` shows it); or `runbook abort` the release and start a new one", from))
+	}
+	return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step in release %s", runbook.ErrUsage, from, w.rel().Version), "`runbook status` lists its steps")
+}
+
 // skipBefore skips every pending or failed step before from.
 func (w *walk) skipBefore(ctx context.Context, from string) error {
 	for _, sr := range w.steps {
@@ -215,7 +261,7 @@ func (w *walk) interrupted(ctx context.Context) error {
 		return nil
 	}
 	if w.rel().State == runbook.ReleaseRunning {
-		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := w.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,7 @@ type ReleaseDoc struct {
 	Kind       string      `json:"kind"`
 	State      string      `json:"state"`
 	Operator   string      `json:"operator"`
+	OSUser     string      `json:"os_user"`
 	StartedAt  string      `json:"started_at"`
 	FinishedAt *string     `json:"finished_at"`
 	Artifact   ArtifactDoc `json:"artifact"`
@@ -80,7 +81,7 @@ func Release(r *runbook.Release) *ReleaseDoc {
 		return nil
 	}
 	return &ReleaseDoc{
-		ID: r.ID, Version: r.Version, Kind: r.Kind, State: string(r.State), Operator: r.Operator,
+		ID: r.ID, Version: r.Version, Kind: r.Kind, State: string(r.State), Operator: r.Operator, OSUser: r.OSUser,
 		StartedAt: RFC3339(r.StartedAt), FinishedAt: optTime(r.FinishedAt),
 		Artifact: ArtifactDoc{Path: r.ArtifactPath, SHA256: r.ArtifactSHA256},
 	}

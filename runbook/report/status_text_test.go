@@ -153,7 +153,7 @@ var statusCases = []struct {
 			{Env: "prerelease", Host: "pre1", Version: "2.4.0", VerifiedAt: verified},
 		}
 		return n.record()
-	}, []string{"— succeeded\n", "ended 2026-11-26 21:12:00\n", "        prod2          succeeded exit 0\n",
+	}, []string{"— succeeded\n", "ended 2026-11-26 21:12:00 Z\n", "        prod2          succeeded exit 0\n",
 		"  live:\n    prerelease   pre1=2.4.0\n    production   prod1=2.4.0 prod2=2.4.0 (not verified)\n",
 		"next: nothing: the release succeeded."},
 		[]string{"        pre1 ", "deviations:"}}, // a lone host that succeeded needs no line
@@ -243,7 +243,7 @@ func TestStatusStyled(t *testing.T) {
 	}
 	for _, w := range []string{
 		"<b>billing-center</b> release <b>2.4.0</b> (#3) — <s>succeeded</s>\n",
-		"  started 2026-11-27 05:00:00 by alice",
+		"  started 2026-11-27 05:00:00 +08:00 by alice",
 		"   1. build-ear                <s>succeeded</s>    <f>run on build</f><f> 1.5s</f>\n",
 		"   4. qa-signoff               <s>skipped</s>      <f>confirm</f>\n", // no time: it never finished
 		"    <f>05:09</f> stage-production/prod2: <w>marked done by hand after a crash</w> <f>(bob)</f>\n",

@@ -72,7 +72,7 @@ func textHeader(out *stickyWriter, d *Doc) {
 	t.row("version", r.Version)
 	t.row("artifact", r.Artifact.Path)
 	t.row("", "sha256 "+orNone(r.Artifact.SHA256))
-	t.row("operator", r.Operator+" on "+d.Identity.Machine)
+	t.row("operator", who(r.Operator, r.OSUser)+" on "+d.Identity.Machine)
 	t.row("started", r.StartedAt)
 	t.row("ended", ended(d))
 	t.row("state", releaseLabel(r.State))
@@ -205,7 +205,7 @@ func textSignoffs(out *stickyWriter, d *Doc) {
 	}
 	t := table(out, "")
 	for _, s := range d.Signoffs {
-		t.row(s.Step, s.Role, s.Name, "OS user "+s.OSUser+", via "+s.Via, s.At)
+		t.row(s.Step, s.Role, s.Name, signedBy(s), s.At)
 	}
 	t.flush()
 	for _, c := range d.Confirmations {
@@ -221,7 +221,7 @@ func textNotes(out *stickyWriter, title string, notes []NoteDoc) {
 	}
 	t := table(out, "")
 	for _, n := range notes {
-		t.row(n.At, n.Kind, dashIfEmpty(where(n.Step, n.Host)), n.Operator, oneLine(n.Text))
+		t.row(n.At, n.Kind, dashIfEmpty(where(n.Step, n.Host)), who(n.Operator, n.OSUser), oneLine(n.Text))
 	}
 	t.flush()
 }
@@ -336,7 +336,7 @@ func rollbackTitle(rb RollbackDoc) string {
 func rollbackWhen(rb RollbackDoc) string {
 	s := "started " + rb.StartedAt
 	if rb.Operator != "" {
-		s += " by " + rb.Operator
+		s += " by " + who(rb.Operator, rb.OSUser)
 	}
 	if rb.FinishedAt != nil {
 		s += ", ended " + *rb.FinishedAt
@@ -363,7 +363,7 @@ func textLive(out *stickyWriter, d *Doc) {
 	for _, s := range d.Staged {
 		what := "staged, sha256 " + s.SHA256
 		if s.Removed {
-			what = "removed (keep)"
+			what = removedText(s)
 		}
 		t.row(s.Env, s.Host, s.Version, what, s.At)
 	}
@@ -390,7 +390,7 @@ func textTransitions(out *stickyWriter, d *Doc) {
 	}
 	t := table(out, "")
 	for _, tr := range d.Transitions {
-		t.row(tr.At, tr.Scope, dashIfEmpty(tr.From)+" -> "+tr.To, tr.Event, tr.Operator, oneLine(tr.Reason))
+		t.row(tr.At, tr.Scope, dashIfEmpty(tr.From)+" -> "+tr.To, tr.Event, who(tr.Operator, tr.OSUser), oneLine(tr.Reason))
 	}
 	t.flush()
 }

@@ -1,6 +1,7 @@
 package runbooktest
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type ProcessOptions struct {
 	AcceptDiff map[string]string
 	// SameArtifact is --same-artifact.
 	SameArtifact bool
+	// Operator is --operator; "" leaves it the OS user, "tester".
+	Operator string
+	// Preflight is the cli's check before a release's first step.
+	Preflight func(ctx context.Context, fresh bool, from string) error
 }
 
 // Process is one run of runbook in a World.
@@ -65,8 +70,9 @@ func (w *World) Process(o ProcessOptions) *Process {
 	p.Engine = engine.New(w.RB, engine.Config{
 		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
-		Operator: "tester", Machine: "test", Now: w.Clock,
+		Operator: cmp.Or(o.Operator, "tester"), OSUser: "tester", Machine: "test", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
+		Preflight: o.Preflight,
 	})
 	return p
 }

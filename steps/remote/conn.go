@@ -170,6 +170,14 @@ type Conn interface {
 	// its exit code when it ends; ErrInDoubt when it dies without one.
 	Wait(ctx context.Context, token string, out io.Writer) (exitCode int, err error)
 
+	// RunLog copies to out what the run under token has written to its
+	// output log so far, and returns: a look at a run still going (Wait
+	// follows one to its end). The log holds the run's raw output,
+	// unmasked: the caller masks it. An error wrapping fs.ErrNotExist
+	// when the host keeps no log of the run (forgotten, never started, or
+	// a local run, whose output went to the process that started it).
+	RunLog(ctx context.Context, token string, out io.Writer) error
+
 	// ForgetMarkers removes the markers (and the output log) of token.
 	// Idempotent. Used once the outcome is committed to the state
 	// database, and for runs that will never be settled (abandoned,
@@ -222,6 +230,12 @@ type Conn interface {
 	// the host; an error wrapping fs.ErrNotExist when absent, another when
 	// p is a symbolic link or not a regular file.
 	SHA256(ctx context.Context, p string) (string, error)
+
+	// FreeSpace returns the bytes available to the connecting user on
+	// the file system that holds p (statvfs: f_bavail × f_frsize), p
+	// being an existing path. Over SSH it asks the SFTP server when it
+	// offers statvfs@openssh.com, else runs df -Pk.
+	FreeSpace(ctx context.Context, p string) (int64, error)
 
 	// ReadFile reads a file on the host (for consistency facts), at most
 	// 16 MiB.
