@@ -68,7 +68,8 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	}
 	sess.Stdin = wholeOrNothing(script)
 	sess.Stdout = out
-	sess.Stderr = orDiscard(spec.Stderr)
+	// Passed on after what stdout holds back of the lines before it.
+	sess.Stderr = out.stderr(orDiscard(spec.Stderr))
 	if err := sess.Start(remoteCommand); err != nil {
 		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
 	}

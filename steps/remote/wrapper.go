@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -330,59 +329,4 @@ func hashScript(p string, n int64, guard string) string {
 		fmt.Fprintf(&b, "%s < %s\n", sum, q)
 	}
 	return b.String()
-}
-
-// trailerWriter forwards a session's stdout and strips the trailer line a
-// wrapper script may end it with. It holds back the last len(trailer)
-// bytes until the end, which costs nothing but that much latency.
-type trailerWriter struct {
-	w      io.Writer
-	prefix []byte // "\nrunbook-NONCE:"
-	held   []byte
-	failed bool
-	// first, when set, is called once, when the first output arrives
-	// (a crash point: the command is running on the host).
-	first func()
-}
-
-func newTrailerWriter(w io.Writer, nonce string) *trailerWriter {
-	return &trailerWriter{w: w, prefix: []byte("\nrunbook-" + nonce + ":")}
-}
-
-func (t *trailerWriter) size() int { return len(t.prefix) + 2 }
-
-func (t *trailerWriter) Write(p []byte) (int, error) {
-	if t.first != nil && len(p) > 0 {
-		f := t.first
-		t.first = nil
-		f()
-	}
-	t.held = append(t.held, p...)
-	if n := len(t.held) - t.size(); n > 0 {
-		t.forward(t.held[:n])
-		t.held = append(t.held[:0], t.held[n:]...)
-	}
-	return len(p), nil
-}
-
-// forward writes to the destination; once that fails, output is dropped
-// rather than blocking the session.
-func (t *trailerWriter) forward(p []byte) {
-	if t.failed {
-		return
-	}
-	if _, err := t.w.Write(p); err != nil {
-		t.failed = true
-	}
-}
-
-// finish flushes what is held and returns the trailer code, 0 for none.
-func (t *trailerWriter) finish() byte {
-	h := t.held
-	t.held = nil
-	if len(h) == t.size() && bytes.HasPrefix(h, t.prefix) && h[len(h)-1] == '\n' {
-		return h[len(h)-2]
-	}
-	t.forward(h)
-	return 0
 }
