@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -35,6 +36,12 @@ type trailerWriter struct {
 	// first, when set, is called once, when the first output arrives
 	// (a crash point: the command is running on the host).
 	first func()
+	// header: the output starts with a header line ("runbook-NONCE:P"
+	// and the process group of a plain run, see plainScript), held in
+	// head until it is whole and stripped; pid is what it named.
+	header bool
+	head   []byte
+	pid    int
 }
 
 func newTrailerWriter(w io.Writer, nonce string) *trailerWriter {
@@ -46,6 +53,7 @@ func (t *trailerWriter) size() int { return len(t.prefix) + 2 }
 
 // Write implements io.Writer.
 func (t *trailerWriter) Write(p []byte) (int, error) {
+	n := len(p)
 	if t.first != nil && len(p) > 0 {
 		f := t.first
 		t.first = nil
@@ -56,6 +64,11 @@ func (t *trailerWriter) Write(p []byte) (int, error) {
 	if t.done {
 		return len(p), nil
 	}
+	if t.header {
+		if p = t.readHeader(p); len(p) == 0 {
+			return n, nil
+		}
+	}
 	buf := p
 	if len(t.held) > 0 {
 		buf = append(t.held, p...)
@@ -64,7 +77,43 @@ func (t *trailerWriter) Write(p []byte) (int, error) {
 	t.forward(buf[:i])
 	t.held = append(t.held[:0], buf[i:]...)
 	t.armFlush()
-	return len(p), nil
+	return n, nil
+}
+
+// maxHeader bounds a header line: a first line longer than this is output.
+const maxHeader = 64
+
+// readHeader (under mu) takes the header line from the start of the
+// output and returns what follows it. A first line that is not the
+// header is output like any other (a script of ours always prints one).
+func (t *trailerWriter) readHeader(p []byte) []byte {
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 && len(t.head)+len(p) <= maxHeader {
+		t.head = append(t.head, p...)
+		return nil
+	}
+	t.header = false
+	var line, rest []byte
+	if i < 0 {
+		line, rest = append(t.head, p...), nil
+	} else {
+		line, rest = append(t.head, p[:i+1]...), p[i+1:]
+	}
+	t.head = nil
+	mark := append(t.prefix[1:len(t.prefix):len(t.prefix)], trailerPID)
+	digits, ok := bytes.CutPrefix(bytes.TrimSuffix(line, []byte("\n")), mark)
+	if pid, err := strconv.Atoi(string(digits)); ok && err == nil && pid > 0 && i >= 0 {
+		t.pid = pid
+		return rest
+	}
+	return append(line, rest...)
+}
+
+// groupPID returns the process group a header named; 0 before one came.
+func (t *trailerWriter) groupPID() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pid
 }
 
 // tailStart returns where the part of buf that could begin the trailer
@@ -155,6 +204,10 @@ func (t *trailerWriter) finish() byte {
 	t.done = true
 	if t.timer != nil {
 		t.timer.Stop()
+	}
+	if len(t.head) > 0 {
+		t.forward(t.head) // the output ended inside its first line
+		t.head = nil
 	}
 	h := t.held
 	t.held = nil

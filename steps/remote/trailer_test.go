@@ -164,3 +164,38 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A plain run's first line names its process group (see plainScript):
+// it is taken off the output, whole or in pieces; a first line that is
+// not one is output.
+func TestTrailerWriterHeader(t *testing.T) {
+	header := "runbook-" + testNonce + ":P4242\n"
+	for _, tc := range []struct {
+		name   string
+		chunks []string
+		out    string
+		pid    int
+	}{
+		{"whole", []string{header + "out\n"}, "out\n", 4242},
+		{"in pieces", splitBytes(header + "out\n"), "out\n", 4242},
+		{"alone", []string{header}, "", 4242},
+		{"not a header", []string{"hello\n", "world\n"}, "hello\nworld\n", 0},
+		{"other nonce", []string{"runbook-ffffffffffffffff:P1\nx"}, "runbook-ffffffffffffffff:P1\nx", 0},
+		{"no newline", []string{"runbook-" + testNonce + ":P42"}, "runbook-" + testNonce + ":P42", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf lockedBuffer
+			w := newTrailerWriter(&buf, testNonce)
+			w.header, w.flushDelay = true, time.Hour
+			for _, c := range tc.chunks {
+				if n, err := w.Write([]byte(c)); err != nil || n != len(c) {
+					t.Fatalf("write: %d %v", n, err)
+				}
+			}
+			w.finish()
+			if buf.String() != tc.out || w.groupPID() != tc.pid {
+				t.Errorf("got %q pid %d, want %q pid %d", buf.String(), w.groupPID(), tc.out, tc.pid)
+			}
+		})
+	}
+}
