@@ -278,7 +278,7 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 // versions recorded as staged on h: the only ones its keep cleanup may
 // remove.
 func (n *night) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
-	c, err := renderCall(n.rb, n.rel(), s, h, n.data(s, h), n.cfg.Secrets)
+	c, err := n.renderCall(s, h, n.data(s, h))
 	if err != nil || s.Kind != runbook.KindActivate {
 		return c, err
 	}

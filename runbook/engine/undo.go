@@ -201,7 +201,7 @@ func (r *rollback) restoredCall(rs *runbook.Step, h *runbook.Host, version strin
 	if h.DeployDir != "" {
 		d.Release.Dir = path.Join(h.DeployDir, "releases", version)
 	}
-	return renderCall(r.rb, r.rel(), rs, h, d, r.cfg.Secrets)
+	return r.renderCall(rs, h, d)
 }
 
 // settleRestarts reads what the restarts of an interrupted undo of

@@ -1,0 +1,37 @@
+package runbook
+
+import "strconv"
+
+// The release facts runbook adds to the environment of every command it
+// runs for a release: a step's command, verify, check and undo, on any
+// host (SPEC §8 "Step environment"), and the hooks. A step's own env
+// cannot set them: the loader refuses their names.
+const (
+	FactVersion   = "RUNBOOK_VERSION"    // the version the command acts for
+	FactReleaseID = "RUNBOOK_RELEASE_ID" // the release's record id
+	FactStep      = "RUNBOOK_STEP"       // the step's name
+	FactHost      = "RUNBOOK_HOST"       // the host's name in the runbook
+	FactOperator  = "RUNBOOK_OPERATOR"   // who runs runbook
+)
+
+// StepFacts are the release facts of a command of step on the host d
+// names, for the release and version d names (a restart after a switch
+// back runs for the restored version).
+func StepFacts(d TemplateData, step, operator string) map[string]string {
+	return map[string]string{
+		FactVersion:   d.Version,
+		FactReleaseID: strconv.FormatInt(d.Release.ID, 10),
+		FactStep:      step,
+		FactHost:      d.Host.Name,
+		FactOperator:  operator,
+	}
+}
+
+// isFact reports a variable name runbook sets itself.
+func isFact(name string) bool {
+	switch name {
+	case FactVersion, FactReleaseID, FactStep, FactHost, FactOperator:
+		return true
+	}
+	return false
+}
