@@ -73,4 +73,3 @@ func interruptedIsInDoubt(t *testing.T, c remote.Conn) {
 		}
 	}
 }
-
