@@ -72,8 +72,10 @@ type Executor interface {
 	// mean it did not start (or a built-in action failed part-way in a way
 	// that is safe to retry: built-ins are idempotent).
 	Do(ctx context.Context, c *Call) (Outcome, error)
-	// Verify runs c.Verify once; ok reports exit status 0.
-	Verify(ctx context.Context, c *Call) (ok bool, err error)
+	// Verify runs c.Verify once and returns its exit status: 0 passed
+	// (also when there is no verify). An error means it did not run to an
+	// end (unreachable, in doubt, timed out).
+	Verify(ctx context.Context, c *Call) (exitCode int, err error)
 	// Check runs c.Check once; ok reports that the step's effect is in place.
 	Check(ctx context.Context, c *Call) (ok bool, err error)
 	// Undo reverses the step on c.Host: c.Undo for commands, built-in for

@@ -147,8 +147,10 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 	case !ok:
 		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
 	}
+	var failed *runbook.FailedVerify
 	if ok && call.Verify != "" {
-		if vok, err := h.verify(ctx, s, call, out); err != nil {
+		var err error
+		if failed, err = h.verify(ctx, s, call, out); err != nil {
 			out.Close()
 			hr.OutputTail = out.Tail()
 			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
@@ -158,11 +160,14 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 				return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
 			}
 			return err
-		} else if !vok {
-			ok, reason = false, fmt.Sprintf("verify failed after %d attempt(s)", s.Retries+1)
+		} else if failed != nil {
+			ok, reason = false, failed.String()
 			out.Line("runbook: " + reason)
 		}
 	}
+	// Which verify failed is kept with the host run (status, the report);
+	// an attempt that passes forgets an earlier one's.
+	hr.Detail = runbook.WithFailedVerify(hr.Detail, failed)
 	out.Close()
 	hr.OutputTail = out.Tail()
 	hr.FinishedAt = h.rec.now()
