@@ -27,6 +27,33 @@ func StepFacts(d TemplateData, step, operator string) map[string]string {
 	}
 }
 
+// The facts a hook gets beyond a step's (SPEC §3.7).
+const (
+	FactHook         = "RUNBOOK_HOOK"          // on_start, on_success, on_failure or on_rollback
+	FactRunbook      = "RUNBOOK_NAME"          // the runbook's name:
+	FactReleaseKind  = "RUNBOOK_RELEASE_KIND"  // release, or rollback (rollback --to)
+	FactReleaseState = "RUNBOOK_RELEASE_STATE" // the state the release just reached
+	FactMachine      = "RUNBOOK_MACHINE"       // the operator's machine
+	FactReason       = "RUNBOOK_REASON"        // why it got there, as recorded ("" for none)
+)
+
+// HookFacts are the environment of hook name, run when release r reached
+// its state for reason; step is the failed step of on_failure, else "".
+func HookFacts(name string, rb *Runbook, r *Release, step, operator, machine, reason string) map[string]string {
+	return map[string]string{
+		FactHook:         name,
+		FactRunbook:      rb.Name,
+		FactVersion:      r.Version,
+		FactReleaseID:    strconv.FormatInt(r.ID, 10),
+		FactReleaseKind:  r.Kind,
+		FactReleaseState: string(r.State),
+		FactStep:         step,
+		FactOperator:     operator,
+		FactMachine:      machine,
+		FactReason:       reason,
+	}
+}
+
 // isFact reports a variable name runbook sets itself.
 func isFact(name string) bool {
 	switch name {

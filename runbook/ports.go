@@ -98,6 +98,25 @@ type Executor interface {
 	Close() error
 }
 
+// HookCall is one run of a hook of the runbook (Runbook.Hooks).
+type HookCall struct {
+	Hook    *Hook
+	Command string            // rendered, secrets resolved
+	Env     map[string]string // the release facts (HookFacts)
+	Out     io.Writer         // the hook's output: terminal-safe, masked
+}
+
+// HookRunner runs the runbook's hooks. package steps implements it.
+type HookRunner interface {
+	// Hook runs c.Command through sh on the operator's machine, in the
+	// runbook file's directory, with c.Env added to runbook's environment
+	// less its own RUNBOOK_* variables, its output (stdout and stderr) to
+	// c.Out, ended after c.Hook.Timeout. It returns the command's exit
+	// status; an error means it did not run to an end (it could not
+	// start, timed out, or ctx was cancelled).
+	Hook(ctx context.Context, c HookCall) (exitCode int, err error)
+}
+
 // Prompter asks the operator. The cli implements it with survey; tests
 // script it. Every method returns ErrNoTerminal when nobody can be asked and
 // ErrPromptInterrupted when the operator pressed Ctrl-C at the prompt.

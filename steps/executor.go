@@ -45,7 +45,10 @@ type Executor struct {
 	Closer io.Closer
 }
 
-var _ runbook.Executor = (*Executor)(nil)
+var (
+	_ runbook.Executor   = (*Executor)(nil)
+	_ runbook.HookRunner = (*Executor)(nil)
+)
 
 func (e *Executor) conn(ctx context.Context, h *runbook.Host) (remote.Conn, error) {
 	cfg, err := HostConfig(e.RB, h, e.MarkerDir, e.Secret)
@@ -187,6 +190,13 @@ func (e *Executor) Forget(ctx context.Context, c *runbook.Call) {
 	if conn, err := e.conn(ctx, c.Host); err == nil {
 		_ = conn.ForgetMarkers(ctx, c.Token)
 	}
+}
+
+// Hook implements runbook.HookRunner: the hook runs as a local command
+// does, without run markers (nothing settles a hook after a crash).
+func (e *Executor) Hook(ctx context.Context, c runbook.HookCall) (int, error) {
+	local := remote.NewLocal(remote.HostConfig{Name: "hook " + c.Hook.Name, Local: true, MarkerDir: e.MarkerDir})
+	return local.Exec(ctx, remote.ExecSpec{Script: c.Command, Dir: e.RB.Dir, Env: c.Env, Stdout: c.Out, Stderr: c.Out, Timeout: c.Hook.Timeout})
 }
 
 // Close implements runbook.Executor.

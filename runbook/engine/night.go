@@ -27,6 +27,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 	}
 	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}}
 	w.rec = newRecorder(w.cfg, nil)
+	w.rec.moved = w.releaseMoved
 	r := &runbook.Release{
 		Version:      version,
 		Kind:         kind,

@@ -71,6 +71,7 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 	}
 	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}}
 	w.rec = newRecorder(w.cfg, r)
+	w.rec.moved = w.releaseMoved
 	e.last = r
 	return w, w.loadPrevious(ctx)
 }
@@ -142,14 +143,7 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 	return w.run(ctx)
 }
 
-func (w *walk) firstFailed() *runbook.StepRun {
-	for _, sr := range w.steps {
-		if sr.State == runbook.RunFailed {
-			return sr
-		}
-	}
-	return nil
-}
+func (w *walk) firstFailed() *runbook.StepRun { return firstFailed(w.steps) }
 
 // skipBefore skips every pending or failed step before from.
 func (w *walk) skipBefore(ctx context.Context, from string) error {

@@ -132,6 +132,10 @@ type Executor struct {
 	// crashes its Store there); then the call never returns.
 	OnDie func()
 	calls atomic.Int64
+	// HookScript decides how each hook ends (hooks.go); nil: it passes.
+	HookScript func(c runbook.HookCall) Fault
+	hooksMu    sync.Mutex
+	hookRuns   []HookRun
 }
 
 // NewExecutor returns the executor of one process over world.
