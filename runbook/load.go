@@ -17,7 +17,7 @@ import (
 )
 
 // topKeys are the keys of the runbook file itself (SPEC §3).
-var topKeys = []string{"name", "artifact", "known_hosts", "vault", "environments", "consistency", "handbook", "steps"}
+var topKeys = []string{"name", "artifact", "known_hosts", "vault", "environments", "consistency", "handbook", "hooks", "steps"}
 
 // loader decodes and validates one runbook file, collecting every problem
 // instead of stopping at the first.
@@ -218,6 +218,7 @@ func (l *loader) decodeRunbook(root *yaml.Node) {
 	l.decodeEnvironments(top.get("environments"))
 	l.decodeConsistency(top.get("consistency"))
 	l.decodeHandbook(top.get("handbook"))
+	l.decodeHooks(top.get("hooks"))
 	l.decodeSteps(top.get("steps"))
 }
 

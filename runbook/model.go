@@ -29,6 +29,8 @@ type Runbook struct {
 	Consistency Consistency
 	Handbook    Handbook
 	Steps       []*Step
+	// Hooks maps a hook name (HookOnStart, …) to its command; nil: none.
+	Hooks map[string]*Hook
 
 	// secretRefs is where the file refers to vault secrets, recorded by the
 	// loader for SecretRefPositions (secretrefs.go).

@@ -198,6 +198,7 @@ func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, sam
 		UI:           s.ui,
 		Masker:       s.masker,
 		Secrets:      s.secrets,
+		Hooks:        s.exec,
 		Ask:          g.interaction(),
 		Operator:     g.operator(),
 		OSUser:       osUser(),

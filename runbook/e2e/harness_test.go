@@ -154,6 +154,12 @@ type statusDoc struct {
 			ExitCode   *int   `json:"exit_code"`
 			Attempts   int    `json:"attempts"`
 			DurationMS int64  `json:"duration_ms"`
+			// FailedVerify is null unless a verify failed the run.
+			FailedVerify *struct {
+				Command  string `json:"command"`
+				ExitCode int    `json:"exit_code"`
+				Attempts int    `json:"attempts"`
+			} `json:"failed_verify"`
 		} `json:"hosts"`
 	} `json:"steps"`
 	Next *string `json:"next"`

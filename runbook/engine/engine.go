@@ -38,6 +38,9 @@ type Config struct {
 	Masker  runbook.Masker
 	Secrets runbook.Secrets // nil when no vault is open
 	Ask     *Interaction
+	// Hooks runs the runbook's hooks; nil: they are not run (a warning
+	// says so when one's moment comes).
+	Hooks runbook.HookRunner
 
 	// Operator is who is at the keyboard (--operator, RUNBOOK_OPERATOR,
 	// else the OS user); OSUser is the OS account runbook runs as. Both
@@ -72,6 +75,12 @@ type Engine struct {
 	rb   *runbook.Runbook
 	cfg  Config
 	last *runbook.Release
+	// walked: this command committed a transition of a release (it
+	// walked one, as opposed to finding nothing to do).
+	walked bool
+	// hooks are the hooks whose moment came, to run once the command is
+	// done walking (hooks.go).
+	hooks []hookRun
 }
 
 // New returns an engine for rb. cfg.Ask nil means nobody can be asked.
@@ -88,6 +97,11 @@ func New(rb *runbook.Runbook, cfg Config) *Engine {
 // Release returns the release walked last (nil before any).
 func (e *Engine) Release() *runbook.Release { return e.last }
 
+// Walked reports whether this engine moved a release (a start, a step
+// run, a rollback), as opposed to finding nothing to do: what a recap of
+// the command is for.
+func (e *Engine) Walked() bool { return e.walked }
+
 // StartOptions are the flags of `runbook start`.
 type StartOptions struct {
 	Version string
@@ -98,6 +112,10 @@ type StartOptions struct {
 // Start starts a release of opts.Version, or resumes the unfinished one when
 // it is of the same version.
 func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
+	return e.afterWalk(ctx, e.start(ctx, opts))
+}
+
+func (e *Engine) start(ctx context.Context, opts StartOptions) error {
 	if opts.From != "" && e.rb.Step(opts.From) == nil {
 		return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step", runbook.ErrUsage, opts.From), "`runbook plan` lists the steps")
 	}
@@ -169,6 +187,10 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 // Resume continues the unfinished release; a failed step is retried, and a
 // release paused mid-rollback continues its rollback.
 func (e *Engine) Resume(ctx context.Context, from string) error {
+	return e.afterWalk(ctx, e.resumeUnfinished(ctx, from))
+}
+
+func (e *Engine) resumeUnfinished(ctx context.Context, from string) error {
 	un, err := e.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -146,8 +147,10 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 	case !ok:
 		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
 	}
+	var failed *runbook.FailedVerify
 	if ok && call.Verify != "" {
-		if vok, err := h.verify(ctx, s, call, out); err != nil {
+		var err error
+		if failed, err = h.verify(ctx, s, call, out); err != nil {
 			out.Close()
 			hr.OutputTail = out.Tail()
 			why := "interrupted during verify"
@@ -161,11 +164,14 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 				return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
 			}
 			return err
-		} else if !vok {
-			ok, reason = false, fmt.Sprintf("verify failed after %d attempt(s)", s.Retries+1)
+		} else if failed != nil {
+			ok, reason = false, failed.String()
 			out.Line("runbook: " + reason)
 		}
 	}
+	// Which verify failed is kept with the host run (status, the report);
+	// an attempt that passes forgets an earlier one's.
+	hr.Detail = runbook.WithFailedVerify(hr.Detail, failed)
 	out.Close()
 	hr.OutputTail = out.Tail()
 	hr.FinishedAt = h.rec.now()
@@ -215,8 +221,10 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 	return runbook.WithHint(fmt.Errorf("%w: %s on %s: %v", runbook.ErrInDoubt, s.Name, hr.Host, doErr), "`runbook resume` settles it through the host's markers or the step's check")
 }
 
-// renderCall renders every template of step s for host h with data d.
-func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *runbook.Host, d runbook.TemplateData, secrets runbook.Secrets) (*runbook.Call, error) {
+// renderCall renders every template of step s for host h with data d,
+// and gives the call the release facts of SPEC §8 "Step environment".
+func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateData) (*runbook.Call, error) {
+	rb, rel, secrets := n.rb, n.rel(), n.cfg.Secrets
 	c := &runbook.Call{Release: rel, Step: s, Host: h, Data: d}
 	var secret func(string) (string, error)
 	if secrets != nil {
@@ -245,14 +253,13 @@ func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *r
 	if c.Undo, err = render("undo", s.Undo); err != nil {
 		return nil, err
 	}
-	if len(s.Env) > 0 {
-		c.Env = map[string]string{}
-		for k, v := range s.Env {
-			if c.Env[k], err = render("env "+k, v); err != nil {
-				return nil, err
-			}
+	c.Env = map[string]string{}
+	for k, v := range s.Env {
+		if c.Env[k], err = render("env "+k, v); err != nil {
+			return nil, err
 		}
 	}
+	maps.Copy(c.Env, runbook.StepFacts(d, s.Name, n.cfg.Operator))
 	return c, nil
 }
 

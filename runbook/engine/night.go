@@ -220,20 +220,25 @@ func (n *night) details(s *runbook.Step) {
 }
 
 // verify runs the verify command until it passes, retries times more.
-func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (bool, error) {
+// It returns nil when it passed, else which verify failed and how; an
+// error only when the walk must stop (the operator interrupted it).
+func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (*runbook.FailedVerify, error) {
 	for attempt := 0; ; attempt++ {
-		ok, err := n.cfg.Exec.Verify(ctx, call)
+		code, err := n.cfg.Exec.Verify(ctx, call)
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return nil, ctx.Err()
 		}
-		if err == nil && ok {
-			return true, nil
+		if err == nil && code == 0 {
+			return nil, nil
 		}
 		if err != nil {
 			out.Line("runbook: verify: " + err.Error())
+			code = -1
 		}
 		if attempt >= s.Retries {
-			return false, nil
+			// Masked: the rendered command may hold a secret, and it is
+			// recorded.
+			return &runbook.FailedVerify{Command: n.cfg.Masker.Mask(call.Verify), ExitCode: code, Attempts: attempt + 1}, nil
 		}
 		delay := s.RetryDelay
 		if delay == 0 {
@@ -242,7 +247,7 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 		out.Line(fmt.Sprintf("runbook: verify failed, retry %d/%d in %s", attempt+1, s.Retries, delay))
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
 	}
@@ -252,7 +257,7 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 // versions recorded as staged on h: the only ones its keep cleanup may
 // remove.
 func (n *night) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
-	c, err := renderCall(n.rb, n.rel(), s, h, n.data(s, h), n.cfg.Secrets)
+	c, err := n.renderCall(s, h, n.data(s, h))
 	if err != nil || s.Kind != runbook.KindActivate {
 		return c, err
 	}

@@ -25,6 +25,8 @@ type recorder struct {
 	ui       runbook.UI
 
 	rel *runbook.Release
+	// moved, when set, is told of each release transition once committed.
+	moved func(ctx context.Context, from, to runbook.ReleaseState, event, reason string)
 
 	mu sync.Mutex
 	// deferred holds a step's start that waits to be committed with the
@@ -70,7 +72,14 @@ func (r *recorder) release(ctx context.Context, event, reason string) error {
 	if err != nil {
 		return err
 	}
-	return m.Fire(ctx, event)
+	from := rel.State
+	if err := m.Fire(ctx, event); err != nil {
+		return err
+	}
+	if r.moved != nil {
+		r.moved(ctx, from, rel.State, event, reason)
+	}
+	return nil
 }
 
 // step moves a step run (not its hosts) by event.

@@ -30,6 +30,10 @@ var errRollbackChosen = errors.New("the operator chose to roll back")
 // verified, on every host it switched back. Killed part-way, it continues
 // where it stopped when run again, without undoing anything twice.
 func (e *Engine) Rollback(ctx context.Context) error {
+	return e.afterWalk(ctx, e.rollback(ctx))
+}
+
+func (e *Engine) rollback(ctx context.Context) error {
 	r, err := e.rollbackSubject(ctx)
 	if err != nil {
 		return err

@@ -180,12 +180,13 @@ func (r *rollback) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *
 			verified = false
 			continue
 		}
-		ok, err := r.verify(ctx, rs, call, out)
+		failed, err := r.verify(ctx, rs, call, out)
 		if err != nil {
 			return runbook.Outcome{ExitCode: -1}, err
 		}
-		if !ok {
-			return runbook.Outcome{ExitCode: 1, Detail: switched.Detail, Summary: fmt.Sprintf("verify of %s failed on %s after %d attempt(s)", rs.Name, restored, rs.Retries+1)}, nil
+		if failed != nil {
+			return runbook.Outcome{ExitCode: 1, Detail: runbook.WithFailedVerify(switched.Detail, failed),
+				Summary: fmt.Sprintf("%s on %s after the switch back: %s", rs.Name, restored, failed)}, nil
 		}
 	}
 	if !verified {
@@ -205,7 +206,7 @@ func (r *rollback) restoredCall(rs *runbook.Step, h *runbook.Host, version strin
 	if h.DeployDir != "" {
 		d.Release.Dir = path.Join(h.DeployDir, "releases", version)
 	}
-	return renderCall(r.rb, r.rel(), rs, h, d, r.cfg.Secrets)
+	return r.renderCall(rs, h, d)
 }
 
 // settleRestarts reads what the restarts of an interrupted undo of

@@ -34,6 +34,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 	}
 	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}}
 	w.rec = newRecorder(w.cfg, nil)
+	w.rec.moved = w.releaseMoved
 	r := &runbook.Release{
 		Version:      version,
 		Kind:         kind,
@@ -93,6 +94,7 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 	}
 	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}}
 	w.rec = newRecorder(w.cfg, r)
+	w.rec.moved = w.releaseMoved
 	e.last = r
 	return w, w.loadPrevious(ctx)
 }
@@ -165,14 +167,7 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 	return w.run(ctx)
 }
 
-func (w *walk) firstFailed() *runbook.StepRun {
-	for _, sr := range w.steps {
-		if sr.State == runbook.RunFailed {
-			return sr
-		}
-	}
-	return nil
-}
+func (w *walk) firstFailed() *runbook.StepRun { return firstFailed(w.steps) }
 
 // checkFrom refuses a --from that names no step of the release, or one
 // before the step a resume continues at: a step there has either

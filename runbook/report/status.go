@@ -62,6 +62,16 @@ type HostDoc struct {
 	ExitCode   *int   `json:"exit_code"`
 	Attempts   int    `json:"attempts"`
 	DurationMS int64  `json:"duration_ms"`
+	// FailedVerify names the verify that failed a host run whose action
+	// passed (exit_code 0); null otherwise.
+	FailedVerify *FailedVerifyDoc `json:"failed_verify"`
+}
+
+// FailedVerifyDoc is which verify failed a host run, and how.
+type FailedVerifyDoc struct {
+	Command  string `json:"command"`   // as it ran, secrets masked
+	ExitCode int    `json:"exit_code"` // of its last attempt; -1 when it did not run to an end
+	Attempts int    `json:"attempts"`
 }
 
 // RFC3339 formats a time as SPEC §7 wants (RFC 3339, UTC, seconds).
@@ -101,6 +111,9 @@ func BuildStatus(runbookName string, r *runbook.Release, steps []*runbook.StepRu
 			if h.ExitCode >= 0 {
 				code := h.ExitCode
 				hd.ExitCode = &code
+			}
+			if f := runbook.ParseDetail(h.Detail).FailedVerify; f != nil {
+				hd.FailedVerify = &FailedVerifyDoc{Command: f.Command, ExitCode: f.ExitCode, Attempts: f.Attempts}
 			}
 			d.Hosts = append(d.Hosts, hd)
 		}

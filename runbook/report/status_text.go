@@ -152,6 +152,9 @@ func statusStep(out *stickyWriter, i int, s *runbook.StepRun, st Style) {
 		if h.ExitCode >= 0 {
 			code = fmt.Sprintf(" exit %d", h.ExitCode)
 		}
+		if f := runbook.ParseDetail(h.Detail).FailedVerify; f != nil {
+			code = ": " + f.String() // its action passed: say which check failed
+		}
 		out.printf("        %-14s %s%s\n", h.Host, st.state(string(h.State)), code)
 		if h.State == runbook.RunFailed && h.OutputTail != "" {
 			tail := strings.Split(strings.TrimRight(h.OutputTail, "\n"), "\n")

@@ -189,6 +189,20 @@ var statusCases = []struct {
 		"    21:09 stage-production/prod2: marked done by hand after a crash (bob)\n",
 		"    21:11 release: the artifact changed since the release started (bob)\n"},
 		[]string{"confirmed at the prompt"}},
+
+	{"failed-verify", func() report.StatusRecord {
+		// The restart ran (exit 0) on both hosts, and prod2's verify
+		// failed: the host line names it, not "exit 0".
+		n := newStatusNight(runbook.ReleaseFailed)
+		n.succeeded("build-ear", "stage-prerelease", "restart-prerelease", "qa-signoff", "stage-production")
+		s := n.ran("restart-production", runbook.RunFailed, 10*time.Minute, 10*time.Minute+9*time.Second, 0)
+		s.Reason = "step restart-production failed on prod2 (verify failed after 3 attempt(s) (exit 22): curl -fsS http://localhost:8080/billing/health)"
+		s.Hosts[0].State = runbook.RunSucceeded
+		s.Hosts[1].Detail = runbook.WithFailedVerify("", &runbook.FailedVerify{Command: "curl -fsS http://localhost:8080/billing/health", ExitCode: 22, Attempts: 3})
+		return n.record()
+	}, []string{"        prod1          succeeded exit 0\n",
+		"        prod2          failed: verify failed after 3 attempt(s) (exit 22): curl -fsS http://localhost:8080/billing/health\n"},
+		[]string{"failed exit 0"}},
 }
 
 // TestStatusGolden renders each moment of the night as `runbook status`

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/runbook-dev/runbook/runbook"
 )
 
 // Text writes the report as plain text for a terminal or an e-mail: every
@@ -165,11 +167,14 @@ func stepDuration(s StepReport) string {
 
 // actionText sums up what an upload or activate changed on the host.
 func actionText(h HostReport) string {
+	var parts []string
+	if f := h.FailedVerify; f != nil {
+		parts = append(parts, failedVerifyText(f))
+	}
 	a := h.Action
 	if a == nil {
-		return ""
+		a = &ActionDoc{}
 	}
-	var parts []string
 	switch {
 	case a.Skipped:
 		parts = append(parts, "already staged")
@@ -196,6 +201,12 @@ func actionText(h HostReport) string {
 		return ""
 	}
 	return "; " + strings.Join(parts, "; ")
+}
+
+// failedVerifyText says which verify failed a host run (its action passed).
+func failedVerifyText(f *FailedVerifyDoc) string {
+	v := runbook.FailedVerify{Command: f.Command, ExitCode: f.ExitCode, Attempts: f.Attempts}
+	return v.String()
 }
 
 func textSignoffs(out *stickyWriter, d *Doc) {

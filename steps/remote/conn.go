@@ -147,6 +147,12 @@ type Conn interface {
 	// directory). With a Token, Exec writes the .started marker before the
 	// script starts and the .rc marker after it ends.
 	//
+	// Cancelling ctx (the operator's Ctrl-C) stops the script part-way
+	// (TERM to its process group, KILL after a grace) and returns an error
+	// wrapping ErrInDoubt; Markers and Wait then report the run InDoubt,
+	// never the code it ended with, on every transport. spec.Timeout
+	// passing stops it too, as a failure: its code is recorded.
+	//
 	// The script's environment is the host's own (an SSH login's, or for a
 	// local host this process's less every RUNBOOK_* variable: those are
 	// runbook's own, the vault passphrase among them) plus spec.Env.
