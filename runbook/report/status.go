@@ -64,7 +64,7 @@ type HostDoc struct {
 	DurationMS int64  `json:"duration_ms"`
 	// FailedVerify names the verify that failed a host run whose action
 	// passed (exit_code 0); null otherwise.
-	FailedVerify *FailedVerifyDoc `json:"failed_verify"`
+	FailedVerify *FailedVerifyDoc `json:"failed_verify,omitempty"`
 }
 
 // FailedVerifyDoc is which verify failed a host run, and how.
