@@ -122,7 +122,7 @@ func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job 
 		hr.State = runbook.RunFailed
 	}
 	r.ui.HostDone(step, hr, "")
-	op := state.Operation{
+	op := runbook.Operation{
 		Env: job.env.Name, Host: h.Name, Name: job.name, Command: g.masker.Mask(script), ExitCode: code,
 		StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Operator: operator(), OutputTail: tail.String(),
 	}

@@ -64,7 +64,7 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		}
 		steps = append(steps, sr)
 	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator, Machine: e.cfg.Machine,
 		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
 	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
 		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
