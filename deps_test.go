@@ -73,7 +73,7 @@ var rooms = []room{
 	{"runbook/runbooktest", testOnly, []string{"runbook", "runbook/engine"}},
 	{"steps/remote/remotetest", testOnly, nil},
 	{"steps/remote/sshdtest", testOnly, nil},
-	{"secrets/secretstest", testOnly, nil}, // age for tests outside the secrets room
+	{"secrets/secretstest", testOnly, nil},             // age for tests outside the secrets room
 	{"state/storetest", testOnly, []string{"runbook"}}, // the Store contract's conformance suite, run by every backend
 	{"state/postgres/pgtest", testOnly, nil},           // a real PostgreSQL server per test package
 	{"runbook/e2e", testOnly, nil},
