@@ -41,6 +41,9 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !w.rel().State.Finished() {
+		w.noteHandover(ctx)
+	}
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
 	}
@@ -75,6 +78,7 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, w.liveNow(ctx)))
 	return nil
 }
@@ -194,6 +198,9 @@ func (w *walk) undoStep(ctx context.Context, i int) error {
 				}
 			}
 		}
+	}
+	if err := w.lockEnv(ctx, s); err != nil {
+		return w.stopRollback(ctx, sr, err)
 	}
 	for {
 		if sr.State != runbook.RunUndoing {

@@ -29,6 +29,8 @@ type walk struct {
 	hashed   bool // the artifact was hashed in this walk
 	// retryFailed makes a failed step run again without asking (resume).
 	retryFailed bool
+	// locked are the environments whose lock this walk holds (envlock.go).
+	locked map[string]bool
 }
 
 func (w *walk) rel() *runbook.Release { return w.rec.rel }
@@ -201,6 +203,7 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 		w.cfg.UI.Warn(msg)
 		w.rec.note(ctx, "warning", "", "", msg)
 	}
+	w.noteHandover(ctx)
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
 	}
@@ -272,6 +275,7 @@ func (w *walk) run(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvSucceed, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	if w.rel().Kind == runbook.KindRollback {
 		w.cfg.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel().Envs, ", "), w.rel().Version))
 	} else {

@@ -41,6 +41,23 @@ type ProcessOptions struct {
 	AcceptDiff map[string]string
 	// SameArtifact is --same-artifact.
 	SameArtifact bool
+	// Operator and Machine say who runs the process and where; "tester"
+	// on "test" when empty.
+	Operator, Machine string
+}
+
+func (o ProcessOptions) operator() string {
+	if o.Operator == "" {
+		return "tester"
+	}
+	return o.Operator
+}
+
+func (o ProcessOptions) machine() string {
+	if o.Machine == "" {
+		return "test"
+	}
+	return o.Machine
 }
 
 // Process is one run of runbook in a World.
@@ -65,7 +82,7 @@ func (w *World) Process(o ProcessOptions) *Process {
 	p.Engine = engine.New(w.RB, engine.Config{
 		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
-		Operator: "tester", Machine: "test", Now: w.Clock,
+		Operator: o.operator(), Machine: o.machine(), PID: 1000, Locker: p.Exec, StateLocation: "memory", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
 	})
 	return p
