@@ -48,8 +48,8 @@ type Config struct {
 	// StateLocation names the store in an environment lock's owner: a
 	// file path or a database URL without its password.
 	StateLocation string
-	LogDir   string // .runbook/logs; "" keeps no log files
-	Now      func() time.Time
+	LogDir        string // .runbook/logs; "" keeps no log files
+	Now           func() time.Time
 
 	// Signoffs maps a role to the name given with --signoff ROLE=NAME.
 	Signoffs map[string]string
