@@ -2,8 +2,6 @@ package steps
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -119,9 +117,13 @@ func (e *Executor) LockHost(ctx context.Context, h *runbook.Host, owner runbook.
 	if err := l.ensureDir(ctx); err != nil {
 		return err
 	}
-	var nonce [6]byte
-	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails on Linux.
-	tmp := l.lockPath() + "." + hex.EncodeToString(nonce[:])
+	// The release's own name for the directory on its way: a try cut
+	// short (a kill) leaves it, and the next try of the release, from
+	// whichever machine, clears it before it begins.
+	tmp := l.lockPath() + "." + tmpName(owner)
+	if err := l.conn.RemoveAll(ctx, tmp); err != nil {
+		return fmt.Errorf("clear %s on %s: %w", tmp, h.Name, err)
+	}
 	if err := l.writeOwner(ctx, tmp, owner, true); err != nil {
 		_ = l.conn.RemoveAll(ctx, tmp)
 		return err
@@ -143,6 +145,18 @@ func (e *Executor) LockHost(ctx context.Context, h *runbook.Host, owner runbook.
 		return l.writeOwner(ctx, l.lockPath(), owner, false)
 	}
 	return &runbook.EnvLockedError{Env: owner.Env, Host: h.Name, Owner: *held}
+}
+
+// tmpName names the directory a release makes on its way to the lock:
+// its store and release, in characters any file system takes.
+func tmpName(o runbook.EnvLockOwner) string {
+	id := []byte(o.StoreID)
+	for i, c := range id {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			id[i] = '_'
+		}
+	}
+	return fmt.Sprintf("%.16s-r%d", id, o.ReleaseID)
 }
 
 // UnlockHost implements runbook.EnvLocker.

@@ -292,12 +292,31 @@ func Database(t testing.TB) string {
 // Main runs the tests of a package and removes its shared cluster.
 func Main(m *testing.M) {
 	code := m.Run()
+	RemoveShared()
+	os.Exit(code)
+}
+
+// RemoveShared stops and removes the shared cluster, if one was started
+// (for a TestMain that does more than Main).
+func RemoveShared() {
 	if shared != nil {
 		if err := shared.Remove(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
-	os.Exit(code)
+}
+
+// DropDatabase removes database name (its connections ended).
+func (c *Cluster) DropDatabase(name string) error {
+	_, err := c.Psql("postgres", "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	return err
+}
+
+// CloneDatabase makes database to a copy of from, which nothing may be
+// connected to.
+func (c *Cluster) CloneDatabase(from, to string) error {
+	_, err := c.Psql("postgres", "CREATE DATABASE "+to+" TEMPLATE "+from)
+	return err
 }
 
 func freePort() (int, error) {

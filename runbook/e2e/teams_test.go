@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbook-dev/runbook/state/postgres/pgtest"
+)
+
+// Teams (docs/SPEC.md "Teams", "Audit"): the record on PostgreSQL, the
+// release lock across machines, the handover, the environment lock on
+// the hosts, the audit chain. Machines are told apart by their host names:
+// a "machine" is a process in a UTS namespace of its own (unshare), with
+// the name given.
+
+// pgRunbook keeps the record of the runbook in dir in a fresh database
+// of the package's PostgreSQL server: its URL (without a password) in the
+// state: key, the password where libpq finds it, PGPASSWORD. It returns
+// the URL and the database's name.
+func pgRunbook(t *testing.T, dir string) (url, db string) {
+	t.Helper()
+	c := pgtest.Shared(t)
+	t.Setenv("PGPASSWORD", pgtest.Password)
+	db, err := c.NewDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = c.URL(db, false)
+	p := filepath.Join(dir, "runbook.yaml")
+	write(t, dir, "runbook.yaml", "state: "+url+"\n"+read(t, p))
+	return url, db
+}
+
+// onMachine runs exe with args as a process of machine name: same
+// kernel, its own host name.
+func onMachine(name, exe string, args ...string) (string, []string) {
+	pre := []string{"--uts"}
+	if os.Geteuid() != 0 {
+		pre = []string{"--user", "--map-root-user", "--uts"}
+	}
+	return "unshare", append(append(pre, "sh", "-c", `hostname "$0" && exec "$@"`, name, exe), args...)
+}
+
+// runOn runs the plain binary as machine name and waits for it.
+func runOn(t *testing.T, name, dir string, args ...string) proc {
+	t.Helper()
+	exe, a := onMachine(name, bin, args...)
+	return runProc(t, exe, dir, nil, "", a...)
+}
+
+// TestTeamsNightOnPostgres walks the example night with its record on
+// PostgreSQL: two releases, one of them resumed; the record read back
+// through state:, --state and RUNBOOK_STATE; nothing written to a SQLite
+// file; the audit chain verified and its head in the report.
+func TestTeamsNightOnPostgres(t *testing.T) {
+	dir := initDemo(t)
+	url, db := pgRunbook(t, dir)
+	if r := run(t, dir, append([]string{"start", "--version", "1.0.0", "--yes"}, signoffs...)...); r.code != 0 {
+		t.Fatalf("start 1.0.0: %s", r)
+	}
+	// No sign-off: it stops at the confirm step, paused; resume finishes it.
+	if r := run(t, dir, "start", "--version", "1.1.0", "--yes"); r.code != 3 {
+		t.Fatalf("start 1.1.0 without sign-offs: %s", r)
+	}
+	if d := status(t, dir); d.Release.Version != "1.1.0" || d.Release.State != "paused" {
+		t.Fatalf("status after the stop: %+v", d.Release)
+	}
+	if r := run(t, dir, append([]string{"resume", "--yes"}, signoffs...)...); r.code != 0 {
+		t.Fatalf("resume: %s", r)
+	}
+	if d := status(t, dir); d.Release.Version != "1.1.0" || d.Release.State != "succeeded" {
+		t.Fatalf("status after resume: %+v", d.Release)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".runbook", "state.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a SQLite state database was made beside the runbook (%v)", err)
+	}
+	for _, h := range []string{"pre1", "prod1", "prod2"} {
+		if l, _ := os.Readlink(filepath.Join(dir, "hosts", h, "opt/billing/current")); l != "releases/1.1.0" {
+			t.Errorf("%s: current -> %q", h, l)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "hosts", h, "opt/billing/.runbook-lock")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the environment lock outlived the release (%v)", h, err)
+		}
+	}
+	// The same record from a runbook without state:, by flag and by
+	// environment.
+	other := initDemo(t)
+	for _, r := range []result{
+		run(t, other, "--state", url, "history", "--json"),
+		runEnv(t, other, []string{"RUNBOOK_STATE=" + url}, "history", "--json"),
+	} {
+		if r.code != 0 || !strings.Contains(r.stdout, `"1.0.0"`) || !strings.Contains(r.stdout, `"1.1.0"`) {
+			t.Errorf("history through --state / RUNBOOK_STATE: %s", r)
+		}
+	}
+	r := run(t, dir, "audit", "verify")
+	if r.code != 0 || !strings.Contains(r.stdout, "audit chain ok") {
+		t.Fatalf("audit verify: %s", r)
+	}
+	head := strings.Fields(r.stdout[strings.Index(r.stdout, "head ")+5:])[0]
+	if rep := run(t, dir, "report"); rep.code != 0 || !strings.Contains(rep.stdout, "audit chain head: "+head) {
+		t.Errorf("the report does not print the chain head %s:\n%s", head, rep)
+	}
+	// An edit behind runbook's back is found, and named.
+	if _, err := pgtest.Shared(t).Psql(db, "UPDATE transitions SET operator = 'mallory' WHERE id = 7"); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, "audit", "verify"); r.code != 1 || !strings.Contains(r.stderr, "audit chain broken at transition 7") {
+		t.Errorf("audit verify after an edit: %s", r)
+	}
+}
+
+// TestTeamsStatePasswordFromVault: state_password: secret:NAME takes the
+// password from the vault; nothing else knows it.
+func TestTeamsStatePasswordFromVault(t *testing.T) {
+	dir := initDemo(t)
+	url, _ := pgRunbook(t, dir)
+	t.Setenv("PGPASSWORD", "")
+	if r := runEnv(t, dir, []string{passEnv}, "vault", "init"); r.code != 0 {
+		t.Fatalf("vault init: %s", r)
+	}
+	if r := runStdin(t, dir, []string{passEnv}, pgtest.Password+"\n", "vault", "set", "db/runbook"); r.code != 0 {
+		t.Fatalf("vault set: %s", r)
+	}
+	yaml := read(t, filepath.Join(dir, "runbook.yaml"))
+	if r := run(t, dir, "history"); r.code == 0 {
+		t.Fatalf("history without a password reached the database: %s", r)
+	}
+	write(t, dir, "runbook.yaml", strings.Replace(yaml, "state: "+url+"\n", "state: "+url+"\nstate_password: secret:db/runbook\n", 1))
+	r := runEnv(t, dir, []string{passEnv}, append([]string{"start", "--version", "1.0.0", "--yes"}, signoffs...)...)
+	if r.code != 0 {
+		t.Fatalf("start with the password from the vault: %s", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, pgtest.Password) {
+		t.Error("the password was printed")
+	}
+}
+
+// TestTeamsEnvLockAcrossRecords: two operators, each with a record of
+// their own, on the same hosts. The first stops at its sign-off holding
+// prerelease; the second is refused before it changes anything there,
+// exit 4, naming the owner; unlock --env removes the lock of the owner
+// whose process is gone, recorded; then the second goes on.
+func TestTeamsEnvLockAcrossRecords(t *testing.T) {
+	a := initDemo(t)
+	if r := run(t, a, "start", "--version", "1.0.0", "--yes"); r.code != 3 {
+		t.Fatalf("a: start without sign-offs: %s", r)
+	}
+	owner := read(t, filepath.Join(a, "hosts/pre1/opt/billing/.runbook-lock/owner"))
+	for _, want := range []string{"release: 1.0.0", "release_id: 1", "env: prerelease", "state: " + filepath.Join(a, ".runbook", "state.db")} {
+		if !strings.Contains(owner, want) {
+			t.Errorf("the owner file lacks %q:\n%s", want, owner)
+		}
+	}
+	b := initDemo(t)
+	write(t, b, "runbook.yaml", strings.ReplaceAll(read(t, filepath.Join(b, "runbook.yaml")), "deploy_dir: hosts/", "deploy_dir: "+a+"/hosts/"))
+	r := run(t, b, append([]string{"start", "--version", "2.0.0", "--yes"}, signoffs...)...)
+	if r.code != 4 || !strings.Contains(r.stderr, "environment prerelease is locked on pre1 by") ||
+		!strings.Contains(r.stderr, "release 1.0.0 #1") || !strings.Contains(r.stderr, "unlock --env prerelease") {
+		t.Fatalf("b on locked hosts: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(a, "hosts/pre1/opt/billing/releases/2.0.0")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("b staged on a locked host (%v)", err)
+	}
+	if d := status(t, b); d.Release.State != "paused" {
+		t.Errorf("b's release is %s, want paused", d.Release.State)
+	}
+	if r := run(t, b, "unlock", "--env", "prerelease"); r.code != 2 || !strings.Contains(r.stderr, "--reason") {
+		t.Errorf("unlock without a reason: %s", r)
+	}
+	if r := run(t, b, "unlock", "--env", "prerelease", "--reason", "a's night is over, checked with a"); r.code != 0 || !strings.Contains(r.stdout, "pre1: removed the environment lock of") {
+		t.Fatalf("unlock --env: %s", r)
+	}
+	ops := operations(t, b)
+	if len(ops) != 1 || ops[0].Name != "unlock" || ops[0].Host != "pre1" || ops[0].OutputTail != "a's night is over, checked with a" {
+		t.Errorf("the removal is recorded as %+v", ops)
+	}
+	if r := run(t, b, append([]string{"resume", "--yes"}, signoffs...)...); r.code != 0 {
+		t.Fatalf("b's resume after the unlock: %s", r)
+	}
+}
+
+// TestTeamsEnvLockOwnerAlive: a lock whose owner still runs on this
+// machine is never removed; one of another machine only with --force.
+func TestTeamsEnvLockOwnerAlive(t *testing.T) {
+	dir := initDemo(t)
+	lock := filepath.Join(dir, "hosts/pre1/opt/billing/.runbook-lock")
+	if err := os.MkdirAll(lock, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	owner := func(machine string, pid int) string {
+		return fmt.Sprintf("operator: alice\nmachine: %s\npid: %d\nenv: prerelease\nrelease: 9.9\nrelease_id: 3\nstate: /elsewhere/state.db\nstore_id: abc\nsince: 2026-12-04T02:00:00Z\n", machine, pid)
+	}
+	write(t, lock, "owner", owner(host, os.Getpid()))
+	if r := run(t, dir, "unlock", "--env", "prerelease", "--force", "--reason", "x"); r.code != 4 || !strings.Contains(r.stderr, "still runs here") {
+		t.Errorf("unlock of a live owner: %s", r)
+	}
+	write(t, lock, "owner", owner("laptop-z", 1))
+	if r := run(t, dir, "unlock", "--env", "prerelease", "--reason", "x"); r.code != 4 || !strings.Contains(r.stderr, "cannot check") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("unlock of another machine's owner without --force: %s", r)
+	}
+	if r := run(t, dir, "unlock", "--env", "prerelease", "--force", "--reason", "laptop-z is gone"); r.code != 0 {
+		t.Errorf("unlock --force: %s", r)
+	}
+	if _, err := os.Lstat(lock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the lock is still there (%v)", err)
+	}
+}
+
+// TestTeamsDeliberateLock: runbook lock refuses start and resume with
+// exit 4 and the message, status shows it, unlock lifts it.
+func TestTeamsDeliberateLock(t *testing.T) {
+	dir := initDemo(t)
+	if r := run(t, dir, "lock", "--message", "freeze until Monday"); r.code != 0 {
+		t.Fatalf("lock: %s", r)
+	}
+	if r := run(t, dir, "lock", "--message", "again"); r.code != 4 || !strings.Contains(r.stderr, "freeze until Monday") {
+		t.Errorf("a second lock: %s", r)
+	}
+	r := run(t, dir, append([]string{"start", "--version", "1.0.0", "--yes"}, signoffs...)...)
+	if r.code != 4 || !strings.Contains(r.stderr, "freeze until Monday") || strings.Contains(r.stdout, "[1/9]") {
+		t.Fatalf("start under the lock: %s", r)
+	}
+	if r := run(t, dir, "status"); !strings.Contains(r.stdout, "LOCKED:") || !strings.Contains(r.stdout, "freeze until Monday") {
+		t.Errorf("status does not show the lock: %s", r)
+	}
+	if r := run(t, dir, "unlock"); r.code != 0 || !strings.Contains(r.stdout, "lifted the lock") {
+		t.Fatalf("unlock: %s", r)
+	}
+	if r := run(t, dir, append([]string{"start", "--version", "1.0.0", "--yes"}, signoffs...)...); r.code != 0 {
+		t.Fatalf("start after unlock: %s", r)
+	}
+}
