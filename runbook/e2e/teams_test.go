@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/runbook-dev/runbook/state/postgres/pgtest"
+	"github.com/runbook-dev/runbook/steps/remote"
 )
 
 // Teams (docs/SPEC.md "Teams", "Audit"): the record on PostgreSQL, the
@@ -236,4 +237,57 @@ func TestTeamsDeliberateLock(t *testing.T) {
 	if r := run(t, dir, append([]string{"start", "--version", "1.0.0", "--yes"}, signoffs...)...); r.code != 0 {
 		t.Fatalf("start after unlock: %s", r)
 	}
+}
+
+// TestTeamsHandover: a release started on machine A, whose runbook is
+// killed while a command runs on a production host, is resumed on
+// machine B from the shared record: B takes the lock over, settles the
+// run by its markers on the host (keyed by token, so from any machine),
+// takes the environment lock A left as its own release's, and finishes;
+// every effect happened once, and the record says who took over from whom.
+func TestTeamsHandover(t *testing.T) {
+	fb := faultsBin(t)
+	f := startCrashFleet(t)
+	f.usePostgres(t)
+	f.newCase(t, "base")
+	f.release(t, "base", "1.0")
+	name := "handover"
+	dir := f.cloneCase(t, "base", name)
+	f.setArtifact(t, name, "2.0")
+
+	// notify is the first remote run that prints (the restarts print
+	// nothing): A dies as it prints on the first host, while it still runs
+	// there.
+	exe, args := onMachine("machine-a", fb, startArgs("2.0")...)
+	p := runProc(t, exe, dir, []string{"RUNBOOK_KILLPOINT=" + remote.PointExecOutput + "@1"}, "", args...)
+	killedAt(t, p, remote.PointExecOutput, 1)
+	for _, h := range []string{"prod1", "prod2"} {
+		owner := read(t, filepath.Join(f.deployDir(name, h), ".runbook-lock", "owner"))
+		if !strings.Contains(owner, "machine: machine-a") || !strings.Contains(owner, "release: 2.0") {
+			t.Fatalf("after A died, the lock on %s says:\n%s", h, owner)
+		}
+	}
+
+	r := runOn(t, "machine-b", dir, startArgs("2.0")...)
+	if r.code != 0 {
+		t.Fatalf("resume on machine B: %s", r.result)
+	}
+	if !strings.Contains(r.stderr, "took over the lock of") || !strings.Contains(r.stderr, "on machine-a") ||
+		!strings.Contains(r.stderr, "whose connection to the state database ended") {
+		t.Errorf("B does not say whose lock it took over:\n%s", r.result)
+	}
+	f.exactlyOnce(t, name, counterFiles("2.0"))
+	for _, h := range crashHosts {
+		if _, err := os.Lstat(filepath.Join(f.deployDir(name, h), ".runbook-lock")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the environment lock outlived the release (%v)", h, err)
+		}
+	}
+	if runs, claims := f.leftMarkers(t); runs+claims != 0 {
+		t.Errorf("markers left on the hosts: %d runs, %d claims", runs, claims)
+	}
+	rep := run(t, dir, "report", "--format", "json")
+	if rep.code != 0 || !strings.Contains(rep.stdout, "on machine-b took over release 2.0") || !strings.Contains(rep.stdout, "on machine-a, whose last record was at") {
+		t.Errorf("the report does not show the handover:\n%s", rep.stdout)
+	}
+	quickCheck(t, dir)
 }
