@@ -109,7 +109,7 @@ func TestKillPointSweepPostgres(t *testing.T) {
 	var subset []string
 	if !remotetest.FullFaults() {
 		subset = []string{runbook.PointIntentAfter, runbook.PointOutcomeBefore, runbook.PointStateTx,
-			remote.PointExecStart, remote.PointExecOutput, remote.PointSwitchAfter}
+			remote.PointExecStart, remote.PointExecOutput, remote.PointUploadMid, remote.PointSwitchAfter}
 	}
 	killPointSweep(t, f, subset)
 }

@@ -291,3 +291,46 @@ func TestTeamsHandover(t *testing.T) {
 	}
 	quickCheck(t, dir)
 }
+
+// TestTeamsPostgresRestartMidRelease: PostgreSQL restarts while a step
+// runs (and the release's lock with it goes); runbook connects again,
+// takes its lock back and finishes: nothing lost, nothing run twice.
+func TestTeamsPostgresRestartMidRelease(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", `name: restart
+environments:
+  build: {local: true}
+steps:
+  - name: wait
+    on: build
+    run: echo x >> count-wait; while [ ! -f go ]; do sleep 0.05; done
+  - name: after
+    on: build
+    run: echo x >> count-after
+`)
+	pgRunbook(t, dir)
+	cmd, out := start(t, dir, "start", "--version", "1", "--yes")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, "the step to run", func() bool { _, err := os.Stat(filepath.Join(dir, "count-wait")); return err == nil })
+	c := pgtest.Shared(t)
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "go", "")
+	if err := <-done; err != nil {
+		t.Fatalf("the release across the restart: %v\n%s", err, out)
+	}
+	for _, f := range []string{"count-wait", "count-after"} {
+		if got := read(t, filepath.Join(dir, f)); got != "x\n" {
+			t.Errorf("%s: %q, want one run", f, got)
+		}
+	}
+	if d := status(t, dir); d.Release.State != "succeeded" {
+		t.Errorf("release is %s", d.Release.State)
+	}
+	quickCheck(t, dir)
+}

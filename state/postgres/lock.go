@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/runbook-dev/runbook/runbook"
 )
 
@@ -40,6 +41,9 @@ type held struct {
 	token  string
 	holder runbook.Holder
 	seq    int64 // writes committed under token
+	// head is the audit chain's head: while the lock is held, only its
+	// holder appends to the chain.
+	head chainHead
 	// lost is set once the lock is found taken by another process after
 	// the connection was lost: every later write fails with it.
 	lost error
@@ -118,6 +122,9 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 	h.Since = stamp(h.Since)
 	l := &held{token: newToken(), holder: h, stop: make(chan struct{})}
 	recovered, err = s.takeHolder(ctx, l)
+	if err == nil {
+		l.head, err = readHead(ctx, s.conn)
+	}
 	if err != nil {
 		_, _ = s.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", releaseLockKey)
 		return nil, nil, fmt.Errorf("lock state database %s: %w", s.url, s.explain(err))
@@ -182,19 +189,13 @@ func (s *Store) unlock(l *held) {
 	_, _ = s.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", releaseLockKey)
 }
 
-// fence makes a write of a lock holder count, and refuses it when the row
-// is no longer the holder's: its lock was lost and taken by another.
-func (s *Store) fence(ctx context.Context, tx pgx.Tx) (int64, error) {
-	if s.lock == nil {
-		return 0, nil
-	}
-	var seq int64
-	err := tx.QueryRow(ctx, "UPDATE lock_holder SET seq = seq + 1 WHERE id = 1 AND token = $1 RETURNING seq", s.lock.token).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		s.lock.lost = &LockLostError{URL: s.url, Holder: s.holderNow(ctx)}
-		return 0, s.lock.lost
-	}
-	return seq, err
+// fenced reports the refusal of runbook_fence (schema.go): every write
+// of a lock holder begins with it, counting the write, and fails whole
+// when the lock row is no longer the holder's — its lock was lost and
+// taken by another.
+func fenced(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == fenceCode
 }
 
 // reconnect replaces a lost connection, trying for opts.Reconnect. A
@@ -254,6 +255,9 @@ func (s *Store) reconnect(ctx context.Context) (committed bool, err error) {
 	}
 	committed = seq == l.seq+1
 	l.seq = seq
+	if l.head, err = readHead(ctx, s.conn); err != nil {
+		return false, s.explain(err)
+	}
 	return committed, nil
 }
 

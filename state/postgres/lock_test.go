@@ -50,7 +50,19 @@ func TestLockDiesWithItsConnection(t *testing.T) {
 		t.Fatalf("Lock while alice holds it = %v", err)
 	}
 	a.Close() // the connection ends without an unlock, as at kill -9
-	unlock, recovered, err := b.Lock(runbook.Holder{User: "bob", Machine: "laptop-b", PID: 22, Command: "resume"})
+	// The server frees the lock as soon as it sees the connection end,
+	// a moment after the close.
+	var (
+		unlock    func()
+		recovered *runbook.Holder
+		err       error
+	)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		unlock, recovered, err = b.Lock(runbook.Holder{User: "bob", Machine: "laptop-b", PID: 22, Command: "resume"})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("Lock after the holder's connection ended: %v", err)
 	}
@@ -186,5 +198,39 @@ func TestPasswordAndRedact(t *testing.T) {
 	}
 	if got := Redact("postgres://u@h/db?password=p&sslmode=disable"); strings.Contains(got, "password") {
 		t.Errorf("Redact of a password parameter = %q", got)
+	}
+}
+
+// TestServerDownTooLong: a server that stays away longer than Reconnect
+// stops the write with an error that says what happened and what to do,
+// and nothing of that write is recorded.
+func TestServerDownTooLong(t *testing.T) {
+	c := pgtest.Shared(t)
+	_, url := newDB(t)
+	s := openURL(t, url, Options{Reconnect: time.Second})
+	r, _ := newRelease(t, s, "2.0")
+	unlock, _, err := s.Lock(runbook.Holder{User: "alice", Command: "start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.State = runbook.ReleaseRunning
+	err = s.RecordRelease(context.Background(), r, &runbook.Transition{From: "planned", To: "running", Event: "start"})
+	if restartErr := c.Restart(); restartErr != nil {
+		t.Fatal(restartErr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "could not connect again within 1s") {
+		t.Fatalf("a write while the server is down = %v", err)
+	}
+	var he *runbook.HintError
+	if !errors.As(err, &he) || !strings.Contains(he.Hint, "runbook resume") {
+		t.Errorf("no hint saying what to do: %v", err)
+	}
+	other := openURL(t, url, Options{})
+	if got, err := other.Release(context.Background(), r.ID); err != nil || got.State != runbook.ReleasePlanned {
+		t.Errorf("after the failed write the release is %+v, %v", got, err)
 	}
 }

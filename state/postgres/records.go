@@ -24,10 +24,10 @@ func (s *Store) AddSignoff(ctx context.Context, so runbook.Signoff) error {
 	if so.At.IsZero() {
 		so.At = s.now()
 	}
-	return s.write(ctx, fmt.Sprintf("record sign-off of %s by %s", so.Role, so.Name), func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO signoffs (release_id, step, role, name, os_user, at, via)
+	return s.write(ctx, fmt.Sprintf("record sign-off of %s by %s", so.Role, so.Name), func(ctx context.Context, w *writeTx) error {
+		w.queue(`INSERT INTO signoffs (release_id, step, role, name, os_user, at, via)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, so.ReleaseID, so.Step, so.Role, so.Name, so.OSUser, stamp(so.At), so.Via)
-		return err
+		return nil
 	})
 }
 
@@ -39,10 +39,11 @@ func (s *Store) AddNote(ctx context.Context, n *runbook.Note) error {
 	}
 	at = stamp(at)
 	var id int64
-	err := s.write(ctx, fmt.Sprintf("record %s note", n.Kind), func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO notes (release_id, at, kind, step, host, text, operator)
+	err := s.write(ctx, fmt.Sprintf("record %s note", n.Kind), func(ctx context.Context, w *writeTx) error {
+		w.queue(`INSERT INTO notes (release_id, at, kind, step, host, text, operator)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			n.ReleaseID, at, n.Kind, n.Step, n.Host, n.Text, n.Operator).Scan(&id)
+			n.ReleaseID, at, n.Kind, n.Step, n.Host, n.Text, n.Operator).QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
+		return nil
 	})
 	if err != nil {
 		return err
@@ -56,13 +57,13 @@ func (s *Store) SetLive(ctx context.Context, l runbook.Live) error {
 	if l.At.IsZero() {
 		l.At = s.now()
 	}
-	return s.write(ctx, fmt.Sprintf("record %s live on %s/%s", l.Version, l.Env, l.Host), func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO live (env, host, version, previous, release_id, at, verified_at)
+	return s.write(ctx, fmt.Sprintf("record %s live on %s/%s", l.Version, l.Env, l.Host), func(ctx context.Context, w *writeTx) error {
+		w.queue(`INSERT INTO live (env, host, version, previous, release_id, at, verified_at)
 			VALUES ($1, $2, $3, $4, $5, $6, NULL)
 			ON CONFLICT (env, host) DO UPDATE SET version = excluded.version, previous = excluded.previous,
 				release_id = excluded.release_id, at = excluded.at, verified_at = NULL`,
 			l.Env, l.Host, l.Version, l.Previous, idArg(l.ReleaseID), stamp(l.At))
-		return err
+		return nil
 	})
 }
 
@@ -71,10 +72,10 @@ func (s *Store) VerifyLive(ctx context.Context, env, host, version string, at ti
 	if at.IsZero() {
 		at = s.now()
 	}
-	return s.write(ctx, fmt.Sprintf("record %s verified on %s/%s", version, env, host), func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE live SET verified_at = $1 WHERE env = $2 AND host = $3 AND version = $4`,
+	return s.write(ctx, fmt.Sprintf("record %s verified on %s/%s", version, env, host), func(ctx context.Context, w *writeTx) error {
+		w.queue(`UPDATE live SET verified_at = $1 WHERE env = $2 AND host = $3 AND version = $4`,
 			stamp(at), env, host, version)
-		return err
+		return nil
 	})
 }
 
@@ -83,24 +84,24 @@ func (s *Store) AddStaged(ctx context.Context, st runbook.Staged) error {
 	if st.At.IsZero() {
 		st.At = s.now()
 	}
-	return s.write(ctx, fmt.Sprintf("record %s staged on %s/%s", st.Version, st.Env, st.Host), func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO staged (env, host, version, sha256, release_id, at, removed)
+	return s.write(ctx, fmt.Sprintf("record %s staged on %s/%s", st.Version, st.Env, st.Host), func(ctx context.Context, w *writeTx) error {
+		w.queue(`INSERT INTO staged (env, host, version, sha256, release_id, at, removed)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (env, host, version) DO UPDATE SET sha256 = excluded.sha256,
 				release_id = excluded.release_id, at = excluded.at, removed = excluded.removed`,
 			st.Env, st.Host, st.Version, st.SHA256, idArg(st.ReleaseID), stamp(st.At), st.Removed)
-		return err
+		return nil
 	})
 }
 
 // AddOperation implements runbook.Store.
 func (s *Store) AddOperation(ctx context.Context, op runbook.Operation) error {
-	return s.write(ctx, fmt.Sprintf("record operation %s on %s/%s", op.Name, op.Env, op.Host), func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO operations (env, host, name, command, exit_code,
+	return s.write(ctx, fmt.Sprintf("record operation %s on %s/%s", op.Name, op.Env, op.Host), func(ctx context.Context, w *writeTx) error {
+		w.queue(`INSERT INTO operations (env, host, name, command, exit_code,
 			started_at, finished_at, operator, output_tail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			op.Env, op.Host, op.Name, op.Command, op.ExitCode,
 			timeArg(op.StartedAt), timeArg(op.FinishedAt), op.Operator, op.OutputTail)
-		return err
+		return nil
 	})
 }
 
@@ -226,8 +227,11 @@ func (s *Store) LockReleases(ctx context.Context, l runbook.DeployLock) error {
 		l.At = s.now()
 	}
 	var held *runbook.DeployLock
-	err := s.write(ctx, "record the lock of the releases", func(ctx context.Context, tx pgx.Tx) error {
-		var err error
+	err := s.write(ctx, "record the lock of the releases", func(ctx context.Context, w *writeTx) error {
+		tx, err := w.begin(ctx)
+		if err != nil {
+			return err
+		}
 		if held, err = readDeployLock(ctx, tx, true); err != nil || held != nil {
 			return err
 		}
@@ -255,8 +259,11 @@ func (s *Store) DeployLock(ctx context.Context) (*runbook.DeployLock, error) {
 // UnlockReleases implements runbook.Store.
 func (s *Store) UnlockReleases(ctx context.Context) (*runbook.DeployLock, error) {
 	var l *runbook.DeployLock
-	err := s.write(ctx, "remove the lock of the releases", func(ctx context.Context, tx pgx.Tx) error {
-		var err error
+	err := s.write(ctx, "remove the lock of the releases", func(ctx context.Context, w *writeTx) error {
+		tx, err := w.begin(ctx)
+		if err != nil {
+			return err
+		}
 		if l, err = readDeployLock(ctx, tx, true); err != nil || l == nil {
 			return err
 		}

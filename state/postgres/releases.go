@@ -27,8 +27,12 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 		stepIDs   = make([]int64, len(steps))
 		hostIDs   = make([][]int64, len(steps))
 	)
-	err := s.write(ctx, "create release of version "+r.Version, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.write(ctx, "create release of version "+r.Version, func(ctx context.Context, w *writeTx) error {
 		envs, err := envsArg(r.Envs)
+		if err != nil {
+			return err
+		}
+		tx, err := w.begin(ctx) // the ids of what it inserts are needed for the rest
 		if err != nil {
 			return err
 		}
@@ -63,7 +67,7 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			}
 		}
 		s.fillTransition(&t, "release", releaseID, 0, 0)
-		return insertTransition(ctx, tx, &t)
+		return w.transition(ctx, &t)
 	})
 	if err != nil {
 		return err
@@ -87,24 +91,18 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 		s.fillTransition(&tr, "release", r.ID, 0, 0)
 	}
 	r.FinishedAt = stamp(r.FinishedAt)
-	err := s.write(ctx, fmt.Sprintf("record release %d", r.ID), func(ctx context.Context, tx pgx.Tx) error {
+	err := s.write(ctx, fmt.Sprintf("record release %d", r.ID), func(ctx context.Context, w *writeTx) error {
 		envs, err := envsArg(r.Envs)
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE releases SET state = $1, finished_at = $2, envs = $3,
+		w.update("release", r.ID, `UPDATE releases SET state = $1, finished_at = $2, envs = $3,
 			runbook_hash = $4, artifact_path = $5, artifact_sha256 = $6 WHERE id = $7`,
 			string(r.State), timeArg(r.FinishedAt), envs, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, r.ID)
-		if err != nil {
-			return fmt.Errorf("update release: %w", err)
-		}
-		if err := checkUpdated(tag, "release", r.ID); err != nil {
-			return err
-		}
 		if t == nil {
 			return nil
 		}
-		return insertTransition(ctx, tx, &tr)
+		return w.transition(ctx, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr

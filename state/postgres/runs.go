@@ -12,8 +12,8 @@ import (
 // RecordStep implements runbook.Store.
 func (s *Store) RecordStep(ctx context.Context, st *runbook.StepRun, t *runbook.Transition) error {
 	var tr runbook.Transition
-	err := s.write(ctx, fmt.Sprintf("record step %s (run %d)", st.Name, st.ID), func(ctx context.Context, tx pgx.Tx) error {
-		return s.recordStep(ctx, tx, st, t, &tr)
+	err := s.write(ctx, fmt.Sprintf("record step %s (run %d)", st.Name, st.ID), func(ctx context.Context, w *writeTx) error {
+		return s.recordStep(ctx, w, st, t, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr
@@ -24,8 +24,8 @@ func (s *Store) RecordStep(ctx context.Context, st *runbook.StepRun, t *runbook.
 // RecordHost implements runbook.Store.
 func (s *Store) RecordHost(ctx context.Context, h *runbook.HostRun, t *runbook.Transition) error {
 	var tr runbook.Transition
-	err := s.write(ctx, fmt.Sprintf("record host run %s (%d)", h.Host, h.ID), func(ctx context.Context, tx pgx.Tx) error {
-		return s.recordHost(ctx, tx, h, t, &tr)
+	err := s.write(ctx, fmt.Sprintf("record host run %s (%d)", h.Host, h.ID), func(ctx context.Context, w *writeTx) error {
+		return s.recordHost(ctx, w, h, t, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr
@@ -36,11 +36,11 @@ func (s *Store) RecordHost(ctx context.Context, h *runbook.HostRun, t *runbook.T
 // RecordStepHost implements runbook.Store: one commit for both.
 func (s *Store) RecordStepHost(ctx context.Context, st *runbook.StepRun, stT *runbook.Transition, h *runbook.HostRun, hT *runbook.Transition) error {
 	var str, htr runbook.Transition
-	err := s.write(ctx, fmt.Sprintf("record step %s and host run %s", st.Name, h.Host), func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.recordStep(ctx, tx, st, stT, &str); err != nil {
+	err := s.write(ctx, fmt.Sprintf("record step %s and host run %s", st.Name, h.Host), func(ctx context.Context, w *writeTx) error {
+		if err := s.recordStep(ctx, w, st, stT, &str); err != nil {
 			return err
 		}
-		return s.recordHost(ctx, tx, h, hT, &htr)
+		return s.recordHost(ctx, w, h, hT, &htr)
 	})
 	if err == nil {
 		if stT != nil {
@@ -53,58 +53,63 @@ func (s *Store) RecordStepHost(ctx context.Context, st *runbook.StepRun, stT *ru
 	return err
 }
 
-func (s *Store) recordStep(ctx context.Context, tx pgx.Tx, st *runbook.StepRun, t, out *runbook.Transition) error {
+func (s *Store) recordStep(ctx context.Context, w *writeTx, st *runbook.StepRun, t, out *runbook.Transition) error {
 	st.StartedAt, st.FinishedAt = stamp(st.StartedAt), stamp(st.FinishedAt)
-	tag, err := tx.Exec(ctx, `UPDATE step_runs SET state = $1, attempts = $2, started_at = $3,
+	w.update("step run", st.ID, `UPDATE step_runs SET state = $1, attempts = $2, started_at = $3,
 		finished_at = $4, reason = $5 WHERE id = $6`,
 		string(st.State), st.Attempts, timeArg(st.StartedAt), timeArg(st.FinishedAt), st.Reason, st.ID)
-	if err != nil {
-		return fmt.Errorf("update step run: %w", err)
-	}
-	if err := checkUpdated(tag, "step run", st.ID); err != nil {
-		return err
-	}
 	if t == nil {
 		return nil
 	}
 	releaseID := st.ReleaseID
 	if releaseID == 0 {
+		tx, err := w.begin(ctx)
+		if err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, "SELECT release_id FROM step_runs WHERE id = $1", st.ID).Scan(&releaseID); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("no step run with id %d: %w", st.ID, runbook.ErrNotFound)
+			}
 			return fmt.Errorf("find the release of step run %d: %w", st.ID, err)
 		}
 	}
 	*out = *t
 	s.fillTransition(out, "step", releaseID, st.ID, 0)
-	return insertTransition(ctx, tx, out)
+	return w.transition(ctx, out)
 }
 
-func (s *Store) recordHost(ctx context.Context, tx pgx.Tx, h *runbook.HostRun, t, out *runbook.Transition) error {
+func (s *Store) recordHost(ctx context.Context, w *writeTx, h *runbook.HostRun, t, out *runbook.Transition) error {
 	h.StartedAt, h.FinishedAt = stamp(h.StartedAt), stamp(h.FinishedAt)
-	tag, err := tx.Exec(ctx, `UPDATE host_runs SET state = $1, attempts = $2, exit_code = $3,
+	w.update("host run", h.ID, `UPDATE host_runs SET state = $1, attempts = $2, exit_code = $3,
 		token = $4, started_at = $5, finished_at = $6, duration_ms = $7, output_tail = $8, detail = $9
 		WHERE id = $10`,
 		string(h.State), h.Attempts, h.ExitCode, h.Token, timeArg(h.StartedAt), timeArg(h.FinishedAt),
 		h.DurationMS, h.OutputTail, h.Detail, h.ID)
-	if err != nil {
-		return fmt.Errorf("update host run: %w", err)
-	}
-	if err := checkUpdated(tag, "host run", h.ID); err != nil {
-		return err
-	}
 	if t == nil {
 		return nil
 	}
+	// A HostRun does not carry its release: read it from the row, unless
+	// the caller named it in the transition (the walker does; it saves a
+	// round trip per commit).
 	stepID, releaseID := t.StepRunID, t.ReleaseID
 	if stepID == 0 || releaseID == 0 {
+		tx, err := w.begin(ctx)
+		if err != nil {
+			return err
+		}
 		err = tx.QueryRow(ctx, `SELECT s.id, s.release_id FROM host_runs h
 			JOIN step_runs s ON s.id = h.step_run_id WHERE h.id = $1`, h.ID).Scan(&stepID, &releaseID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("no host run with id %d: %w", h.ID, runbook.ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("find the step of host run %d: %w", h.ID, err)
 		}
 	}
 	*out = *t
 	s.fillTransition(out, "host", releaseID, stepID, h.ID)
-	return insertTransition(ctx, tx, out)
+	return w.transition(ctx, out)
 }
 
 // fillTransition fills what the subject of a transition implies when the
@@ -128,34 +133,45 @@ func (s *Store) fillTransition(t *runbook.Transition, scope string, releaseID, s
 	}
 }
 
-// insertTransition inserts t as the next link of the audit chain. The
-// transaction-level advisory lock keeps the read of the head and the
-// insert of the next link of two writers apart (a lock holder is the only
-// writer of transitions, but the chain must not depend on that). It fills
-// t.ID and t.Hash.
-func insertTransition(ctx context.Context, tx pgx.Tx, t *runbook.Transition) error {
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLockKey); err != nil {
-		return fmt.Errorf("lock the audit chain: %w", err)
+// transition queues t as the next link of the audit chain, filling t.ID
+// and t.Hash. The head comes from the release lock's holder, the only
+// writer of transitions, which knows it (its fence keeps any other
+// writer out); a write without the lock reads it under a
+// transaction-level advisory lock, which keeps two such writers apart.
+func (w *writeTx) transition(ctx context.Context, t *runbook.Transition) error {
+	if !w.headKnown {
+		tx, err := w.begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLockKey); err != nil {
+			return fmt.Errorf("lock the audit chain: %w", err)
+		}
+		h, err := readHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		w.head, w.headKnown = h, true
 	}
-	var (
-		last int64
-		prev string
-	)
-	err := tx.QueryRow(ctx, "SELECT id, hash FROM transitions ORDER BY id DESC LIMIT 1").Scan(&last, &prev)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("read the head of the audit chain: %w", err)
-	}
-	t.ID = last + 1
-	t.Hash = runbook.ChainHash(prev, *t)
-	_, err = tx.Exec(ctx, `INSERT INTO transitions (id, at, release_id, step_run_id, host_run_id,
+	t.ID = w.head.id + 1
+	t.Hash = runbook.ChainHash(w.head.hash, *t)
+	w.queue(`INSERT INTO transitions (id, at, release_id, step_run_id, host_run_id,
 		scope, from_state, to_state, event, operator, machine, reason, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		t.ID, t.At, t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
 		t.Scope, t.From, t.To, t.Event, t.Operator, t.Machine, t.Reason, t.Hash)
-	if err != nil {
-		return fmt.Errorf("insert transition %s -> %s: %w", t.From, t.To, err)
-	}
+	w.head = chainHead{id: t.ID, hash: t.Hash}
 	return nil
+}
+
+// readHead reads the last link of the audit chain; zero for none.
+func readHead(ctx context.Context, q querier) (chainHead, error) {
+	var h chainHead
+	err := q.QueryRow(ctx, "SELECT id, hash FROM transitions ORDER BY id DESC LIMIT 1").Scan(&h.id, &h.hash)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return h, fmt.Errorf("read the head of the audit chain: %w", err)
+	}
+	return h, nil
 }
 
 // Steps implements runbook.Store: the step runs of a release in order,

@@ -164,6 +164,31 @@ CREATE TABLE lock_holder (
 	backend  integer NOT NULL DEFAULT 0
 );
 
+-- Every write of the lock holder begins with this: it counts the write,
+-- and fails the whole transaction when the row is no longer the holder's.
+CREATE FUNCTION runbook_fence(tok text) RETURNS bigint LANGUAGE plpgsql AS $fence$
+DECLARE
+	n bigint;
+BEGIN
+	UPDATE lock_holder SET seq = seq + 1 WHERE id = 1 AND token = tok RETURNING seq INTO n;
+	IF n IS NULL THEN
+		RAISE EXCEPTION 'the release lock is no longer held by this runbook' USING ERRCODE = 'RB001';
+	END IF;
+	RETURN n;
+END
+$fence$;
+
+-- An UPDATE of a write must change exactly one row, or the write fails
+-- whole, inside the database.
+CREATE FUNCTION runbook_one(n bigint) RETURNS bigint LANGUAGE plpgsql AS $one$
+BEGIN
+	IF n <> 1 THEN
+		RAISE EXCEPTION 'expected one row, found %', n USING ERRCODE = 'RB002';
+	END IF;
+	RETURN n;
+END
+$one$;
+
 CREATE TABLE deploy_lock (
 	id       integer PRIMARY KEY CHECK (id = 1),
 	message  text NOT NULL,
@@ -179,6 +204,12 @@ CREATE TABLE store_identity (
 INSERT INTO store_identity (id, db_id) VALUES (1, md5(random()::text || clock_timestamp()::text));
 `,
 }
+
+// The SQLSTATEs runbook's functions raise (see the schema).
+const (
+	fenceCode = "RB001" // runbook_fence: the release lock is lost
+	oneCode   = "RB002" // runbook_one: an UPDATE found no row
+)
 
 // schemaVersion is the version this build of runbook writes.
 var schemaVersion = len(migrations)

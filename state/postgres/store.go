@@ -191,7 +191,7 @@ func stamp(t time.Time) time.Time {
 // is tried again; one cut during its commit is known done or not from the
 // lock row's count of writes; without the release lock, which has none,
 // it fails saying it may not be recorded.
-func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Context, w *writeTx) error) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("%s: state database %s was opened read-only", what, s.url)
 	}
@@ -218,35 +218,119 @@ func (s *Store) write(ctx context.Context, what string, fn func(ctx context.Cont
 	}
 }
 
-// tryWrite runs one attempt of a write; atCommit reports a failure of the
-// commit itself.
-func (s *Store) tryWrite(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) (atCommit bool, err error) {
+// writeTx is one write being made. What it changes is queued in one
+// batch. A write that reads nothing first is sent as that batch alone:
+// PostgreSQL runs the statements of a batch up to its one Sync as one
+// implicit transaction, committed (durably: synchronous_commit) before it
+// answers, or rolled back whole when one fails. That is one round trip
+// and one fsync per write, as SQLite's commit is one fsync. A write that
+// must read first (begin) runs in an explicit transaction instead.
+type writeTx struct {
+	s  *Store
+	b  *pgx.Batch
+	tx pgx.Tx // nil until begin
+	// head is the audit chain's head as this write leaves it; known
+	// without a query while the store holds the release lock (lock.go).
+	head      chainHead
+	headKnown bool
+}
+
+// chainHead is the last link of the audit chain: its id and hash.
+type chainHead struct {
+	id   int64
+	hash string
+}
+
+// begin turns the write into an explicit transaction, for what it must
+// read before it queues the rest.
+func (w *writeTx) begin(ctx context.Context) (pgx.Tx, error) {
+	if w.tx == nil {
+		tx, err := w.s.conn.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.tx = tx
+	}
+	return w.tx, nil
+}
+
+// queue adds a statement to the write's batch.
+func (w *writeTx) queue(sql string, args ...any) *pgx.QueuedQuery { return w.b.Queue(sql, args...) }
+
+// update queues an UPDATE (without a RETURNING clause) that must change
+// exactly the row of id; runbook_one (schema.go) fails the write
+// otherwise, inside the database, so that nothing of it is committed.
+func (w *writeTx) update(what string, id int64, sql string, args ...any) {
+	w.queue("WITH u AS ("+sql+" RETURNING 1) SELECT runbook_one(count(*)) FROM u", args...).QueryRow(func(r pgx.Row) error {
+		var n int64
+		err := r.Scan(&n)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == oneCode {
+			return fmt.Errorf("no %s with id %d: %w", what, id, runbook.ErrNotFound)
+		}
+		return err
+	})
+}
+
+// tryWrite runs one attempt of a write; atCommit reports a failure that
+// may have come after the commit (the connection lost while PostgreSQL
+// committed, or answered).
+func (s *Store) tryWrite(ctx context.Context, fn func(ctx context.Context, w *writeTx) error) (atCommit bool, err error) {
 	if s.conn == nil || s.conn.IsClosed() {
 		return false, errConnLost
 	}
 	if s.lock != nil && s.lock.lost != nil {
 		return false, s.lock.lost
 	}
-	tx, err := s.conn.Begin(ctx)
-	if err != nil {
+	w := &writeTx{s: s, b: &pgx.Batch{}}
+	defer func() {
+		if w.tx != nil {
+			_ = w.tx.Rollback(ctx) // a no-op after Commit
+		}
+	}()
+	var seq int64
+	if s.lock != nil {
+		// The fence first: a write of a holder whose lock was taken over
+		// fails whole (lock.go).
+		w.head, w.headKnown = s.lock.head, true
+		w.queue("SELECT runbook_fence($1)", s.lock.token).QueryRow(func(r pgx.Row) error { return r.Scan(&seq) })
+	}
+	if err := fn(ctx, w); err != nil {
 		return false, err
 	}
-	defer tx.Rollback(ctx) // a no-op after Commit
-	seq, err := s.fence(ctx, tx)
-	if err != nil {
-		return false, err
-	}
-	if err := fn(ctx, tx); err != nil {
-		return false, err
-	}
-	runbook.Hit(runbook.PointStateTx)
-	if err := tx.Commit(ctx); err != nil {
-		return true, err
+	if w.tx == nil {
+		runbook.Hit(runbook.PointStateTx)
+		if err := s.conn.SendBatch(ctx, w.b).Close(); err != nil {
+			return s.conn.IsClosed(), s.fenceLost(ctx, err)
+		}
+	} else {
+		if w.b.Len() > 0 {
+			if err := w.tx.SendBatch(ctx, w.b).Close(); err != nil {
+				_ = w.tx.Rollback(ctx)
+				return false, s.fenceLost(ctx, err)
+			}
+		}
+		runbook.Hit(runbook.PointStateTx)
+		if err := w.tx.Commit(ctx); err != nil {
+			return true, err
+		}
 	}
 	if s.lock != nil {
 		s.lock.seq = seq
+		if w.headKnown {
+			s.lock.head = w.head
+		}
 	}
 	return false, nil
+}
+
+// fenceLost turns the fence's refusal into the lost lock it means.
+func (s *Store) fenceLost(ctx context.Context, err error) error {
+	if s.lock == nil || !fenced(err) {
+		return err
+	}
+	s.lock.lost = &LockLostError{URL: s.url, Holder: s.holderNow(ctx)}
+	return s.lock.lost
 }
 
 // read runs fn in one read-only transaction that sees a single snapshot,
