@@ -1,6 +1,6 @@
 // Package pgtest starts a real PostgreSQL server for tests, the way
 // httptest starts an HTTP server: initdb and postgres from the Debian
-// packages (/usr/lib/postgresql/15/bin, or PGBIN), a cluster in a
+// packages (/usr/lib/postgresql/<major>/bin, or PGBIN), a cluster in a
 // temporary directory, listening on a free port of 127.0.0.1 only, with
 // password authentication, stopped by its PID. PostgreSQL refuses to run
 // as root, so under root (CI) the cluster belongs to, and the server runs
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,10 +49,12 @@ type Cluster struct {
 	log  *os.File
 }
 
-// Bin returns the directory of the PostgreSQL programs; "" when they are
-// not installed.
+// Bin returns the directory of the PostgreSQL programs: PGBIN, else the
+// newest of Debian's /usr/lib/postgresql/*/bin; "" when there is none.
 func Bin() string {
-	for _, d := range []string{os.Getenv("PGBIN"), "/usr/lib/postgresql/15/bin"} {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return major(dirs[i]) > major(dirs[j]) })
+	for _, d := range append([]string{os.Getenv("PGBIN")}, dirs...) {
 		if d == "" {
 			continue
 		}
@@ -60,6 +63,12 @@ func Bin() string {
 		}
 	}
 	return ""
+}
+
+// major is the version in /usr/lib/postgresql/<major>/bin.
+func major(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
 }
 
 // Start creates a cluster in a new temporary directory and starts its
