@@ -390,11 +390,3 @@ func (s *Store) explain(err error) error {
 	}
 	return err
 }
-
-// checkUpdated turns an UPDATE that matched no row into runbook.ErrNotFound.
-func checkUpdated(tag pgconn.CommandTag, what string, id int64) error {
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("no %s with id %d: %w", what, id, runbook.ErrNotFound)
-	}
-	return nil
-}
