@@ -75,7 +75,7 @@ func (w *walk) lockEnv(ctx context.Context, s *runbook.Step) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &le), errors.Is(err, runbook.ErrNeedsHuman), ctx.Err() != nil:
-			stop = cmpErr(stop, err)
+			stop = firstErr(stop, err)
 		default:
 			w.cfg.UI.Warn(fmt.Sprintf("could not lock environment %s on %s: %v", s.On, hosts[i].Name, err))
 		}
@@ -101,8 +101,8 @@ func (w *walk) lockEnv(ctx context.Context, s *runbook.Step) error {
 	return nil
 }
 
-// cmpErr keeps the first error.
-func cmpErr(first, next error) error {
+// firstErr keeps the first error.
+func firstErr(first, next error) error {
 	if first != nil {
 		return first
 	}

@@ -30,11 +30,12 @@ import (
 var (
 	holderPolls     = 100
 	holderPollDelay = 20 * time.Millisecond
-	// watchEvery is how often a held lock's connection is checked while
-	// the store is idle, so that one lost to a restarted server is taken
-	// back at once rather than at the next write.
-	watchEvery = time.Second
 )
+
+// watchEvery is how often a held lock's connection is checked while the
+// store is idle, so that one lost to a restarted server is taken back at
+// once rather than at the next write.
+const watchEvery = time.Second
 
 // held is the release lock while a Store holds it.
 type held struct {
@@ -131,7 +132,7 @@ func (s *Store) Lock(h runbook.Holder) (unlock func(), recovered *runbook.Holder
 	}
 	runbook.Hit(runbook.PointLockAfter)
 	s.lock = l
-	go s.watch(l)
+	go s.watch(l, s.watchEvery)
 	return sync.OnceFunc(func() { s.unlock(l) }), recovered, nil
 }
 
@@ -271,8 +272,8 @@ func unwrapHint(err error) error {
 
 // watch checks the connection of a held lock while the store is idle and
 // takes the lock back at once when it was lost.
-func (s *Store) watch(l *held) {
-	t := time.NewTicker(watchEvery)
+func (s *Store) watch(l *held, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

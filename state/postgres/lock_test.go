@@ -126,11 +126,10 @@ func TestRestartMidRelease(t *testing.T) {
 // process takes the lock meanwhile; the first records nothing more and
 // says who holds the lock now.
 func TestLockLostWhileCut(t *testing.T) {
-	defer func(d time.Duration) { watchEvery = d }(watchEvery)
-	watchEvery = time.Hour // no reconnect before the write below
 	c := pgtest.Shared(t)
 	_, url := newDB(t)
 	a := openURL(t, url, Options{Reconnect: 3 * time.Second})
+	a.watchEvery = time.Hour // no reconnect before the write below
 	r, _ := newRelease(t, a, "2.0")
 	if _, _, err := a.Lock(runbook.Holder{User: "alice", Machine: "laptop-a", Command: "start"}); err != nil {
 		t.Fatal(err)

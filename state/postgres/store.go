@@ -56,6 +56,9 @@ type Store struct {
 	mu   sync.Mutex // guards conn and lock, and serialises every use of conn
 	conn *pgx.Conn
 	lock *held // the release lock while this Store holds it
+	// watchEvery is how often a held lock's connection is checked
+	// (lock.go); a test may make it longer before Lock.
+	watchEvery time.Duration
 }
 
 // Open connects to the database at rawURL, creating runbook's tables or
@@ -79,7 +82,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 	if o.Reconnect == 0 {
 		o.Reconnect = 30 * time.Second
 	}
-	s := &Store{Now: time.Now, url: display, cfg: cfg, opts: o}
+	s := &Store{Now: time.Now, url: display, cfg: cfg, opts: o, watchEvery: watchEvery}
 	if s.conn, err = s.connect(ctx); err != nil {
 		return nil, err
 	}
