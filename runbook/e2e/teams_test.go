@@ -37,6 +37,15 @@ func pgRunbook(t *testing.T, dir string) (url, db string) {
 	return url, db
 }
 
+// eachRecord runs test twice: with the record in the SQLite file beside
+// the runbook (record does nothing), and on PostgreSQL (record moves the
+// record of a runbook directory to a fresh database: pgRunbook). The
+// test calls record once the runbook file is written.
+func eachRecord(t *testing.T, test func(t *testing.T, record func(t *testing.T, dir string))) {
+	t.Run("sqlite", func(t *testing.T) { test(t, func(*testing.T, string) {}) })
+	t.Run("postgres", func(t *testing.T) { test(t, func(t *testing.T, dir string) { pgRunbook(t, dir) }) })
+}
+
 // onMachine runs exe with args as a process of machine name: same
 // kernel, its own host name.
 func onMachine(name, exe string, args ...string) (string, []string) {
