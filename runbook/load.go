@@ -17,7 +17,7 @@ import (
 )
 
 // topKeys are the keys of the runbook file itself (SPEC §3).
-var topKeys = []string{"name", "artifact", "known_hosts", "vault", "environments", "consistency", "handbook", "hooks", "steps"}
+var topKeys = []string{"name", "artifact", "known_hosts", "vault", "state", "state_password", "environments", "consistency", "handbook", "hooks", "steps"}
 
 // loader decodes and validates one runbook file, collecting every problem
 // instead of stopping at the first.
@@ -213,6 +213,7 @@ func (l *loader) decodeRunbook(root *yaml.Node) {
 	if n := top.get("vault"); n != nil {
 		rb.Vault = l.localPath(n, l.nonEmpty(n, "vault"))
 	}
+	l.decodeState(top.get("state"), top.get("state_password"))
 	l.decodeArtifact(top.get("artifact"))
 	// Environments first: steps, checks and domains refer to them.
 	l.decodeEnvironments(top.get("environments"))

@@ -132,7 +132,7 @@ func TestAddStagedNewestFirst(t *testing.T) {
 func TestOperations(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	ops := []Operation{
+	ops := []runbook.Operation{
 		{Env: "production", Host: "prod1", Name: "restart", Command: "sudo /opt/jboss/bin/restart.sh",
 			ExitCode: 0, StartedAt: t0, FinishedAt: t0.Add(3 * time.Second), Operator: "bob", OSUser: "builder", OutputTail: "restarted\n"},
 		{Env: "production", Host: "prod2", Name: "exec", Command: "df -h", ExitCode: 127, StartedAt: t0.Add(time.Minute), Operator: "alice"},

@@ -54,8 +54,7 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			}
 		}
 		s.fillTransition(&t, "release", releaseID, 0, 0)
-		_, err = insertTransition(ctx, tx, t)
-		return err
+		return insertTransition(ctx, tx, &t)
 	})
 	if err != nil {
 		return err
@@ -99,8 +98,7 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 		if t == nil {
 			return nil
 		}
-		tr.ID, err = insertTransition(ctx, tx, tr)
-		return err
+		return insertTransition(ctx, tx, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr

@@ -13,6 +13,7 @@ import (
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
 	"github.com/runbook-dev/runbook/state"
+	"github.com/runbook-dev/runbook/state/postgres"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/spf13/cobra"
@@ -33,22 +34,33 @@ func (g *globals) load() (*runbook.Runbook, error) {
 	return rb, nil
 }
 
-// statePath is the state database of a runbook.
+// statePath is the SQLite state database of a runbook (statestore.go
+// says when the record is a PostgreSQL database instead).
 func (g *globals) statePath(rb *runbook.Runbook) string {
-	if g.state != "" {
+	if g.state != "" && !isStateURL(g.state) {
 		return g.state
 	}
-	dir := "."
-	if rb != nil {
-		dir = rb.Dir
-	} else if abs, err := filepath.Abs(g.file); err == nil {
-		dir = filepath.Dir(abs)
-	}
-	return filepath.Join(dir, ".runbook", "state.db")
+	return filepath.Join(g.runbookDir(rb), ".runbook", "state.db")
 }
 
-// workDir is the .runbook directory that holds the database, logs and markers.
+// runbookDir is the directory of the runbook file.
+func (g *globals) runbookDir(rb *runbook.Runbook) string {
+	if rb != nil {
+		return rb.Dir
+	}
+	if abs, err := filepath.Abs(g.file); err == nil {
+		return filepath.Dir(abs)
+	}
+	return "."
+}
+
+// workDir is the .runbook directory that holds the database, logs and
+// markers; with a PostgreSQL record, the logs and markers stay in
+// .runbook beside the runbook file.
 func (g *globals) workDir(rb *runbook.Runbook) string {
+	if g.stateURL(rb) != "" {
+		return filepath.Join(g.runbookDir(rb), ".runbook")
+	}
 	return filepath.Dir(g.statePath(rb))
 }
 
@@ -96,7 +108,7 @@ func machine() string {
 // store, the lock and the ports of the walker.
 type session struct {
 	rb      *runbook.Runbook
-	store   *state.Store
+	store   runbook.Store
 	unlock  func()
 	masker  *secrets.Masker
 	secrets *secrets.Resolver
@@ -142,12 +154,10 @@ func (g *globals) openSession(ctx context.Context, command, version string, defe
 	if err != nil {
 		return nil, err
 	}
-	// The state package's errors name the database and say what to do.
-	st, err := state.Open(g.statePath(rb))
+	st, err := g.openStore(ctx, rb)
 	if err != nil {
 		return nil, err
 	}
-	st.TakeOverOtherMachine = g.takeOverLock
 	s := &session{rb: rb, store: st, masker: g.masker}
 	s.secrets = secrets.NewResolver(func() (*secrets.Vault, error) { return g.openVault(rb) }, g.masker)
 	h := runbook.Holder{User: osUser(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
@@ -191,23 +201,25 @@ func (g *globals) openSession(ctx context.Context, command, version string, defe
 // --same-artifact.
 func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, same bool) *engine.Engine {
 	return engine.New(s.rb, engine.Config{
-		Store:        s.store,
-		Exec:         s.exec,
-		Differ:       s.exec,
-		Staged:       s.exec,
-		UI:           s.ui,
-		Masker:       s.masker,
-		Secrets:      s.secrets,
-		Hooks:        s.exec,
-		Ask:          g.interaction(),
-		Operator:     g.operator(),
-		OSUser:       osUser(),
-		Machine:      machine(),
-		LogDir:       filepath.Join(g.workDir(s.rb), "logs"),
-		Signoffs:     signoffs,
-		AcceptDiff:   acceptDiff,
-		SameArtifact: same,
-		Preflight:    s.preflight,
+		Store:         s.store,
+		Exec:          s.exec,
+		Differ:        s.exec,
+		Staged:        s.exec,
+		UI:            s.ui,
+		Masker:        s.masker,
+		Secrets:       s.secrets,
+		Hooks:         s.exec,
+		Ask:           g.interaction(),
+		Operator:      g.operator(),
+		OSUser:        osUser(),
+		Machine:       machine(),
+		Locker:        s.exec,
+		StateLocation: g.stateLocation(s.rb),
+		LogDir:        filepath.Join(g.workDir(s.rb), "logs"),
+		Signoffs:      signoffs,
+		AcceptDiff:    acceptDiff,
+		SameArtifact:  same,
+		Preflight:     s.preflight,
 	})
 }
 
@@ -257,7 +269,10 @@ func lockError(err error) error {
 func noteTakeover(ctx context.Context, s *session, user string, old *runbook.Holder) {
 	what := strings.TrimSpace(old.Command + " " + old.Version)
 	why, note := "whose process is gone", "lock recovered from dead holder"
-	if old.Machine != machine() {
+	if _, shared := s.store.(*postgres.Store); shared {
+		// PostgreSQL freed the lock with its holder's connection.
+		why = "whose connection to the state database ended"
+	} else if old.Machine != machine() {
 		why, note = "as --take-over-lock asked (this machine cannot check that process)", "lock taken over (--take-over-lock) from holder"
 	}
 	s.ui.Warn(fmt.Sprintf("took over the lock of %s on %s (pid %d, %s), %s", old.User, old.Machine, old.PID, what, why))

@@ -49,7 +49,7 @@ func exitCode(err error) int {
 		// Ctrl-C at a prompt (a host key asked during op, exec, diff)
 		// ends the command as Ctrl-C anywhere else does.
 		return ExitInterrupted
-	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished):
+	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished), errors.Is(err, runbook.ErrLocked):
 		return ExitLocked
 	case errors.Is(err, secrets.ErrVault):
 		return ExitVault

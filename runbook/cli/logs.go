@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
-	"github.com/runbook-dev/runbook/state"
 	"github.com/spf13/cobra"
 )
 
@@ -391,7 +390,7 @@ type followed struct {
 // (or, without one, the release) is no longer walked, or Ctrl-C. A walk
 // that dies meanwhile may leave runs going on their hosts: they are then
 // read on from there, whole (their start was in the local log too).
-func (lv *logView) follow(ctx context.Context, st *state.Store, r *runbook.Release, step string) error {
+func (lv *logView) follow(ctx context.Context, st runbook.Store, r *runbook.Release, step string) error {
 	for {
 		if err := lv.poll(); err != nil {
 			return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/report"
-	"github.com/runbook-dev/runbook/state"
 	"github.com/spf13/cobra"
 )
 
@@ -167,7 +166,7 @@ func recentVersions(rels []*runbook.Release) string {
 
 // reportInput reads everything recorded about r, plus the `rollback --to`
 // releases that followed it before the next release.
-func reportInput(ctx context.Context, st *state.Store, r *runbook.Release, rels []*runbook.Release) (report.Input, error) {
+func reportInput(ctx context.Context, st runbook.Store, r *runbook.Release, rels []*runbook.Release) (report.Input, error) {
 	in := report.Input{Release: r}
 	var err error
 	if in.Steps, err = st.Steps(ctx, r.ID); err != nil {

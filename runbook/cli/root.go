@@ -159,6 +159,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		newVault(g),
 		newDiff(g), newInfo(g), newOp(g), newExec(g), newPanel(g),
 		newReport(g), newLogs(g), newCheck(g),
+		newLock(g), newUnlock(g), newAudit(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

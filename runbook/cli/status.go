@@ -23,6 +23,9 @@ func newStatus(g *globals) *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
+			if !asJSON {
+				g.showDeployLock(ctx, st)
+			}
 			r, err := st.Unfinished(ctx)
 			if err != nil {
 				return err

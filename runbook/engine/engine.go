@@ -48,8 +48,15 @@ type Config struct {
 	Operator string
 	OSUser   string
 	Machine  string // hostname
-	LogDir   string // .runbook/logs; "" keeps no log files
-	Now      func() time.Time
+	PID      int    // this process, for the owner of an environment lock; 0: os.Getpid()
+	// Locker takes the environment locks on the hosts (envlock.go); nil
+	// takes none.
+	Locker runbook.EnvLocker
+	// StateLocation names the store in an environment lock's owner: a
+	// file path or a database URL without its password.
+	StateLocation string
+	LogDir        string // .runbook/logs; "" keeps no log files
+	Now           func() time.Time
 
 	// Signoffs maps a role to the name given with --signoff ROLE=NAME.
 	Signoffs map[string]string
@@ -119,6 +126,9 @@ func (e *Engine) start(ctx context.Context, opts StartOptions) error {
 	if opts.From != "" && e.rb.Step(opts.From) == nil {
 		return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step", runbook.ErrUsage, opts.From), "`runbook plan` lists the steps")
 	}
+	if err := e.refuseIfLocked(ctx); err != nil {
+		return err
+	}
 	un, err := e.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return err
@@ -187,6 +197,9 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 // Resume continues the unfinished release; a failed step is retried, and a
 // release paused mid-rollback continues its rollback.
 func (e *Engine) Resume(ctx context.Context, from string) error {
+	if err := e.refuseIfLocked(ctx); err != nil {
+		return err
+	}
 	return e.afterWalk(ctx, e.resumeUnfinished(ctx, from))
 }
 
@@ -301,6 +314,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 	if err := w.rec.release(ctx, runbook.EvAbort, reason); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	w.rec.note(ctx, "deviation", "", "", "release aborted: "+reason)
 	e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) aborted; nothing was undone", un.Version, un.ID))
 	return nil

@@ -29,6 +29,9 @@ type night struct {
 	// walk.ensureArtifact before any host run of an upload starts (they
 	// only read it).
 	artifact string
+	// locked are the environments whose lock this release holds, taken
+	// by this command (envlock.go).
+	locked map[string]bool
 }
 
 func (n *night) rel() *runbook.Release { return n.rec.rel }

@@ -21,6 +21,7 @@ type recorder struct {
 	mask     runbook.Masker
 	operator string
 	osUser   string
+	machine  string
 	clock    func() time.Time
 	ui       runbook.UI
 
@@ -36,7 +37,7 @@ type recorder struct {
 }
 
 func newRecorder(cfg *Config, rel *runbook.Release) *recorder {
-	return &recorder{store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, osUser: cfg.OSUser, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
+	return &recorder{store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, osUser: cfg.OSUser, machine: cfg.Machine, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
 }
 
 func (r *recorder) now() time.Time {
@@ -47,7 +48,7 @@ func (r *recorder) now() time.Time {
 }
 
 func (r *recorder) transition(sr *runbook.StepRun, hr *runbook.HostRun, from, to, ev, reason string) *runbook.Transition {
-	t := &runbook.Transition{At: r.now(), ReleaseID: r.rel.ID, Scope: "release", From: from, To: to, Event: ev, Operator: r.operator, OSUser: r.osUser, Reason: r.mask.Mask(reason)}
+	t := &runbook.Transition{At: r.now(), ReleaseID: r.rel.ID, Scope: "release", From: from, To: to, Event: ev, Operator: r.operator, OSUser: r.osUser, Machine: r.machine, Reason: r.mask.Mask(reason)}
 	if sr != nil {
 		t.StepRunID, t.Scope = sr.ID, "step:"+sr.Name
 	}

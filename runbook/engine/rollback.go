@@ -45,6 +45,9 @@ func (e *Engine) rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if !w.rel().State.Finished() {
+		w.noteHandover(ctx)
+	}
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
 	}
@@ -80,6 +83,7 @@ func (e *Engine) rollback(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, rb.liveNow(ctx)))
 	return nil
 }
@@ -176,6 +180,9 @@ func (r *rollback) undoStep(ctx context.Context, i int) error {
 		if undo, err := r.askUndo(ctx, s, sr); !undo || err != nil {
 			return err
 		}
+	}
+	if err := r.lockEnv(ctx, s); err != nil {
+		return r.stopRollback(ctx, sr, err)
 	}
 	for {
 		if sr.State != runbook.RunUndoing {

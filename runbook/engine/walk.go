@@ -59,7 +59,8 @@ func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, ki
 		}
 		steps = append(steps, sr)
 	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator, OSUser: e.cfg.OSUser,
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create",
+		Operator: e.cfg.Operator, OSUser: e.cfg.OSUser, Machine: e.cfg.Machine,
 		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
 	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
 		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
@@ -134,6 +135,7 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 		w.cfg.UI.Warn(msg)
 		w.rec.note(ctx, "warning", "", "", msg)
 	}
+	w.noteHandover(ctx)
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
 	}
@@ -242,6 +244,7 @@ func (w *walk) run(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvSucceed, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	if w.rel().Kind == runbook.KindRollback {
 		w.cfg.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel().Envs, ", "), w.rel().Version))
 	} else {

@@ -38,6 +38,10 @@ func Build(in Input) *Doc {
 	for _, n := range in.Notes {
 		d.addNote(n)
 	}
+	if n := len(in.Transitions); n > 0 && in.Transitions[n-1].Hash != "" {
+		last := in.Transitions[n-1]
+		d.Audit = &AuditDoc{Head: last.Hash, Transition: last.ID, At: RFC3339(last.At)}
+	}
 	if !r.FinishedAt.IsZero() {
 		d.elapsedMS = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
 	}

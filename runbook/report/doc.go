@@ -50,6 +50,9 @@ type Doc struct {
 	Rollbacks     []RollbackDoc   `json:"rollbacks"`
 	Live          []LiveDoc       `json:"live"`
 	Staged        []StagedDoc     `json:"staged"`
+	// Audit is the head of the audit chain at this release's last
+	// transition; absent for records from before the chain.
+	Audit *AuditDoc `json:"audit,omitempty"`
 
 	// Derived for the human formats; scripts can compute them from the
 	// fields above, so they stay out of the JSON contract.
@@ -106,6 +109,14 @@ type TransitionDoc struct {
 	Operator string `json:"operator"`
 	OSUser   string `json:"os_user"`
 	Reason   string `json:"reason"`
+}
+
+// AuditDoc pins the record: the hash of this release's last transition,
+// which chains every transition committed before it (runbook audit verify).
+type AuditDoc struct {
+	Head       string `json:"head"`
+	Transition int64  `json:"transition"`
+	At         string `json:"at"`
 }
 
 // SignoffDoc is a person taking responsibility for a confirm step.

@@ -299,4 +299,7 @@ func mdTransitions(out *stickyWriter, d *Doc) {
 	for _, t := range d.Transitions {
 		mdRow(out, mdEscape(t.At), mdEscape(t.Scope), mdEscape(dashIfEmpty(t.From))+" → "+mdEscape(t.To), mdEscape(t.Event), mdEscape(who(t.Operator, t.OSUser)), mdEscape(t.Reason))
 	}
+	if a := d.Audit; a != nil {
+		out.printf("\nAudit chain head: %s (transition %d, %s); `runbook audit verify` checks the chain.\n", mdCode(a.Head), a.Transition, mdEscape(a.At))
+	}
 }

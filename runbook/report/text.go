@@ -404,4 +404,7 @@ func textTransitions(out *stickyWriter, d *Doc) {
 		t.row(tr.At, tr.Scope, dashIfEmpty(tr.From)+" -> "+tr.To, tr.Event, who(tr.Operator, tr.OSUser), oneLine(tr.Reason))
 	}
 	t.flush()
+	if a := d.Audit; a != nil {
+		out.printf("\naudit chain head: %s (transition %d, %s); `runbook audit verify` checks the chain\n", a.Head, a.Transition, a.At)
+	}
 }

@@ -53,6 +53,8 @@ type Host struct {
 	Effects []string // "do:STEP" and "undo:STEP" in the order they took effect
 	Current string   // the version current points to
 	Staged  []string // staged versions
+	// Lock is the environment lock on the host (envlock.go), nil for none.
+	Lock    *runbook.EnvLockOwner
 	sums    map[string]string
 	markers map[string]*marker
 }
