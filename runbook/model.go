@@ -226,6 +226,21 @@ func (rb *Runbook) Step(name string) *Step {
 	return nil
 }
 
+// EnvHost finds host name in environment env, or nil: a recorded run
+// names its host, which the runbook may no longer have.
+func (rb *Runbook) EnvHost(env, name string) *Host {
+	e := rb.Envs[env]
+	if e == nil {
+		return nil
+	}
+	for _, h := range e.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
 // HostByName finds a host of any environment.
 func (rb *Runbook) HostByName(name string) *Host {
 	for _, en := range rb.EnvOrder {

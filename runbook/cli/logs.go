@@ -96,22 +96,12 @@ type logRun struct {
 func (l logRun) title() string { return l.sr.Name + " on " + l.hr.Host }
 
 func runLogs(ctx context.Context, g *globals, o *logsOptions, step string, byID bool) error {
-	if byID && o.version != "" {
-		return usagef("logs: --release and --id both name a release; give one of them")
-	}
-	rb, st, err := g.readStore()
+	p, err := g.openPicked(ctx, "logs", o.version, o.id, byID)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rels, err := st.Releases(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := pickRelease(rels, o.version, o.id, byID)
-	if err != nil {
-		return err
-	}
+	defer p.st.Close()
+	rb, st, r := p.rb, p.st, p.r
 	steps, err := st.Steps(ctx, r.ID)
 	if err != nil {
 		return err
@@ -330,7 +320,7 @@ func (lv *logView) fromHost(ctx context.Context, run logRun, follow bool) bool {
 	if lv.rb == nil {
 		return false
 	}
-	h := hostOf(lv.rb, run.sr, run.hr.Host)
+	h := lv.rb.EnvHost(run.sr.Env, run.hr.Host)
 	if h == nil {
 		return false
 	}
@@ -363,20 +353,6 @@ func (lv *logView) fromHost(ctx context.Context, run logRun, follow bool) bool {
 		fmt.Fprintf(lv.g.stderr, "runbook: %s ended on the host without an exit code; `runbook resume` settles it\n", run.title())
 	}
 	return true
-}
-
-// hostOf finds the host of a recorded run in the runbook.
-func hostOf(rb *runbook.Runbook, sr *runbook.StepRun, name string) *runbook.Host {
-	env := rb.Envs[sr.Env]
-	if env == nil {
-		return nil
-	}
-	for _, h := range env.Hosts {
-		if h.Name == name {
-			return h
-		}
-	}
-	return nil
 }
 
 // followed is one log file being followed: how far it was read, and the

@@ -63,23 +63,13 @@ func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) err
 	if !ok {
 		return usagef("report: unknown --format %q; use text, md, html or json", o.format)
 	}
-	if byID && o.version != "" {
-		return usagef("report: --release and --id both name a release; give one of them")
-	}
-	_, st, err := g.readStore()
+	p, err := g.openPicked(ctx, "report", o.version, o.id, byID)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rels, err := st.Releases(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := pickRelease(rels, o.version, o.id, byID)
-	if err != nil {
-		return err
-	}
-	in, err := reportInput(ctx, st, r, rels)
+	defer p.st.Close()
+	r := p.r
+	in, err := reportInput(ctx, p.st, r, p.all)
 	if err != nil {
 		return fmt.Errorf("read the records of release %s (#%d): %w", r.Version, r.ID, err)
 	}
@@ -120,6 +110,36 @@ func reportFormat(flag, output string) string {
 		return f
 	}
 	return "text"
+}
+
+// picked is the record opened read-only and the release that --release
+// or --id named in it (the latest when neither did).
+type picked struct {
+	rb  *runbook.Runbook // nil when the runbook file is gone
+	st  runbook.Store    // the caller closes it
+	all []*runbook.Release
+	r   *runbook.Release
+}
+
+// openPicked opens the record and picks the release for cmd (report,
+// logs) by its flags.
+func (g *globals) openPicked(ctx context.Context, cmd, version string, id int64, byID bool) (*picked, error) {
+	if byID && version != "" {
+		return nil, usagef("%s: --release and --id both name a release; give one of them", cmd)
+	}
+	rb, st, err := g.readStore()
+	if err != nil {
+		return nil, err
+	}
+	rels, err := st.Releases(ctx)
+	if err == nil {
+		var r *runbook.Release
+		if r, err = pickRelease(rels, version, id, byID); err == nil {
+			return &picked{rb: rb, st: st, all: rels, r: r}, nil
+		}
+	}
+	st.Close()
+	return nil, err
 }
 
 // pickRelease finds the release the flags name: by id, the latest of a

@@ -38,7 +38,7 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	var tasks []hostTask
 	for _, hr := range sr.Hosts {
 		if hr.State != runbook.RunSucceeded && hr.State != runbook.RunSkipped {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(w.rb, s, hr.Host), endsStep: single})
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single})
 		}
 	}
 	lim := LimitsOf(w.rb.Envs[s.On], s)

@@ -18,7 +18,7 @@ func (r *rollback) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.S
 	var tasks []hostTask
 	for j := len(sr.Hosts) - 1; j >= 0; j-- {
 		if hr := sr.Hosts[j]; tookEffect(hr) {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(r.rb, s, hr.Host)})
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: r.rb.EnvHost(s.On, hr.Host)})
 		}
 	}
 	lim := LimitsOf(r.rb.Envs[s.On], s)

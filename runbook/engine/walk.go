@@ -86,7 +86,7 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 		}
 		if s.HasHosts() {
 			for _, hr := range sr.Hosts {
-				if hostOf(rb, s, hr.Host) == nil {
+				if rb.EnvHost(s.On, hr.Host) == nil {
 					return nil, runbook.WithHint(fmt.Errorf("%w: host %s of step %s is no longer in environment %s", runbook.ErrUsage, hr.Host, s.Name, s.On),
 						"restore the host in the runbook file, or `runbook abort` this release")
 				}
@@ -264,20 +264,6 @@ func (w *walk) interrupted(ctx context.Context) error {
 		}
 	}
 	return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues, `runbook status` shows where it stopped")
-}
-
-// hostOf finds host name in the environment of step s.
-func hostOf(rb *runbook.Runbook, s *runbook.Step, name string) *runbook.Host {
-	env := rb.Envs[s.On]
-	if env == nil {
-		return nil
-	}
-	for _, h := range env.Hosts {
-		if h.Name == name {
-			return h
-		}
-	}
-	return nil
 }
 
 func short(h string) string {
