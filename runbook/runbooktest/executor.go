@@ -64,7 +64,11 @@ type marker struct {
 	undo     bool
 	running  bool // the command is running on the host
 	finished bool
-	rc       int
+	// claimed: a Settle found no marker and claimed the token, so the
+	// command never starts under it; every later Settle says so again,
+	// as the real transports' claimed .started does.
+	claimed bool
+	rc      int
 }
 
 // Hosts is the fake world: every host of every environment, shared by the
@@ -134,6 +138,9 @@ type Executor struct {
 	// crashes its Store there); then the call never returns.
 	OnDie func()
 	calls atomic.Int64
+	// inflight counts the calls of this process that are acting on the
+	// hosts; Process.Run waits for them after a kill (Quiesce).
+	inflight sync.WaitGroup
 	// HookScript decides how each hook ends (hooks.go); nil: it passes.
 	HookScript func(c runbook.HookCall) Fault
 	hooksMu    sync.Mutex
@@ -146,18 +153,39 @@ func NewExecutor(world *Hosts) *Executor {
 }
 
 // Kill ends every executor made so far: their calls block, as the calls
-// of a dead process never happen.
-func (w *Hosts) Kill() { w.gen.Add(1) }
+// of a dead process never happen. It takes the hosts' lock, so a call
+// is either in flight before the kill (and finishes what it does on its
+// host, as a command goes on when the process that started it dies) or
+// never starts.
+func (w *Hosts) Kill() {
+	w.mu.Lock()
+	w.gen.Add(1)
+	w.mu.Unlock()
+}
 
 // Calls counts the calls made (for tests that want none).
 func (e *Executor) Calls() int { return int(e.calls.Load()) }
 
-func (e *Executor) alive() {
+// alive lets a call of a live process begin, in flight until its
+// returned leave is called; a call of a dead process never begins.
+func (e *Executor) alive() (leave func()) {
 	e.calls.Add(1)
+	e.world.mu.Lock()
 	if e.gen != e.world.gen.Load() {
+		e.world.mu.Unlock()
 		select {} // a dead process does nothing more
 	}
+	e.inflight.Add(1)
+	e.world.mu.Unlock()
+	return e.inflight.Done
 }
+
+// Quiesce waits until no call of this (killed) process is acting on the
+// hosts any more: those that were in flight at the kill have done what
+// they do on their hosts, and the rest never start. Without it, what a
+// test reads of the hosts right after a kill would depend on how far the
+// other goroutines of the dead process had come.
+func (e *Executor) Quiesce() { e.inflight.Wait() }
 
 func (e *Executor) fault(c *runbook.Call, what string) Fault {
 	if e.Script == nil {
@@ -166,7 +194,10 @@ func (e *Executor) fault(c *runbook.Call, what string) Fault {
 	return e.Script(c, what)
 }
 
+// die kills the process from inside a call, which never returns: it
+// stops counting as in flight first.
 func (e *Executor) die() {
+	e.inflight.Done()
 	e.world.Kill()
 	if e.OnDie != nil {
 		e.OnDie()
@@ -176,7 +207,7 @@ func (e *Executor) die() {
 
 // Do implements runbook.Executor.
 func (e *Executor) Do(ctx context.Context, c *runbook.Call) (runbook.Outcome, error) {
-	e.alive()
+	defer e.alive()()
 	f := e.fault(c, "do")
 	if f.Err != nil && f.Die == Lives {
 		return runbook.Outcome{ExitCode: -1}, f.Err
@@ -217,7 +248,7 @@ func (e *Executor) command(ctx context.Context, c *runbook.Call, token, effect s
 	h := e.world.host(c.Host.Name)
 	var m *marker
 	if token != "" {
-		if old := h.markers[token]; old != nil && !old.running && !old.finished {
+		if old := h.markers[token]; old != nil && old.claimed {
 			// Claimed by Settle as never started: a late copy runs nothing.
 			e.world.mu.Unlock()
 			return runbook.Outcome{ExitCode: -1}, fmt.Errorf("run %s was settled as never started", token)
@@ -251,7 +282,11 @@ func (e *Executor) command(ctx context.Context, c *runbook.Call, token, effect s
 		e.die()
 	}
 	if f.Hang {
+		// Waiting is not acting: a killed process's hanging call must
+		// not hold Quiesce up. It acts again only if still alive.
+		e.inflight.Done()
 		<-ctx.Done()
+		e.alive() // balanced by the call's deferred leave
 		e.world.mu.Lock()
 		if m != nil {
 			m.running = false
@@ -276,7 +311,7 @@ func (e *Executor) command(ctx context.Context, c *runbook.Call, token, effect s
 
 // Verify implements runbook.Executor.
 func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (int, error) {
-	e.alive()
+	defer e.alive()()
 	f := e.fault(c, "verify")
 	if f.Err != nil {
 		return -1, f.Err
@@ -287,7 +322,7 @@ func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (int, error) {
 // Check implements runbook.Executor: the effect is in place when the
 // step's command took effect on the host (more often than it was undone).
 func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
-	e.alive()
+	defer e.alive()()
 	if e.Script != nil {
 		if f := e.Script(c, "check"); f.Err != nil || f.Exit != 0 {
 			return false, f.Err
@@ -300,7 +335,7 @@ func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
 
 // Undo implements runbook.Executor.
 func (e *Executor) Undo(ctx context.Context, c *runbook.Call, detail string) (runbook.Outcome, error) {
-	e.alive()
+	defer e.alive()()
 	f := e.fault(c, "undo")
 	if f.Err != nil && f.Die == Lives {
 		return runbook.Outcome{ExitCode: -1}, f.Err
@@ -339,14 +374,16 @@ func (e *Executor) Undo(ctx context.Context, c *runbook.Call, detail string) (ru
 // Settle implements runbook.Executor: the markers of c.Token. Never
 // started claims the token, as the SSH transport does.
 func (e *Executor) Settle(ctx context.Context, c *runbook.Call) (runbook.Settlement, error) {
-	e.alive()
+	defer e.alive()()
 	e.world.mu.Lock()
 	defer e.world.mu.Unlock()
 	h := e.world.host(c.Host.Name)
 	m := h.markers[c.Token]
 	switch {
 	case m == nil:
-		h.markers[c.Token] = &marker{step: c.Step.Name}
+		h.markers[c.Token] = &marker{step: c.Step.Name, claimed: true}
+		return runbook.Settlement{State: runbook.SettleNeverStarted}, nil
+	case m.claimed:
 		return runbook.Settlement{State: runbook.SettleNeverStarted}, nil
 	case m.finished:
 		return runbook.Settlement{State: runbook.SettleFinished, ExitCode: m.rc}, nil
@@ -359,7 +396,7 @@ func (e *Executor) Settle(ctx context.Context, c *runbook.Call) (runbook.Settlem
 // Wait implements runbook.Executor: a command still running finishes now,
 // successfully, and takes effect.
 func (e *Executor) Wait(ctx context.Context, c *runbook.Call) (runbook.Outcome, error) {
-	e.alive()
+	defer e.alive()()
 	e.world.mu.Lock()
 	defer e.world.mu.Unlock()
 	h := e.world.host(c.Host.Name)
@@ -380,7 +417,7 @@ func (e *Executor) Wait(ctx context.Context, c *runbook.Call) (runbook.Outcome, 
 
 // Forget implements runbook.Executor.
 func (e *Executor) Forget(ctx context.Context, c *runbook.Call) {
-	e.alive()
+	defer e.alive()()
 	e.world.mu.Lock()
 	defer e.world.mu.Unlock()
 	delete(e.world.host(c.Host.Name).markers, c.Token)
@@ -403,7 +440,7 @@ func (e *Executor) Changes(rb *runbook.Runbook, s *runbook.Step) runbook.Change 
 // StagedSHA256 implements runbook.StagedChecker: the checksum the
 // version was staged with.
 func (e *Executor) StagedSHA256(ctx context.Context, h *runbook.Host, version string) (string, error) {
-	e.alive()
+	defer e.alive()()
 	e.world.mu.Lock()
 	defer e.world.mu.Unlock()
 	if host := e.world.host(h.Name); slices.Contains(host.Staged, version) {
@@ -414,7 +451,7 @@ func (e *Executor) StagedSHA256(ctx context.Context, h *runbook.Host, version st
 
 // Diff implements runbook.Differ: environments agree unless DiffFacts says.
 func (e *Executor) Diff(ctx context.Context, envA, envB string, out io.Writer) (*runbook.DiffReport, error) {
-	e.alive()
+	defer e.alive()()
 	return &runbook.DiffReport{EnvA: envA, EnvB: envB, Facts: []runbook.FactDiff{{Kind: "command", Fact: "true", Agree: true}}}, nil
 }
 
@@ -437,7 +474,8 @@ func (w *Hosts) Effects() string {
 }
 
 // MarkerState says what the markers of token on host show, without
-// touching them: "none", "running", "finished" or "in doubt".
+// touching them: "none", "claimed" (settled as never started), "running",
+// "finished" or "in doubt".
 func (w *Hosts) MarkerState(host, token string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -445,6 +483,8 @@ func (w *Hosts) MarkerState(host, token string) string {
 	switch {
 	case m == nil:
 		return "none"
+	case m.claimed:
+		return "claimed"
 	case m.finished:
 		return "finished"
 	case m.running:

@@ -19,7 +19,7 @@ type HookRun struct {
 // to the hook's output, and ends as HookScript says (a Hang lasts until
 // the hook's timeout or the context ends, as a hook that never returns).
 func (e *Executor) Hook(ctx context.Context, c runbook.HookCall) (int, error) {
-	e.alive()
+	defer e.alive()()
 	e.hooksMu.Lock()
 	e.hookRuns = append(e.hookRuns, HookRun{Name: c.Hook.Name, Command: c.Command, Env: maps.Clone(c.Env)})
 	e.hooksMu.Unlock()
@@ -31,7 +31,9 @@ func (e *Executor) Hook(ctx context.Context, c runbook.HookCall) (int, error) {
 	if f.Hang {
 		ctx, cancel := context.WithTimeout(ctx, c.Hook.Timeout)
 		defer cancel()
+		e.inflight.Done() // waiting is not acting (Executor.Quiesce)
 		<-ctx.Done()
+		e.alive() // balanced by the call's deferred leave
 		return -1, fmt.Errorf("timed out after %s", c.Hook.Timeout)
 	}
 	if f.Err != nil {

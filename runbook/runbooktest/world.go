@@ -173,11 +173,15 @@ func (p *Process) Run(ctx context.Context, crash *Crash, f func(ctx context.Cont
 	case err := <-done:
 		select {
 		case <-dead: // killed inside a commit: what f returned is the dead process's
+			p.Exec.Quiesce()
 			return nil, true
 		default:
 			return err, false
 		}
 	case <-dead:
+		// The hosts as the kill left them: commands in flight have done
+		// what they do, as they would on a host after a kill -9.
+		p.Exec.Quiesce()
 		return nil, true
 	}
 }
