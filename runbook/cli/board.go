@@ -131,6 +131,7 @@ func (p *printer) boardOutput(host string) io.WriteCloser {
 	bd.running[host] = time.Now()
 	h := &heldOutput{}
 	bd.held[host] = h
+	p.drawLocked()
 	return &lockedHeld{p: p, h: h}
 }
 
