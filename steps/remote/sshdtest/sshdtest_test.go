@@ -37,4 +37,17 @@ func TestOwnHome(t *testing.T) {
 	if !strings.Contains(string(out), "home="+h.Home+"\n") || h.Home == "" {
 		t.Fatalf("ssh printed %q, want home=%s", out, h.Home)
 	}
+	// SFTP starts there too, as it starts in the user's home on a real
+	// host: a relative path means the same file to both.
+	sftp := exec.Command("sftp", "-b", "-", "-i", h.ClientKey, "-P", strconv.Itoa(h.Port),
+		"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-F", "/dev/null",
+		h.User+"@127.0.0.1")
+	sftp.Stdin = strings.NewReader("pwd\n")
+	out, err = sftp.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sftp: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "Remote working directory: "+h.Home+"\n") {
+		t.Fatalf("sftp printed %q, want its working directory %s", out, h.Home)
+	}
 }
