@@ -24,6 +24,7 @@
 # for the Ansible row, Debian's ansible-core (apt-get install ansible-core);
 # run as root (sshd logs in as the current user).
 #
+# RUNBOOK_BIN=FILE measures that runbook binary instead of this tree's.
 # RUNBOOK_PROFILE=DIR also runs runbook's row once more in-process under
 # pprof (DIR/cpu.pprof, DIR/heap.pprof) and under `strace -f -c`
 # (DIR/strace.txt): where the time goes.
@@ -66,6 +67,9 @@ trap cleanup EXIT
 
 echo "building runbook and benchfleet..." >&2
 (cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/runbook" . && go build -o "$work/benchfleet" ./scripts/benchfleet)
+if [[ -n ${RUNBOOK_BIN:-} ]]; then
+	cp "$RUNBOOK_BIN" "$work/runbook" # another build to compare (RUNBOOK_PROFILE still profiles this tree's)
+fi
 
 echo "starting $nhosts sshd..." >&2
 mkfifo "$work/ctl"
@@ -150,16 +154,31 @@ runbook_file() { # dir hosts
 	} >"$dir/runbook.yaml"
 }
 
-# Every run appends "seconds peak_rss_kib accepted" to $work/res.ROW.
+# hosts_cpu prints the CPU seconds the sshd hosts have used, the sessions
+# they reaped included (/proc/PID/stat fields 14-17): the hosts' side.
+hosts_cpu() {
+	local pid sum=0
+	for pid in $(cat "$work/fleet/pids"); do
+		sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")))
+	done
+	awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# Every run appends "seconds peak_rss_kib accepted client_cpu hosts_cpu"
+# to $work/res.ROW. The CPU columns say what the machine did, which a
+# loaded machine changes much less than the wall time.
 measure() { # row command...
-	local row=$1 before secs rss
+	local row=$1 before cpu0 secs rss user sys conns cpu
 	shift
 	before=$(accepted)
-	/usr/bin/time -o "$work/time" -f '%e %M' "$@" >"$work/$row.log" 2>&1 ||
+	cpu0=$(hosts_cpu)
+	/usr/bin/time -o "$work/time" -f '%e %M %U %S' "$@" >"$work/$row.log" 2>&1 ||
 		{ echo "$row failed:"; tail -n 40 "$work/$row.log"; cat "$work/time"; exit 1; } >&2
-	read -r secs rss <"$work/time"
-	echo "$secs $rss $(($(accepted) - before))" >>"$work/res.$row"
-	echo "  $row: ${secs}s, peak RSS $((rss / 1024)) MiB, $(($(accepted) - before)) connections" >&2
+	read -r secs rss user sys <"$work/time"
+	conns=$(($(accepted) - before))
+	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')
+	echo "$secs $rss $conns $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $cpu" >>"$work/res.$row"
+	echo "  $row: ${secs}s, peak RSS $((rss / 1024)) MiB, $conns connections, client CPU $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')s, hosts' CPU ${cpu}s" >&2
 }
 
 run_runbook() { # row hosts
@@ -297,7 +316,7 @@ if [[ -n ${RUNBOOK_PROFILE:-} ]]; then
 fi
 
 # ---- the table --------------------------------------------------------------
-median() { # row field(1 seconds, 2 rss, 3 accepted)
+median() { # row field(1 seconds, 2 rss, 3 accepted, 4 client CPU, 5 hosts' CPU)
 	sort -n "$work/res.$1" | awk -v f="$2" '{ v[NR] = $f } END { print v[int((NR + 1) / 2)] }'
 }
 label() {
@@ -310,10 +329,10 @@ label() {
 echo
 echo "$(nproc) cores, $(ssh -V 2>&1), $(ansible-playbook --version 2>/dev/null | head -n1 || true), $nhosts hosts on 127.0.0.1, parallel $parallel, median of $rounds round(s), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| what | seconds | peak RSS | Accepted publickey |"
-echo "|---|---|---|---|"
+echo "| what | seconds | peak RSS | Accepted publickey | client CPU s | hosts' CPU s |"
+echo "|---|---|---|---|---|---|"
 for row in $rows; do
-	echo "| $(label "$row") | $(median "$row" 1) | $(($(median "$row" 2) / 1024)) MiB | $(median "$row" 3) |"
+	echo "| $(label "$row") | $(median "$row" 1) | $(($(median "$row" 2) / 1024)) MiB | $(median "$row" 3) | $(median "$row" 4) | $(median "$row" 5) |"
 done
 if [[ -f $work/res.runbook ]]; then
 	echo
