@@ -238,6 +238,7 @@ func (p *printer) endBoardLocked() {
 		line += faint.Sprintf(" · slowest %s %s", bd.slowest, bd.slowestTook.Round(time.Millisecond))
 	}
 	p.printlnLocked(nil, "  "+line)
+	p.printlnLocked(nil, faint.Sprintf("  every host's output: runbook logs %s --host HOST", bd.step.Name))
 }
 
 // endBoard ends the board shown, if any: when a step or a job ends, or

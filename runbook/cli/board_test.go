@@ -100,6 +100,7 @@ func TestBoardShowsFailuresInFullAndTheRestInSummary(t *testing.T) {
 		"  ✗ batch 1/2: 1 of 10 hosts failed in",
 		"  ✓ batch 2/2: 10 hosts in",
 		"  19 of 20 hosts done, 1 failed in",
+		"  every host's output: runbook logs restart --host HOST",
 		"  ✓ restart succeeded",
 	}
 	if len(screen) != len(want) {
