@@ -57,10 +57,10 @@ cleanup() {
 		exec 3>&- || true
 		wait "$server_pid" 2>/dev/null || true
 	fi
-	# Whatever the script's masters left (ssh -O exit failed, a kill).
-	if [[ -d $work/cm ]]; then
-		for s in "$work"/cm/*; do [[ -S $s ]] && ssh -o ControlPath="$s" -O exit x 2>/dev/null || true; done
-	fi
+	# Whatever the script's and Ansible's masters left (a failure, a kill).
+	for s in "$work"/cm/* "$work"/ansible/cp/*; do
+		[[ -S $s ]] && ssh -o ControlPath="$s" -O exit x 2>/dev/null || true
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -272,10 +272,23 @@ EOF
 	} >"$a/playbook.yml"
 }
 
+# ansible-playbook leaves its ControlPersist masters behind; they are
+# closed as part of its row (a few milliseconds), so that their sshd
+# sessions end and their CPU counts in the hosts' column.
+cat >"$work/ansible.sh" <<'SCRIPT'
+#!/usr/bin/env bash
+cp=$1
+shift
+rc=0
+ansible-playbook "$@" || rc=$?
+for s in "$cp"/*; do [[ -S $s ]] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done
+exit "$rc"
+SCRIPT
+
 run_ansible() {
 	local a=$work/ansible
 	rm -rf "$a/cp"/*
-	ANSIBLE_CONFIG=$a/ansible.cfg HOME=$a/home measure ansible ansible-playbook -l "$(cut -d' ' -f1 "$work/fleet/hosts" | head -n "$nhosts" | paste -sd, -)" "$a/playbook.yml"
+	ANSIBLE_CONFIG=$a/ansible.cfg HOME=$a/home measure ansible bash "$work/ansible.sh" "$a/cp" -l "$(cut -d' ' -f1 "$work/fleet/hosts" | head -n "$nhosts" | paste -sd, -)" "$a/playbook.yml"
 }
 
 case " $rows " in *" ansible "*) ansible_setup ;; esac
