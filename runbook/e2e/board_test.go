@@ -8,7 +8,8 @@ import (
 // TestBoardInATerminal: in a real terminal, a step on twelve hosts in
 // batches of six is a board, not twelve streams: a line per batch, the
 // whole output of the one host that failed (within max_fail), a summary
-// naming `runbook logs` for the others, and the status line gone.
+// naming `runbook logs` for the others — which shows them — and the
+// status line gone.
 func TestBoardInATerminal(t *testing.T) {
 	f := startScaleFleet(t, 12)
 	dir := t.TempDir()
@@ -52,5 +53,9 @@ func TestBoardInATerminal(t *testing.T) {
 	}
 	if strings.Contains(screen, " running ·") || strings.Contains(screen, "/12 done") {
 		t.Errorf("the status line was left on the screen:\n%s", screen)
+	}
+	// What the board did not show is one command away.
+	if r := run(t, dir, "logs", "deploy", "--host", "h003"); r.code != 0 || !strings.Contains(r.stdout, "deploying on h003") {
+		t.Errorf("runbook logs deploy --host h003: %s", r)
 	}
 }
