@@ -37,7 +37,10 @@ const boardTick = 250 * time.Millisecond
 type board struct {
 	step  *runbook.Step
 	batch runbook.HostBatch
-	start time.Time // of the step's first batch shown
+	// logged: each host's output of the step is in a log file that
+	// `runbook logs` shows (a release's steps; not an op or exec).
+	logged bool
+	start  time.Time // of the step's first batch shown
 
 	batchStart        time.Time
 	batchOK, batchBad int // hosts of the current batch that ended
@@ -95,7 +98,7 @@ func (p *printer) Batch(s *runbook.Step, b runbook.HostBatch) {
 	}
 	now := time.Now()
 	if bd == nil {
-		bd = &board{step: s, start: now, running: map[string]time.Time{}, held: map[string]*heldOutput{},
+		bd = &board{step: s, logged: !p.unlogged[s], start: now, running: map[string]time.Time{}, held: map[string]*heldOutput{},
 			sent: map[string]int64{}, size: map[string]int64{}, stop: make(chan struct{})}
 		p.board = bd
 		go p.tick(bd)
@@ -172,19 +175,23 @@ func (p *printer) boardDone(s *runbook.Step, hr *runbook.HostRun, mark string) {
 	bd.failed++
 	bd.batchBad++
 	p.printlnLocked(nil, "  "+mark)
-	p.showHeldLocked(s, hr.Host, held)
+	p.showHeldLocked(bd, hr.Host, held)
 	p.drawLocked()
 }
 
-// showHeldLocked prints what a host said, every line with its prefix.
-func (p *printer) showHeldLocked(s *runbook.Step, host string, held *heldOutput) {
+// showHeldLocked prints what a host said on board bd, every line with
+// its prefix.
+func (p *printer) showHeldLocked(bd *board, host string, held *heldOutput) {
 	if held == nil || len(held.buf) == 0 && held.dropped == 0 {
 		return
 	}
 	c := p.hostColor(host)
 	prefix := c.Sprintf("  %-*s │ ", p.width, host)
-	if held.dropped > 0 {
-		p.printlnLocked(nil, prefix+faint.Sprintf("… %d bytes before these are in its log: runbook logs %s --host %s", held.dropped, s.Name, host))
+	switch {
+	case held.dropped > 0 && bd.logged:
+		p.printlnLocked(nil, prefix+faint.Sprintf("… %d bytes before these are in its log: runbook logs %s --host %s", held.dropped, bd.step.Name, host))
+	case held.dropped > 0:
+		p.printlnLocked(nil, prefix+faint.Sprintf("… %d bytes before these are not shown", held.dropped))
 	}
 	for _, line := range strings.Split(strings.TrimSuffix(string(held.buf), "\n"), "\n") {
 		p.printlnLocked(nil, prefix+oneLine(line))
@@ -226,7 +233,7 @@ func (p *printer) endBoardLocked() {
 	slices.Sort(hosts)
 	for _, h := range hosts {
 		p.printlnLocked(nil, yellow.Sprint("  • ")+p.hostColor(h).Sprint(h)+" did not finish; its output so far:")
-		p.showHeldLocked(bd.step, h, bd.held[h])
+		p.showHeldLocked(bd, h, bd.held[h])
 	}
 	took := time.Since(bd.start).Round(10 * time.Millisecond)
 	line := fmt.Sprintf("%d of %d hosts done", bd.done, bd.batch.Total)
@@ -238,7 +245,20 @@ func (p *printer) endBoardLocked() {
 		line += faint.Sprintf(" · slowest %s %s", bd.slowest, bd.slowestTook.Round(time.Millisecond))
 	}
 	p.printlnLocked(nil, "  "+line)
-	p.printlnLocked(nil, faint.Sprintf("  every host's output: runbook logs %s --host HOST", bd.step.Name))
+	if bd.logged {
+		p.printlnLocked(nil, faint.Sprintf("  every host's output: runbook logs %s --host HOST", bd.step.Name))
+	}
+}
+
+// notLogged says that the output of s, an op or exec on many hosts, is
+// not kept in log files: its board does not point at `runbook logs`.
+func (p *printer) notLogged(s *runbook.Step) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.unlogged == nil {
+		p.unlogged = map[*runbook.Step]bool{}
+	}
+	p.unlogged[s] = true
 }
 
 // endBoard ends the board shown, if any: when a step or a job ends, or

@@ -200,3 +200,26 @@ func TestStatusLineMakesWayForAQuestion(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// An op or exec on many hosts keeps no log files: its board does not
+// point at `runbook logs`, for a long failure or at the end.
+func TestBoardOfAnOpPointsAtNoLog(t *testing.T) {
+	plainColors(t)
+	var g outputGate
+	out := &syncBuffer{}
+	p := newPrinter(&g, out, out, noMask{})
+	p.live = true
+	s := &runbook.Step{Name: "restart", On: "prod"}
+	p.notLogged(s)
+	p.Batch(s, runbook.HostBatch{Index: 1, Count: 1, Hosts: names(1, 9), Total: 9})
+	long := strings.Repeat("a line of a long restart\n", heldMax/20) + "the last line\n"
+	runHosts(p, s, names(1, 9), map[string]string{"h03": long})
+	p.endBoard()
+	got := out.String()
+	if strings.Contains(got, "runbook logs") {
+		t.Errorf("an op's board points at runbook logs:\n%s", got[max(0, len(got)-600):])
+	}
+	if !strings.Contains(got, "bytes before these are not shown") || !strings.Contains(got, "h03 │ the last line") {
+		t.Errorf("a long failure of an op does not end with its last line and say what was cut:\n%s", got[max(0, len(got)-600):])
+	}
+}

@@ -53,6 +53,7 @@ func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
 		idx[i] = i
 	}
 	step := job.step()
+	r.ui.notLogged(step) // an op's or exec's output is recorded, not logged to files
 	lim.OnBatch = func(b engine.Batch) {
 		r.ui.Batch(step, runbook.HostBatch{Index: b.Index, Count: b.Count, Hosts: hostNamesOf(job.hosts[b.From:b.To]), Total: len(job.hosts)})
 	}

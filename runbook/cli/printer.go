@@ -26,8 +26,9 @@ type printer struct {
 	starts map[string]time.Time
 	// live: stdout is a terminal, where a step on more than compactAbove
 	// hosts is shown as a board (board.go), the board of the step running.
-	live  bool
-	board *board
+	live     bool
+	board    *board
+	unlogged map[*runbook.Step]bool // steps whose output has no log file (board.go)
 }
 
 var hostColors = []color.Attribute{color.FgCyan, color.FgMagenta, color.FgBlue, color.FgYellow, color.FgGreen, color.FgHiCyan, color.FgHiMagenta, color.FgHiBlue}
