@@ -136,6 +136,12 @@ func TestKillFleetInBatch3(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+	begun := 0
+	for _, name := range batch3 {
+		if _, err := os.Stat(filepath.Join(f.hosts[name].DeployDir, "count-restart-2.0")); err == nil {
+			begun++
+		}
+	}
 	for _, name := range f.names[3*n/4:] {
 		if _, err := os.Stat(filepath.Join(f.hosts[name].DeployDir, "count-restart-2.0")); err == nil {
 			t.Fatalf("%s of batch 4 restarted while batch 3 was running:\n%s", name, out)
@@ -179,6 +185,7 @@ func TestKillFleetInBatch3(t *testing.T) {
 		}
 	}
 	quickCheck(t, dir)
+	t.Logf("figure: %d hosts in 4 batches, kill -9 with %d of batch 3's %d restarts begun, resume: each host restarted exactly once, on 2.0", n, begun, len(batch3))
 }
 
 // TestFleetResourcesDoNotGrowWithSteps: thirty steps on a fleet open one
