@@ -49,7 +49,8 @@ faults: faults-crash faults-net
 
 # kill -9 at every hit of every crash point of a release and of a
 # rollback on real sshd hosts (a test build: -tags faults), random kills,
-# 1,000 two-process lock races, kills during vault rewrites. The full log
+# 1,000 two-process lock races, kills during vault rewrites, a rolling
+# release on 100 sshd killed in the middle of batch 3 (24 in `make test`). The full log
 # is bin/faults-crash.log; the figures are its lines "figure: ...".
 faults-crash:
 	@mkdir -p bin

@@ -80,6 +80,7 @@ var rooms = []room{
 
 	// Tools: the upload benchmark measures the transport against real sshd.
 	{"scripts/benchupload", tooling, []string{"steps/remote", "steps/remote/sshdtest"}},
+	{"scripts/benchfleet", tooling, []string{"runbook/cli", "steps/remote/sshdtest"}},
 }
 
 // libraries says which packages of the module may import each

@@ -7,7 +7,7 @@ import (
 )
 
 var (
-	envKeys  = []string{"local", "workdir", "deploy_dir", "keep", "user", "auth", "hosts", "via", "parallel", "max_fail", "operations"}
+	envKeys  = []string{"local", "workdir", "deploy_dir", "keep", "user", "auth", "hosts", "via", "parallel", "serial", "max_fail", "operations"}
 	hostKeys = []string{"name", "address", "user", "auth", "deploy_dir", "workdir", "local"}
 )
 
@@ -62,7 +62,10 @@ func (l *loader) decodeEnv(name string, key, n *yaml.Node) *Environment {
 	if v, ok := l.integer(fs.get("parallel"), "parallel", 1); ok {
 		env.Parallel = v
 	}
-	if v, ok := l.integer(fs.get("max_fail"), "max_fail", 0); ok {
+	if v, ok := l.share(fs.get("serial"), "serial", 1); ok {
+		env.Serial = v
+	}
+	if v, ok := l.share(fs.get("max_fail"), "max_fail", 0); ok {
 		env.MaxFail = v
 	}
 	if a := fs.get("auth"); a != nil {

@@ -13,7 +13,7 @@ var stepKeys = []string{
 	"name", "description", "on",
 	"run", "op", "upload", "activate", "confirm", "diff", "probe",
 	"signoff", "verify", "check", "undo", "timeout", "retries", "retry_delay",
-	"parallel", "max_fail", "idempotent", "auto", "env",
+	"parallel", "serial", "max_fail", "idempotent", "auto", "env",
 }
 
 // envVarPattern is what sh accepts as a variable name.
@@ -44,7 +44,7 @@ func (l *loader) decodeStep(i int, n *yaml.Node) *Step {
 		return nil
 	}
 	fs := l.mapping(n, fmt.Sprintf("step %d", i+1))
-	s := &Step{MaxFail: -1, Pos: pos(n)}
+	s := &Step{Pos: pos(n)}
 	what := fmt.Sprintf("step %d", i+1)
 	if v := fs.get("name"); v != nil {
 		s.Name = l.name(v, "step")
@@ -232,7 +232,7 @@ func (l *loader) roles(n *yaml.Node) []string {
 // action already covers are refused rather than silently ignored.
 func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 	if !s.HasHosts() {
-		for _, k := range []string{"verify", "check", "undo", "parallel", "max_fail", "env", "retries", "retry_delay"} {
+		for _, k := range []string{"verify", "check", "undo", "parallel", "serial", "max_fail", "env", "retries", "retry_delay"} {
 			if fs.get(k) != nil {
 				l.errorf(fs.keyNode(k), "%s is %s step and runs on no hosts, so %s does not apply: remove it", what, article(s.Kind), k)
 			}
@@ -270,8 +270,11 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 	s.Retries, _ = l.integer(fs.get("retries"), "retries", 0)
 	s.RetryDelay, _ = l.duration(fs.get("retry_delay"), "retry_delay")
 	s.Parallel, _ = l.integer(fs.get("parallel"), "parallel", 1)
-	if v, ok := l.integer(fs.get("max_fail"), "max_fail", 0); ok {
-		s.MaxFail = v
+	if v, ok := l.share(fs.get("serial"), "serial", 1); ok {
+		s.Serial = &v
+	}
+	if v, ok := l.share(fs.get("max_fail"), "max_fail", 0); ok {
+		s.MaxFail = &v
 	}
 	s.Idempotent = l.boolean(fs.get("idempotent"), "idempotent")
 	s.Auto = l.boolean(fs.get("auto"), "auto")

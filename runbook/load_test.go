@@ -55,14 +55,14 @@ func TestLoadSpecExample(t *testing.T) {
 	check("build.Workdir as written", build.Workdir, "../billing")
 
 	pre := rb.Envs["prerelease"]
-	check("prerelease defaults", []int{pre.Keep, pre.Parallel, pre.MaxFail}, []int{5, 1, 0})
+	check("prerelease defaults", []any{pre.Keep, pre.Parallel, pre.MaxFail, pre.Serial}, []any{5, 1, Share{}, Share{}})
 	check("prerelease OpOrder", pre.OpOrder, []string{"restart", "status", "logs"})
 	pre1 := rb.HostByName("pre1")
 	check("pre1 effective", []string{pre1.Address, pre1.User, pre1.DeployDir, pre1.Auth.Key}, []string{"10.1.0.5", "deploy", "/opt/billing", "secret:ssh/deploy_key"})
 	check("pre1 env", pre1.Env, pre)
 
 	prod := rb.Envs["production"]
-	check("production settings", []any{prod.Via, prod.Parallel, prod.MaxFail, prod.Keep}, []any{"pre1", 2, 0, 5})
+	check("production settings", []any{prod.Via, prod.Parallel, prod.MaxFail, prod.Keep}, []any{"pre1", 2, Share{}, 5})
 	check("production hosts", []string{prod.Hosts[0].Name, prod.Hosts[1].Name}, []string{"prod1", "prod2"})
 
 	var kinds []StepKind
@@ -73,7 +73,7 @@ func TestLoadSpecExample(t *testing.T) {
 	check("kinds", kinds, []StepKind{KindRun, KindRun, KindUpload, KindActivate, KindOp, KindConfirm, KindDiff, KindProbe, KindUpload, KindActivate, KindOp})
 	restart := rb.Step("restart-prerelease")
 	check("restart retries", []any{restart.Retries, restart.RetryDelay, restart.MaxFail, restart.Parallel, restart.On, restart.Op},
-		[]any{20, 3 * time.Second, -1, 0, "prerelease", "restart"})
+		[]any{20, 3 * time.Second, (*Share)(nil), 0, "prerelease", "restart"})
 	check("restart command", restart.Command(pre), "sudo /opt/jboss/bin/restart.sh")
 	check("signoff", rb.Step("qa-signoff").Signoff, []string{"QA", "DBA"})
 	check("diff", rb.Step("environments-match").Diff, []string{"prerelease", "production"})

@@ -7,7 +7,10 @@
 // and store.go.
 package runbook
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Pos is a position in the runbook file (1-based).
 type Pos struct {
@@ -65,11 +68,40 @@ type Environment struct {
 	Hosts     []*Host
 	Via       string // jump host: a host name of another environment or user@host:port
 	Parallel  int    // hosts at a time; at least 1 after loading
-	MaxFail   int
+	// Serial is the size of a rolling batch (SPEC §3.6); zero: one batch
+	// of every host.
+	Serial Share
+	// MaxFail is how many hosts may fail, of a batch and of the step.
+	MaxFail Share
 	// Operations maps a name (restart, status, logs, ...) to a command template.
 	Operations map[string]string
 	OpOrder    []string
 	Pos        Pos
+}
+
+// Share is a number of hosts written as a count (`3`) or as a
+// percentage (`25%`) of the hosts it applies to: a step's, or a batch's.
+type Share struct {
+	N       int  // the count, or the percentage when Percent
+	Percent bool // N is a percentage (0 to 100)
+}
+
+// Of returns the count the share is of n hosts: N, or N% of n rounded
+// down (10% of 15 hosts is 1), as Ansible's serial and
+// max_fail_percentage count.
+func (s Share) Of(n int) int {
+	if !s.Percent {
+		return s.N
+	}
+	return s.N * n / 100
+}
+
+// String is the share as the runbook file writes it.
+func (s Share) String() string {
+	if s.Percent {
+		return fmt.Sprintf("%d%%", s.N)
+	}
+	return fmt.Sprint(s.N)
 }
 
 // Auth says how to log in to a host. Values may be "secret:NAME" references.
@@ -137,8 +169,9 @@ type Step struct {
 	Timeout    time.Duration // 0: none
 	Retries    int           // verify retries
 	RetryDelay time.Duration
-	Parallel   int // 0: the environment's
-	MaxFail    int // -1: the environment's
+	Parallel   int    // 0: the environment's
+	Serial     *Share // nil: the environment's
+	MaxFail    *Share // nil: the environment's
 	Idempotent bool
 	Auto       bool
 	Env        map[string]string // environment variables, values are templates

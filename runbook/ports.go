@@ -137,6 +137,11 @@ var (
 type UI interface {
 	// StepHeader announces step i (0-based) of n before its prompt or run.
 	StepHeader(i, n int, s *Step, sr *StepRun)
+	// Batch announces the hosts of step s about to run, before any of
+	// them starts: the step's rolling batch b (a step without serial
+	// has one batch of all its hosts). A batch with nothing left to run
+	// is not announced.
+	Batch(s *Step, b HostBatch)
 	// HostOutput returns a writer for the live output of one host run; the
 	// engine closes it when the run ends.
 	HostOutput(s *Step, host string) io.WriteCloser
@@ -148,6 +153,14 @@ type UI interface {
 	Info(msg string)
 	Warn(msg string)
 	Detail(msg string)
+}
+
+// HostBatch is one rolling batch of a step's hosts (SPEC §3.6).
+type HostBatch struct {
+	Index, Count int      // the Index-th batch (from 1) of Count
+	Hosts        []string // the hosts of the batch that run now
+	Total        int      // the step's hosts, in every batch, done or not
+	Done         int      // the step's hosts succeeded or skipped before the batch starts
 }
 
 // StagedChecker reads what is staged on a host. steps.Executor implements

@@ -235,6 +235,35 @@ func (l *loader) integer(n *yaml.Node, key string, least int) (v int, ok bool) {
 	return v, true
 }
 
+// share reads a count of hosts of at least least, or a percentage of
+// least% to 100% ("25%"); ok as for integer.
+func (l *loader) share(n *yaml.Node, key string, least int) (s Share, ok bool) {
+	if n == nil {
+		return Share{}, false
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		if num, cut := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); cut {
+			v, err := strconv.Atoi(num)
+			switch {
+			case err != nil || strings.HasPrefix(num, "+"):
+			case v < least || v > 100:
+				l.errorf(n, "%s must be a percentage from %d%% to 100%%, not %s", key, least, n.Value)
+				return Share{}, false
+			default:
+				return Share{N: v, Percent: true}, true
+			}
+		}
+		l.errorf(n, "%s must be a whole number of hosts or a percentage like 25%%, not %s", key, describe(n))
+		return Share{}, false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		l.errorf(n, "%s must be a whole number of hosts or a percentage like 25%%, not %s", key, describe(n))
+		return Share{}, false
+	}
+	v, ok := l.integer(n, key, least)
+	return Share{N: v}, ok
+}
+
 // duration reads a positive Go duration; ok as for integer.
 func (l *loader) duration(n *yaml.Node, key string) (d time.Duration, ok bool) {
 	if n == nil {

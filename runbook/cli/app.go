@@ -120,6 +120,9 @@ type session struct {
 }
 
 func (s *session) Close() {
+	if s.ui != nil {
+		s.ui.endBoard()
+	}
 	if s.exec != nil {
 		_ = s.exec.Close()
 	}

@@ -52,11 +52,17 @@ func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
 	for i := range idx {
 		idx[i] = i
 	}
+	step := job.step()
+	r.ui.notLogged(step) // an op's or exec's output is recorded, not logged to files
+	lim.OnBatch = func(b engine.Batch) {
+		r.ui.Batch(step, runbook.HostBatch{Index: b.Index, Count: b.Count, Hosts: hostNamesOf(job.hosts[b.From:b.To]), Total: len(job.hosts)})
+	}
 	res := engine.FanOut(ctx, idx, lim, func(ctx context.Context, i int) (bool, error) {
-		code, err := g.runOnHost(ctx, r, st, job, job.hosts[i])
+		code, err := g.runOnHost(ctx, r, st, job, step, job.hosts[i])
 		errs[i] = err
 		return err != nil || code != 0, nil
 	})
+	r.ui.endBoard()
 	if ctx.Err() != nil {
 		return runbook.WithHint(fmt.Errorf("%s on %s: %w", job.title, job.env.Name, runbook.ErrInterrupted),
 			"the command may have run on some hosts; what each host did is recorded")
@@ -75,7 +81,11 @@ func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
 	if len(failed) > 0 {
 		why = fmt.Errorf("%s failed on %d of %d host(s) of %s: %s", job.title, len(failed), len(job.hosts), job.env.Name, strings.Join(failed, ", "))
 		if len(notRun) > 0 {
-			why = fmt.Errorf("%w; not started on %s (max_fail %d)", why, strings.Join(notRun, ", "), lim.MaxFail)
+			limit := "max_fail " + lim.MaxFail.String()
+			if res.Exceeded != "" {
+				limit = res.Exceeded
+			}
+			why = fmt.Errorf("%w; not started on %s (%s)", why, strings.Join(notRun, ", "), limit)
 		}
 	}
 	if cause := errors.Join(errs...); cause != nil {
@@ -86,17 +96,25 @@ func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
 }
 
 func hostNames(hosts []*runbook.Host) string {
+	return strings.Join(hostNamesOf(hosts), ", ")
+}
+
+func hostNamesOf(hosts []*runbook.Host) []string {
 	names := make([]string, len(hosts))
 	for i, h := range hosts {
 		names[i] = h.Name
 	}
-	return strings.Join(names, ", ")
+	return names
+}
+
+// step is the job as the printer shows it: one step on its hosts.
+func (job hostJob) step() *runbook.Step {
+	return &runbook.Step{Name: job.name, On: job.env.Name}
 }
 
 // runOnHost runs the job on one host and records it. code is -1 when the
 // command did not run (or its end is unknown); err then says why.
-func (g *globals) runOnHost(ctx context.Context, r *reach, st runbook.Store, job hostJob, h *runbook.Host) (int, error) {
-	step := &runbook.Step{Name: job.name, On: job.env.Name}
+func (g *globals) runOnHost(ctx context.Context, r *reach, st runbook.Store, job hostJob, step *runbook.Step, h *runbook.Host) (int, error) {
 	start := time.Now()
 	tail := &tailWriter{max: outputTail}
 	screen := r.ui.HostOutput(step, h.Name)

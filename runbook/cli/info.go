@@ -174,7 +174,11 @@ func (hb *handbook) writeEnv(d handbookDoc, env *runbook.Environment) {
 	if env.Via != "" {
 		d.field("via", env.Via)
 	}
-	d.field("hosts at a time", fmt.Sprintf("%d (max_fail %d)", max(env.Parallel, 1), env.MaxFail))
+	atATime := fmt.Sprintf("%d (max_fail %s)", max(env.Parallel, 1), env.MaxFail)
+	if env.Serial.N > 0 {
+		atATime = fmt.Sprintf("%d, in batches of %s (max_fail %s)", max(env.Parallel, 1), env.Serial, env.MaxFail)
+	}
+	d.field("hosts at a time", atATime)
 	rows := make([][]string, 0, len(env.Hosts))
 	for _, h := range env.Hosts {
 		addr := h.Address

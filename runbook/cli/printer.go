@@ -24,12 +24,17 @@ type printer struct {
 	hosts  map[string]*color.Color
 	width  int // widest host name seen, for aligned prefixes
 	starts map[string]time.Time
+	// live: stdout is a terminal, where a step on more than compactAbove
+	// hosts is shown as a board (board.go), the board of the step running.
+	live     bool
+	board    *board
+	unlogged map[*runbook.Step]bool // steps whose output has no log file (board.go)
 }
 
 var hostColors = []color.Attribute{color.FgCyan, color.FgMagenta, color.FgBlue, color.FgYellow, color.FgGreen, color.FgHiCyan, color.FgHiMagenta, color.FgHiBlue}
 
 func newPrinter(gate *outputGate, out, errw io.Writer, mask interface{ Mask(string) string }) *printer {
-	return &printer{gate: gate, out: out, err: errw, mask: mask, hosts: map[string]*color.Color{}, starts: map[string]time.Time{}}
+	return &printer{gate: gate, out: out, err: errw, mask: mask, hosts: map[string]*color.Color{}, starts: map[string]time.Time{}, live: isTerminal(out)}
 }
 
 var (
@@ -57,6 +62,11 @@ func (p *printer) hostColor(h string) *color.Color {
 func (p *printer) println(w io.Writer, s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.printlnLocked(w, s)
+}
+
+// printlnLocked is println with p.mu held.
+func (p *printer) printlnLocked(w io.Writer, s string) {
 	if w == nil {
 		w = p.out
 	}
@@ -73,6 +83,7 @@ func (p *printer) setOut(w io.Writer) {
 
 // StepHeader implements runbook.UI.
 func (p *printer) StepHeader(i, n int, s *runbook.Step, sr *runbook.StepRun) {
+	p.endBoard()
 	where := ""
 	if s.On != "" {
 		where = " on " + s.On
@@ -93,6 +104,10 @@ func (p *printer) HostOutput(s *runbook.Step, host string) io.WriteCloser {
 	p.mu.Lock()
 	c := p.hostColor(host)
 	p.starts[s.Name+"/"+host] = time.Now()
+	if p.summarising(s) {
+		defer p.mu.Unlock()
+		return p.boardOutput(host)
+	}
 	p.mu.Unlock()
 	return &prefixWriter{p: p, prefix: func() string {
 		return c.Sprintf("  %-*s │ ", p.width, host)
@@ -102,8 +117,8 @@ func (p *printer) HostOutput(s *runbook.Step, host string) io.WriteCloser {
 // HostDone implements runbook.UI.
 func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	c := p.hostColor(hr.Host)
-	p.mu.Unlock()
 	d := time.Duration(hr.DurationMS) * time.Millisecond
 	var mark string
 	switch hr.State {
@@ -122,11 +137,16 @@ func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string)
 	if summary != "" {
 		mark += faint.Sprint(" — " + p.mask.Mask(runbook.TermSafeLine(summary)))
 	}
-	p.println(nil, "  "+mark)
+	if p.summarising(s) {
+		p.boardDone(s, hr, mark)
+		return
+	}
+	p.printlnLocked(nil, "  "+mark)
 }
 
 // StepDone implements runbook.UI.
 func (p *printer) StepDone(s *runbook.Step, sr *runbook.StepRun) {
+	p.endBoard()
 	switch sr.State {
 	case runbook.RunSucceeded:
 		p.println(nil, green.Sprintf("  ✓ %s succeeded", s.Name))

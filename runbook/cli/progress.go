@@ -32,6 +32,9 @@ func newUploadBars(out io.Writer, pr *printer) *uploadBars {
 
 // Start implements the steps.Executor Progress hook.
 func (u *uploadBars) Start(host string, total int64) steps.Progress {
+	if pr := u.pr.uploadProgress(host, total); pr != nil {
+		return pr // a step on many hosts: its bytes add up on the board
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.p == nil {

@@ -63,7 +63,10 @@ func (r *reach) conn(ctx context.Context, h *runbook.Host) (remote.Conn, error) 
 }
 
 // Close ends every connection.
-func (r *reach) Close() { _ = r.exec.Close() }
+func (r *reach) Close() {
+	r.ui.endBoard()
+	_ = r.exec.Close()
+}
 
 // environment finds an environment named on the command line.
 func environment(rb *runbook.Runbook, name string) (*runbook.Environment, error) {

@@ -44,7 +44,9 @@ func startSlow(t *testing.T, dir, v string) *running {
 // startHolding starts exe in dir (with the clean environment plus extra)
 // on a runbook whose step waits for the file "go". However the test ends,
 // the step is let go and the process waited for (killed if it does not
-// end), before the directory is removed.
+// end), and so is the step's command when it outlived a killed runbook,
+// before the directory is removed: a command left polling for "go" in a
+// removed directory would never end.
 func startHolding(t *testing.T, exe, dir string, extra []string, args ...string) *running {
 	t.Helper()
 	r := startProc(t, exe, dir, extra, args...)
@@ -62,6 +64,7 @@ func startHolding(t *testing.T, exe, dir string, extra []string, args ...string)
 			_ = syscall.Kill(-r.pid, syscall.SIGKILL)
 			<-ended
 		}
+		waitOrphans(t, dir)
 	})
 	return &running{pid: r.pid, done: done}
 }

@@ -149,7 +149,7 @@ func TestFanOutLimits(t *testing.T) {
 			items := []int{0, 1, 2, 3, 4}
 			var running, peak int
 			var mu = make(chan struct{}, 1)
-			res := engine.FanOut(context.Background(), items, engine.Limits{Parallel: tc.parallel, MaxFail: tc.maxFail}, func(_ context.Context, i int) (bool, error) {
+			res := engine.FanOut(context.Background(), items, engine.Limits{Parallel: tc.parallel, MaxFail: runbook.Share{N: tc.maxFail}}, func(_ context.Context, i int) (bool, error) {
 				mu <- struct{}{}
 				running++
 				peak = max(peak, running)

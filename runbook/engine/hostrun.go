@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +26,10 @@ type hostTask struct {
 }
 
 // hosts runs step s on every host run not yet done, within the step's
-// limits, and fails the step when more than max_fail hosts failed.
+// limits, batch after batch, and fails the step when more than max_fail
+// hosts failed in a batch or in all. The batches are cut from every host
+// of the step, done or not, so a resumed step goes on in the batch it
+// stopped in and its hosts keep the batches they had.
 func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) error {
 	if s.Kind == runbook.KindUpload {
 		// Hashed once, before any host run starts: the host runs only read it.
@@ -35,11 +37,9 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 			return err
 		}
 	}
-	var tasks []hostTask
-	for _, hr := range sr.Hosts {
-		if hr.State != runbook.RunSucceeded && hr.State != runbook.RunSkipped {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single})
-		}
+	tasks := make([]hostTask, len(sr.Hosts))
+	for i, hr := range sr.Hosts {
+		tasks[i] = hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single}
 	}
 	lim := LimitsOf(w.rb.Envs[s.On], s)
 	// What a crash left is settled first, on every host, before any host
@@ -49,10 +49,30 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	if err := runs.settleAll(ctx, tasks, lim); err != nil {
 		return err
 	}
-	tasks = slices.DeleteFunc(tasks, func(t hostTask) bool {
-		return t.hr.State == runbook.RunSucceeded || t.hr.State == runbook.RunSkipped || t.hr.State == runbook.RunFailed && t.settled
-	})
+	lim.OnBatch = func(b Batch) {
+		var names []string
+		for _, t := range tasks[b.From:b.To] {
+			if !t.done() {
+				names = append(names, t.hr.Host)
+			}
+		}
+		if len(names) == 0 {
+			return
+		}
+		done := 0
+		for _, hr := range sr.Hosts {
+			if hr.State == runbook.RunSucceeded || hr.State == runbook.RunSkipped {
+				done++
+			}
+		}
+		w.cfg.UI.Batch(s, runbook.HostBatch{Index: b.Index, Count: b.Count, Hosts: names, Total: len(tasks), Done: done})
+	}
 	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
+		if t.done() {
+			// Done before (an earlier attempt, a settled run): a settled
+			// failure still counts against its batch.
+			return t.hr.State == runbook.RunFailed, nil
+		}
 		err := runs.runHost(ctx, t)
 		return err == nil && t.hr.State == runbook.RunFailed, err
 	})
@@ -68,13 +88,32 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 			failed = append(failed, hr.Host+" ("+failReason(hr)+")")
 		}
 	}
-	if len(failed) > lim.MaxFail {
-		return fmt.Errorf("step %s failed on %s (max_fail %d)", s.Name, strings.Join(failed, ", "), lim.MaxFail)
+	if res.Exceeded != "" {
+		return fmt.Errorf("step %s failed on %s (%s)", s.Name, strings.Join(failed, ", "), res.Exceeded)
 	}
-	if len(res.NotRun) > 0 {
-		return fmt.Errorf("step %s: %d host(s) did not run", s.Name, len(res.NotRun))
+	var notRun int
+	for _, i := range res.NotRun {
+		if !tasks[i].done() {
+			notRun++
+		}
+	}
+	if notRun > 0 {
+		return fmt.Errorf("step %s: %d host(s) did not run", s.Name, notRun)
 	}
 	return nil
+}
+
+// done reports that the host run needs nothing more in this attempt of
+// its step: it succeeded or was skipped before, or settling it decided
+// its end.
+func (t hostTask) done() bool {
+	switch t.hr.State {
+	case runbook.RunSucceeded, runbook.RunSkipped:
+		return true
+	case runbook.RunFailed:
+		return t.settled
+	}
+	return false
 }
 
 // runHost runs one host run to succeeded or failed. It returns an error

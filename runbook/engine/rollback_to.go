@@ -206,7 +206,7 @@ func rollbackRunbook(rb *runbook.Runbook, envs []string, version string) *runboo
 	cp := *rb
 	cp.Steps = nil
 	for _, e := range envs {
-		sw := &runbook.Step{Name: "switch-" + e, On: e, Kind: runbook.KindActivate, Activate: true, MaxFail: -1,
+		sw := &runbook.Step{Name: "switch-" + e, On: e, Kind: runbook.KindActivate, Activate: true,
 			Description: "point current back to releases/" + version}
 		cp.Steps = append(cp.Steps, sw)
 		var restarts []*runbook.Step
@@ -221,7 +221,7 @@ func rollbackRunbook(rb *runbook.Runbook, envs []string, version string) *runboo
 			cp.Steps = append(cp.Steps, &c)
 		}
 		if len(restarts) == 0 && rb.Envs[e].Operations["restart"] != "" {
-			cp.Steps = append(cp.Steps, &runbook.Step{Name: "restart-" + e, On: e, Kind: runbook.KindOp, Op: "restart", MaxFail: -1,
+			cp.Steps = append(cp.Steps, &runbook.Step{Name: "restart-" + e, On: e, Kind: runbook.KindOp, Op: "restart",
 				Description: "restart " + e + " on " + version})
 		}
 	}

@@ -19,7 +19,7 @@ func (h *hostRuns) settleAll(ctx context.Context, tasks []hostTask, lim Limits) 
 			open = append(open, &tasks[i])
 		}
 	}
-	res := FanOut(ctx, open, Limits{Parallel: lim.Parallel, MaxFail: len(open)}, func(ctx context.Context, t *hostTask) (bool, error) {
+	res := FanOut(ctx, open, Limits{Parallel: lim.Parallel, MaxFail: runbook.Share{N: len(open)}}, func(ctx context.Context, t *hostTask) (bool, error) {
 		call, err := h.call(ctx, t.s, t.h)
 		if err != nil {
 			return false, err

@@ -25,6 +25,13 @@ func (r *rollback) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.S
 	if rs := r.rb.Restarts(s); s.Kind == runbook.KindActivate && len(rs) > 0 {
 		lim = LimitsOf(r.rb.Envs[s.On], rs[0])
 	}
+	lim.OnBatch = func(b Batch) {
+		var names []string
+		for _, t := range tasks[b.From:b.To] {
+			names = append(names, t.hr.Host)
+		}
+		r.cfg.UI.Batch(s, runbook.HostBatch{Index: b.Index, Count: b.Count, Hosts: names, Total: len(tasks)})
+	}
 	res := FanOut(ctx, tasks, lim, func(ctx context.Context, t hostTask) (bool, error) {
 		return r.undoHost(ctx, t)
 	})
@@ -40,7 +47,11 @@ func (r *rollback) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.S
 		for _, j := range res.NotRun {
 			left = append(left, tasks[j].hr.Host)
 		}
-		failed = append(failed, "not tried on "+strings.Join(left, ", ")+" (max_fail "+fmt.Sprint(lim.MaxFail)+")")
+		why := "max_fail " + lim.MaxFail.String()
+		if res.Exceeded != "" {
+			why = res.Exceeded
+		}
+		failed = append(failed, "not tried on "+strings.Join(left, ", ")+" ("+why+")")
 	}
 	return failed, nil
 }
@@ -154,7 +165,7 @@ func (r *rollback) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *
 			return runbook.Outcome{Detail: switched.Detail, Summary: "live again: " + restored + ", not restarted"}, nil
 		}
 		// The environment's restart operation, as rollback --to runs it.
-		steps = []*runbook.Step{{Name: "restart-" + sw.On, On: sw.On, Kind: runbook.KindOp, Op: "restart", MaxFail: -1, Index: sw.Index}}
+		steps = []*runbook.Step{{Name: "restart-" + sw.On, On: sw.On, Kind: runbook.KindOp, Op: "restart", Index: sw.Index}}
 	}
 	verified := true
 	for _, rs := range steps {

@@ -28,6 +28,11 @@ func (u *UI) StepHeader(i, n int, s *runbook.Step, sr *runbook.StepRun) {
 	u.add("[%d/%d] %s", i+1, n, s.Name)
 }
 
+// Batch implements runbook.UI.
+func (u *UI) Batch(s *runbook.Step, b runbook.HostBatch) {
+	u.add("batch %d/%d of %s: %s (of %d)", b.Index, b.Count, s.Name, strings.Join(b.Hosts, " "), b.Total)
+}
+
 // HostOutput implements runbook.UI.
 func (u *UI) HostOutput(s *runbook.Step, host string) io.WriteCloser {
 	return &hostWriter{u: u, prefix: host + " | "}

@@ -27,19 +27,22 @@ func sshdPool(tb testing.TB, h *sshdtest.Host) (*remote.Pool, remote.HostConfig)
 }
 
 // BenchmarkExec measures what a remote step costs beyond its command on
-// an open connection: a session, the wrapper, `true`.
+// an open connection: a session, the wrapper, `true`; host-ms/op is the
+// processor time the host's side spent on each (sshd, the login shell,
+// the wrapper and its processes).
 func BenchmarkExec(b *testing.B) {
-	c := benchConn(b, sshdtest.Options{}, "")
-	b.Run("plain", func(b *testing.B) { benchPlain(b, c) })
+	h, c := benchConn(b, sshdtest.Options{}, "")
+	b.Run("plain", func(b *testing.B) { defer hostCPU(b, h)(); benchPlain(b, c) })
 	tokens := &benchTokens{}
 	var finished string
 	b.Run("markers", func(b *testing.B) {
+		defer hostCPU(b, h)()
 		for tok := range tokens.each(b) {
 			finished = tok
 			benchMarked(b, c, tok)
 		}
 	})
-	b.Run("step", func(b *testing.B) { benchStep(b, c, tokens) })
+	b.Run("step", func(b *testing.B) { defer hostCPU(b, h)(); benchStep(b, c, tokens) })
 	b.Run("markers-lookup", func(b *testing.B) {
 		for b.Loop() {
 			if m, err := c.Markers(context.Background(), finished, time.Time{}); err != nil || m.State != remote.Finished {
@@ -58,14 +61,31 @@ const slowRC = `for i in 1 2 3 4 5 6 7 8; do x=$(/bin/true); done
 // a heavy ~/.bashrc for every command sshd runs (Debian's bash does, for
 // commands from sshd): what every session then costs.
 func BenchmarkExecSlowRC(b *testing.B) {
-	c := benchConn(b, sshdtest.Options{OwnHome: true, SourceRC: true}, slowRC)
+	_, c := benchConn(b, sshdtest.Options{OwnHome: true, SourceRC: true}, slowRC)
 	b.Run("plain", func(b *testing.B) { benchPlain(b, c) })
 	b.Run("step", func(b *testing.B) { benchStep(b, c, &benchTokens{}) })
 }
 
+// hostCPU starts counting the host's processor time; the function it
+// returns reports it per op (host-ms/op). The last run's sessions have
+// ended when it is called: each op waits for its session's end.
+func hostCPU(b *testing.B, h *sshdtest.Host) func() {
+	before, err := h.CPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		after, err := h.CPU()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(after-before)/float64(time.Millisecond)/float64(b.N), "host-ms/op")
+	}
+}
+
 // benchConn starts an sshd, writes rc as the user's ~/.bashrc (with
-// OwnHome) and returns a Conn to it.
-func benchConn(b *testing.B, opts sshdtest.Options, rc string) remote.Conn {
+// OwnHome) and returns it and a Conn to it.
+func benchConn(b *testing.B, opts sshdtest.Options, rc string) (*sshdtest.Host, remote.Conn) {
 	h := sshdtest.Start(b, opts)
 	if rc != "" {
 		if err := os.WriteFile(filepath.Join(h.Home, ".bashrc"), []byte(rc), 0o644); err != nil {
@@ -77,7 +97,7 @@ func benchConn(b *testing.B, opts sshdtest.Options, rc string) remote.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c
+	return h, c
 }
 
 // benchTokens hands out run tokens. They are never reused (a run's

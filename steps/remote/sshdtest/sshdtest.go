@@ -214,6 +214,13 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 	// SHLVL says it is nested; a developer's heavy .bashrc would then add
 	// its start-up time to every session and skew every measurement.
 	// The transport itself does not care which shell the user has.
+	// The SFTP server starts in the same home as the sessions, as it does
+	// on a real host (where both are the user's home of the password
+	// file): run markers removed through SFTP are the ones a session wrote.
+	sftp := "Subsystem sftp internal-sftp"
+	if h.Home != "" {
+		sftp += " -d " + h.Home
+	}
 	env := "SetEnv SHLVL=1" + homeEnv
 	if h.sourceRC {
 		env = "SetEnv" + homeEnv
@@ -232,7 +239,7 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 		"PermitRootLogin yes",
 		"PasswordAuthentication " + yesNo(h.password),
 		"KbdInteractiveAuthentication " + yesNo(h.password),
-		"Subsystem sftp internal-sftp",
+		sftp,
 		"AllowTcpForwarding yes",
 		"PermitTunnel no",
 		"X11Forwarding no",

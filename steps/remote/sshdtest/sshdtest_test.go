@@ -1,10 +1,13 @@
 package sshdtest
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartAcceptsClientKey(t *testing.T) {
@@ -36,5 +39,59 @@ func TestOwnHome(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "home="+h.Home+"\n") || h.Home == "" {
 		t.Fatalf("ssh printed %q, want home=%s", out, h.Home)
+	}
+	// SFTP starts there too, as it starts in the user's home on a real
+	// host: a relative path means the same file to both.
+	sftp := exec.Command("sftp", "-b", "-", "-i", h.ClientKey, "-P", strconv.Itoa(h.Port),
+		"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-F", "/dev/null",
+		h.User+"@127.0.0.1")
+	sftp.Stdin = strings.NewReader("pwd\n")
+	out, err = sftp.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sftp: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "Remote working directory: "+h.Home+"\n") {
+		t.Fatalf("sftp printed %q, want its working directory %s", out, h.Home)
+	}
+}
+
+// CPU counts what the host's sessions used, also while their connection
+// stays open: a session that burns CPU raises it by about that much.
+func TestCPUCountsTheSessions(t *testing.T) {
+	h := Start(t, Options{})
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "master")
+	ssh := func(args ...string) *exec.Cmd {
+		return exec.Command("ssh", append([]string{"-i", h.ClientKey, "-p", strconv.Itoa(h.Port), "-o", "UserKnownHostsFile=" + kh,
+			"-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-F", "/dev/null", "-S", sock}, append(args, h.User+"@127.0.0.1")...)...)
+	}
+	// One connection held open by a master, as runbook holds its own.
+	if out, err := ssh("-M", "-N", "-f").CombinedOutput(); err != nil {
+		t.Fatalf("ssh master: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = ssh("-O", "exit").Run() })
+	before, err := h.CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 0.3 s of CPU in a session's shell and what it starts.
+	loop := ssh()
+	loop.Args = append(loop.Args, `end=$(($(date +%s%N) + 300000000)); while [ "$(date +%s%N)" -lt "$end" ]; do :; done`)
+	if out, err := loop.CombinedOutput(); err != nil {
+		t.Fatalf("ssh: %v: %s", err, out)
+	}
+	var after time.Duration
+	for deadline := time.Now().Add(10 * time.Second); after-before < 200*time.Millisecond && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // the session's end reaches its connection's sshd
+		if after, err = h.CPU(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if used := after - before; used < 200*time.Millisecond {
+		t.Errorf("the host used %v for a session that ran 0.3 s of loops", used)
 	}
 }
