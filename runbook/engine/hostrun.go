@@ -260,6 +260,14 @@ func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateD
 		}
 	}
 	maps.Copy(c.Env, runbook.StepFacts(d, s.Name, n.cfg.Operator))
+	if name, ok := runbook.ParseSecretRef(s.SudoPassword); ok {
+		if secrets == nil {
+			return nil, fmt.Errorf("step %s on %s: sudo_password: secret %q is needed, but %w", s.Name, h.Name, name, runbook.ErrNoVault)
+		}
+		if c.SudoPassword, err = secrets.Secret(name); err != nil {
+			return nil, fmt.Errorf("step %s on %s: sudo_password: %w", s.Name, h.Name, err)
+		}
+	}
 	return c, nil
 }
 
