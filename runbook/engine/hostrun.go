@@ -222,7 +222,7 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 }
 
 // renderCall renders every template of step s for host h with data d,
-// and gives the call the release facts of SPEC §8 "Step environment".
+// and gives the call the release facts of SPEC §3.4 "The step environment".
 func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateData) (*runbook.Call, error) {
 	rb, rel, secrets := n.rb, n.rel(), n.cfg.Secrets
 	c := &runbook.Call{Release: rel, Step: s, Host: h, Data: d}
