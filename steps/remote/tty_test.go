@@ -172,3 +172,33 @@ func TestTTYSSHD(t *testing.T) {
 	p, cfg := sshdPool(t, h)
 	ttyCases(t, connect(t, p, cfg))
 }
+
+// A run with markers and a terminal outlives a dropped connection, as one
+// without a terminal does: the terminal's hang-up does not end it, and its
+// outcome is adopted afterwards.
+func TestTTYRunOutlivesADroppedConnection(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	dir, token := t.TempDir(), "r1-s01-hup-a1-sshd-00"
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(context.Background(), remote.ExecSpec{TTY: true, Token: token,
+			Script: "touch " + dir + "/ready; sleep 2; echo finished > " + dir + "/done; exit 3"})
+		done <- err
+	}()
+	waitFor(t, "the script to start", func() bool { return exists(filepath.Join(dir, "ready")) })
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, remote.ErrInDoubt) {
+		t.Fatalf("Exec on a dropped connection: %v, want ErrInDoubt", err)
+	}
+	c = connect(t, p, cfg)
+	if code, err := c.Wait(context.Background(), token, nil); err != nil || code != 3 {
+		t.Fatalf("Wait: %d %v, want the run's own exit 3", code, err)
+	}
+	if read(t, filepath.Join(dir, "done")) != "finished\n" {
+		t.Errorf("the run did not finish after the connection dropped")
+	}
+}
