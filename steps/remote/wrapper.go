@@ -154,9 +154,8 @@ exit "$rc"
 //
 //   - <token>.started ("pgid unixtime") is written before the script is
 //     forked: a script that may have run always left one. The id is the
-//     session's process group ($g), which outlives
-//     the wrapper while any part of the run lives, and which a pid
-//     cannot be reused for meanwhile. It is created exclusively (set -C,
+//     run's process group ($g), which outlives the wrapper while any part
+//     of the run lives, and which a pid cannot be reused for meanwhile. It is created exclusively (set -C,
 //     O_EXCL): a resume that found no .started claimed the name first
 //     (see markersScript), and then the wrapper, arriving late, must not
 //     run the script — the resume has started it again under a new token;
