@@ -4,7 +4,7 @@ import "strconv"
 
 // The release facts runbook adds to the environment of every command it
 // runs for a release: a step's command, verify, check and undo, on any
-// host (SPEC §8 "Step environment"), and the hooks. A step's own env
+// host (SPEC §3.4 "The step environment"), and the hooks. A step's own env
 // cannot set them: the loader refuses their names.
 const (
 	FactVersion   = "RUNBOOK_VERSION"    // the version the command acts for

@@ -13,7 +13,7 @@ var stepKeys = []string{
 	"name", "description", "on",
 	"run", "op", "upload", "activate", "confirm", "diff", "probe",
 	"signoff", "verify", "check", "undo", "timeout", "retries", "retry_delay",
-	"parallel", "serial", "max_fail", "idempotent", "auto", "env",
+	"parallel", "serial", "max_fail", "idempotent", "auto", "env", "tty", "sudo_password",
 }
 
 // envVarPattern is what sh accepts as a variable name.
@@ -278,6 +278,7 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 	}
 	s.Idempotent = l.boolean(fs.get("idempotent"), "idempotent")
 	s.Auto = l.boolean(fs.get("auto"), "auto")
+	l.decodeTTY(s, fs, what)
 	for _, f := range l.mapping(fs.get("env"), "env of "+what).list {
 		name := f.key.Value
 		if !envVarPattern.MatchString(name) {
@@ -293,5 +294,35 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 		}
 		s.Env[name] = l.template(f.val, "env "+name)
 		s.EnvOrder = append(s.EnvOrder, name)
+	}
+}
+
+// decodeTTY reads tty: and sudo_password:. A terminal is for the commands
+// a step runs on hosts, so only run and op steps take one; the password
+// answers sudo's prompt on that terminal, so it needs tty: true, and it
+// lives in the vault, never in the file.
+func (l *loader) decodeTTY(s *Step, fs fields, what string) {
+	if n := fs.get("tty"); n != nil {
+		s.TTY = l.boolean(n, "tty")
+		if s.Kind != KindRun && s.Kind != KindOp {
+			l.errorf(fs.keyNode("tty"), "%s is %s step, and tty is for the commands of run and op steps: remove it", what, article(s.Kind))
+		}
+	}
+	n := fs.get("sudo_password")
+	if n == nil {
+		return
+	}
+	v := l.nonEmpty(n, "sudo_password")
+	name, ok := ParseSecretRef(v)
+	switch {
+	case v == "":
+	case !ok:
+		// The value is not quoted back: it may be the password itself.
+		l.errorf(n, "sudo_password: write secret:NAME: the password lives in the vault (`runbook vault set NAME`), never in the file")
+	case !s.TTY:
+		l.errorf(fs.keyNode("sudo_password"), "%s has sudo_password, which answers sudo's prompt on a terminal, but no tty: add tty: true", what)
+	default:
+		l.noteSecretRef(name, pos(n)) // for validate's vault check
+		s.SudoPassword = v
 	}
 }

@@ -176,6 +176,13 @@ type Step struct {
 	Auto       bool
 	Env        map[string]string // environment variables, values are templates
 	EnvOrder   []string
+	// TTY runs the step's commands on a host (the command, verify, check,
+	// undo) with a terminal as their controlling terminal: what sudo
+	// needs to ask for a password.
+	TTY bool
+	// SudoPassword is the secret:NAME reference of the password that
+	// answers sudo's prompt on that terminal; "" for none.
+	SudoPassword string
 
 	Pos Pos
 }

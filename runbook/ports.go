@@ -27,6 +27,10 @@ type Call struct {
 	Undo    string            // rendered undo command, "" for none
 	Env     map[string]string // rendered environment variables
 	Out     io.Writer         // the host's output: masked, logged, shown
+	// SudoPassword is the value of the step's sudo_password, resolved
+	// from the vault: it answers sudo's prompt on the terminal of a step
+	// with tty, and goes nowhere else (not in Env). "" for none.
+	SudoPassword string
 
 	// Staged lists the versions the store records as staged on Host and
 	// not removed, oldest release first (by the release record, never by

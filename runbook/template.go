@@ -215,8 +215,8 @@ func walkBranch(b *parse.BranchNode, visit func(parse.Node)) {
 	}
 }
 
-// SecretNames lists every secret the runbook refers to, in templates and
-// in auth fields, sorted and without repeats: what the vault must hold
+// SecretNames lists every secret the runbook refers to, in templates, in
+// auth fields and in sudo_password, sorted and without repeats: what the vault must hold
 // before a release may start.
 func (rb *Runbook) SecretNames() []string {
 	var names []string
@@ -247,6 +247,9 @@ func (rb *Runbook) SecretNames() []string {
 		}
 		for _, k := range s.EnvOrder {
 			add(s.Env[k])
+		}
+		if name, ok := ParseSecretRef(s.SudoPassword); ok {
+			names = append(names, name)
 		}
 	}
 	for _, c := range rb.Handbook.Checks {

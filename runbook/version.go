@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// VersionRule is the pattern every version matches (SPEC §8), for messages.
+// VersionRule is the pattern every version matches (SPEC §3.4), for messages.
 const VersionRule = `^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`
 
 // maxVersion is the longest version VersionRule allows.

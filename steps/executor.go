@@ -115,7 +115,7 @@ func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
 // shellOn runs script once on c.Host, in its workdir, with the step's
 // environment, and returns its exit status.
 func (e *Executor) shellOn(ctx context.Context, conn remote.Conn, c *runbook.Call, script string) (int, error) {
-	code, err := conn.Exec(ctx, remote.ExecSpec{Script: script, Dir: c.Host.Workdir, Env: c.Env, Stdout: c.Out, Stderr: c.Out, Timeout: c.Step.Timeout})
+	code, err := conn.Exec(ctx, stepSpec(c, script, ""))
 	if err != nil {
 		return -1, inDoubt(err)
 	}
@@ -136,7 +136,7 @@ func (e *Executor) Undo(ctx context.Context, c *runbook.Call, detail string) (ru
 	if c.Undo != "" {
 		// With markers, like the action: an undo that finished before a
 		// crash is adopted, not run a second time.
-		code, err := conn.Exec(ctx, remote.ExecSpec{Script: c.Undo, Dir: c.Host.Workdir, Env: c.Env, Token: c.Token, Stdout: c.Out, Stderr: c.Out, Timeout: c.Step.Timeout})
+		code, err := conn.Exec(ctx, stepSpec(c, c.Undo, c.Token))
 		return runbook.Outcome{ExitCode: code}, inDoubt(err)
 	}
 	return k.Undo(ctx, e, conn, c, runbook.ParseDetail(detail))

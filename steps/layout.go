@@ -51,7 +51,7 @@ const (
 	lockOwner = "owner"
 )
 
-// versionPattern is the version rule of SPEC §8, the same as
+// versionPattern is the version rule of SPEC §3.4, the same as
 // runbook.CheckVersion's: a plain directory name that no shell, path or
 // terminal gives a meaning to.
 var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)

@@ -35,16 +35,27 @@ func (runKind) Do(ctx context.Context, _ *Executor, conn remote.Conn, c *runbook
 // runCommand runs a run or op step's command with markers, in the host's
 // workdir, with the step's environment.
 func runCommand(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
-	code, err := conn.Exec(ctx, remote.ExecSpec{
-		Script:  c.Command,
-		Dir:     c.Host.Workdir,
-		Env:     c.Env,
-		Token:   c.Token,
-		Stdout:  c.Out,
-		Stderr:  c.Out,
-		Timeout: c.Step.Timeout,
-	})
+	code, err := conn.Exec(ctx, stepSpec(c, c.Command, c.Token))
 	return runbook.Outcome{ExitCode: code}, inDoubt(err)
+}
+
+// stepSpec is how every command of a step runs on c.Host (its action,
+// verify, check, undo): in the host's workdir, with the step's
+// environment and timeout, its output to c.Out, on a terminal when the
+// step has tty (sudo's prompt answered with its sudo_password); under
+// token's markers, or none for "".
+func stepSpec(c *runbook.Call, script, token string) remote.ExecSpec {
+	return remote.ExecSpec{
+		Script:       script,
+		Dir:          c.Host.Workdir,
+		Env:          c.Env,
+		Token:        token,
+		Stdout:       c.Out,
+		Stderr:       c.Out,
+		Timeout:      c.Step.Timeout,
+		TTY:          c.Step.TTY,
+		SudoPassword: c.SudoPassword,
+	}
 }
 
 // deploys reports whether any host of env has a deploy_dir.

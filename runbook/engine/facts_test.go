@@ -38,7 +38,7 @@ func (l *envLog) env(t *testing.T, key string) map[string]string {
 	return env
 }
 
-// SPEC §8 "Step environment": every command of a release gets the
+// SPEC §3.4 "The step environment": every command of a release gets the
 // release facts beside its step's env — the action, the verify, an
 // undo, and the restart a rollback runs after switching back, which
 // runs for the restored version.

@@ -261,7 +261,7 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 }
 
 // renderCall renders every template of step s for host h with data d,
-// and gives the call the release facts of SPEC §8 "Step environment".
+// and gives the call the release facts of SPEC §3.4 "The step environment".
 func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateData) (*runbook.Call, error) {
 	rb, rel, secrets := n.rb, n.rel(), n.cfg.Secrets
 	c := &runbook.Call{Release: rel, Step: s, Host: h, Data: d}
@@ -299,6 +299,14 @@ func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateD
 		}
 	}
 	maps.Copy(c.Env, runbook.StepFacts(d, s.Name, n.cfg.Operator))
+	if name, ok := runbook.ParseSecretRef(s.SudoPassword); ok {
+		if secrets == nil {
+			return nil, fmt.Errorf("step %s on %s: sudo_password: secret %q is needed, but %w", s.Name, h.Name, name, runbook.ErrNoVault)
+		}
+		if c.SudoPassword, err = secrets.Secret(name); err != nil {
+			return nil, fmt.Errorf("step %s on %s: sudo_password: %w", s.Name, h.Name, err)
+		}
+	}
 	return c, nil
 }
 

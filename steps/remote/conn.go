@@ -54,6 +54,22 @@ type ExecSpec struct {
 	Stdout  io.Writer // may be nil
 	Stderr  io.Writer // may be nil
 	Timeout time.Duration
+
+	// TTY gives the script a terminal as its controlling terminal
+	// (/dev/tty), where sudo asks for a password: a pty sshd allocates,
+	// or one opened here for a local host. The script's stdin, stdout and
+	// stderr stay what they are without one; what is written to the
+	// terminal arrives in Stdout. The terminal echoes nothing and
+	// translates nothing.
+	TTY bool
+	// SudoPassword, with TTY, answers sudo's prompt and nothing else: the
+	// script's environment gets SUDO_PROMPT set to a marker made for this
+	// run, and the password (and a line break) is written to the terminal
+	// when the marker is read from it, never otherwise. Once per run: when
+	// sudo asks again (the password was wrong), the run is stopped and
+	// fails, rather than try the same password until the account locks.
+	// The marker does not reach Stdout. "" answers nothing.
+	SudoPassword string
 }
 
 // MarkerState is what the markers of a token say about a run.

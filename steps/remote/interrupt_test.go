@@ -17,30 +17,36 @@ import (
 // A command the operator interrupts is in doubt on every transport: the
 // local one, the in-process SSH server (TestExecInterruptedIsInDoubt) and
 // a real sshd.
+// With a terminal too (tty: true), where the run's process group is led
+// by the sh that reads the script, not by the wrapper.
 func TestLocalInterruptedIsInDoubt(t *testing.T) {
-	interruptedIsInDoubt(t, remote.NewLocal(remote.HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()}))
+	for _, tty := range []bool{false, true} {
+		interruptedIsInDoubt(t, remote.NewLocal(remote.HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()}), tty)
+	}
 }
 
 func TestSSHDInterruptedIsInDoubt(t *testing.T) {
 	h := sshdtest.Start(t, sshdtest.Options{})
 	p, cfg := sshdPool(t, h)
-	interruptedIsInDoubt(t, connect(t, p, cfg))
+	for _, tty := range []bool{false, true} {
+		interruptedIsInDoubt(t, connect(t, p, cfg), tty)
+	}
 }
 
-func interruptedIsInDoubt(t *testing.T, c remote.Conn) {
+func interruptedIsInDoubt(t *testing.T, c remote.Conn, tty bool) {
 	t.Helper()
-	for _, token := range []string{"", "r1-s01-slow-a1-pre1-00"} {
+	for _, token := range []string{"", fmt.Sprintf("r1-s01-slow-a1-pre1-%v", tty)} {
 		dir := t.TempDir()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			_, err := c.Exec(ctx, remote.ExecSpec{Script: fmt.Sprintf("sleep 600 & echo $! > %[1]s/child; touch %[1]s/ready; wait", dir), Token: token})
+			_, err := c.Exec(ctx, remote.ExecSpec{Script: fmt.Sprintf("sleep 600 & echo $! > %[1]s/child; touch %[1]s/ready; wait", dir), Token: token, TTY: tty})
 			done <- err
 		}()
 		waitFor(t, "the script to start", func() bool { return exists(filepath.Join(dir, "ready")) })
 		cancel()
 		if err := <-done; !errors.Is(err, remote.ErrInDoubt) {
-			t.Fatalf("token %q: cancelled Exec: %v, want ErrInDoubt", token, err)
+			t.Fatalf("token %q, tty %v: cancelled Exec: %v, want ErrInDoubt", token, tty, err)
 		}
 		// The command is ended on the host, its children with it.
 		b, err := os.ReadFile(filepath.Join(dir, "child"))

@@ -62,6 +62,16 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	// Its own process group, so a timeout or cancel ends the whole command
 	// tree and not just the shell.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	spec, marker := withSudoPrompt(spec)
+	var term *localTerminal
+	if spec.TTY {
+		if term, err = newLocalTerminal(cmd, marker, spec.SudoPassword, stopRun); err != nil {
+			return -1, fmt.Errorf("%w (the step has tty: true)", err)
+		}
+		defer term.close()
+	}
 
 	if spec.Token != "" {
 		if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
@@ -90,6 +100,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		}
 		return -1, fmt.Errorf("start sh: %w", err)
 	}
+	if term != nil {
+		term.started()
+	}
 	if spec.Token != "" {
 		Hit(PointExecForked)
 		// In place, not through a rename: a torn write reads as pid 0,
@@ -117,6 +130,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	}()
 	err = cmd.Wait()
 	close(done)
+	if term != nil {
+		term.finish()
+	}
 	code := -1
 	if cmd.ProcessState != nil {
 		code = cmd.ProcessState.ExitCode()
@@ -125,10 +141,14 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		}
 	}
 	if ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			// A timeout is a failure of the command, not doubt: we ended it.
 			l.writeRC(spec.Token, code)
 			return code, fmt.Errorf("timed out after %s", spec.Timeout)
+		case errors.Is(context.Cause(ctx), errSudoAgain):
+			l.writeRC(spec.Token, code)
+			return code, sudoAgainError(orDefault(l.cfg.Name, "this machine"))
 		}
 		// Cancelled by the operator: it was stopped part-way, so in doubt.
 		return code, fmt.Errorf("interrupted: %w", ErrInDoubt)

@@ -52,6 +52,9 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, spec.Timeout, errTimeout)
 		defer cancel()
 	}
+	ctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	spec, marker := withSudoPrompt(spec)
 	nonce := randomHex(8)
 	script := plainScript(spec, nonce)
 	if spec.Token != "" {
@@ -68,12 +71,35 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	} else {
 		out.header = true // plainScript names its process group first
 	}
-	sess.Stdin = wholeOrNothing(script)
 	sess.Stdout = out
 	// Passed on after what stdout holds back of the lines before it.
 	sess.Stderr = out.stderr(orDiscard(spec.Stderr))
-	if err := sess.Start(remoteCommand); err != nil {
+	command := remoteCommand
+	var term io.Writer // the terminal's input, with spec.TTY
+	var sudo *sudoAnswerer
+	if spec.TTY {
+		if command, term, err = c.terminal(sess, script); err != nil {
+			return -1, err
+		}
+		if marker != "" {
+			sudo = newSudoAnswerer(out, marker,
+				func() { _, _ = io.WriteString(term, spec.SudoPassword+"\n") },
+				func() { stopRun(errSudoAgain) })
+			sess.Stdout = sudo
+		}
+	} else {
+		sess.Stdin = wholeOrNothing(script)
+	}
+	if err := sess.Start(command); err != nil {
 		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
+	}
+	if term != nil {
+		// Before any prompt can come: sh runs nothing of the script
+		// before it has read all of it.
+		if _, err := io.WriteString(term, wholeScript(script)); err != nil {
+			_ = sess.Close()
+			return -1, fmt.Errorf("send the script to %s: %w", c.name(), err)
+		}
 	}
 	if spec.Token != "" {
 		Hit(PointExecStart)
@@ -85,9 +111,12 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	case waitErr = <-done:
 	case <-ctx.Done():
 		// The caller's cancel (the operator's Ctrl-C) leaves the run in
-		// doubt, as on a local host; a timeout ends it with its code.
-		stopped := !errors.Is(context.Cause(ctx), errTimeout)
-		waitErr = c.stop(cl, sess, runRef{token: spec.Token, pid: out.groupPID()}, stopped, done)
+		// doubt, as on a local host; a timeout, or sudo asking again,
+		// ends it with its code.
+		waitErr = c.stop(cl, sess, runRef{token: spec.Token, pid: out.groupPID()}, !stoppedAsFailed(ctx), done)
+	}
+	if sudo != nil {
+		sudo.flush() // the session's copiers are done: Wait waited for them
 	}
 	code, err := c.outcome(waitErr, out.finish(), spec)
 	if errors.Is(err, ErrInDoubt) {
@@ -96,10 +125,68 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	if err != nil || ctx.Err() == nil {
 		return code, err
 	}
-	if errors.Is(context.Cause(ctx), errTimeout) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errTimeout):
 		return code, fmt.Errorf("timed out after %s on %s", spec.Timeout, c.name())
+	case errors.Is(cause, errSudoAgain):
+		return code, sudoAgainError(c.name())
 	}
 	return code, fmt.Errorf("interrupted on %s: %w", c.name(), ErrInDoubt)
+}
+
+// ttyModes are the modes of a terminal sshd allocates for a run: no echo
+// (the script and a password go in through it), no line editing, no
+// signal or flow-control characters, no translation either way, so that
+// the script reaches sh byte for byte and the output comes back as the
+// host wrote it.
+var ttyModes = ssh.TerminalModes{
+	ssh.ECHO: 0, ssh.ECHONL: 0, ssh.ICANON: 0, ssh.ISIG: 0, ssh.IEXTEN: 0,
+	ssh.IXON: 0, ssh.IXOFF: 0, ssh.ICRNL: 0, ssh.INLCR: 0, ssh.IGNCR: 0, ssh.ISTRIP: 0,
+	ssh.OPOST: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400,
+}
+
+// terminal asks sshd for a pty on sess and returns the command that runs
+// script on it, and the terminal's input. With a pty, stdin is the
+// terminal, and a sh reading its script from a terminal would be an
+// interactive shell (prompts, job control); so head takes exactly the
+// script's bytes from the terminal and hands them to sh through a pipe,
+// and the terminal then carries only what is written to it later: the
+// password. The outer sh, which sshd's session leads, is the run's
+// process group: it passes its pid on as $1 (see plainScript).
+func (c *sshConn) terminal(sess *ssh.Session, script string) (string, io.Writer, error) {
+	if err := sess.RequestPty("dumb", 24, 200, ttyModes); err != nil {
+		return "", nil, fmt.Errorf("ask %s for a terminal (the step has tty: true): %w", c.name(), err)
+	}
+	in, err := sess.StdinPipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("the terminal's input on %s: %w", c.name(), err)
+	}
+	return fmt.Sprintf(`exec sh -c 'head -c %d | sh -s "$$"'`, len(wholeScript(script))), in, nil
+}
+
+// withSudoPrompt makes the prompt marker of a run that answers sudo, and
+// exports it as SUDO_PROMPT at the head of the script (after the step's
+// own variables: it wins over one of them of that name).
+func withSudoPrompt(spec ExecSpec) (ExecSpec, string) {
+	if !spec.TTY || spec.SudoPassword == "" {
+		return spec, ""
+	}
+	marker := newSudoMarker()
+	spec.Script = sudoExport(marker) + spec.Script
+	return spec, marker
+}
+
+// stoppedAsFailed reports whether ctx ended a run as a failure of its
+// own (its timeout, sudo asking again) rather than by the caller, which
+// leaves it in doubt.
+func stoppedAsFailed(ctx context.Context) bool {
+	cause := context.Cause(ctx)
+	return errors.Is(cause, errTimeout) || errors.Is(cause, errSudoAgain)
+}
+
+func sudoAgainError(host string) error {
+	return fmt.Errorf("sudo on %s asked for the password again after runbook gave it (a wrong sudo_password, or sudo keeps no timestamp between two calls): "+
+		"the run was stopped rather than give it again", host)
 }
 
 // stop ends a running command: TERM through the session (the wrapper

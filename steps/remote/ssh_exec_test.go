@@ -350,7 +350,7 @@ func zombie(pid string) bool {
 func TestExecInterruptedIsInDoubt(t *testing.T) {
 	srv := remotetest.NewServer(t, remotetest.Options{})
 	c := connect(t, testPool(t, srv, remote.PoolOptions{}), hostConfig(srv))
-	interruptedIsInDoubt(t, c)
+	interruptedIsInDoubt(t, c, false)
 }
 
 func TestOneConnectionPerHost(t *testing.T) {

@@ -15,8 +15,12 @@ import (
 // with a random delimiter, so it is neither expanded nor visible in any
 // process's arguments. A subshell sources it (`( . /dev/stdin )`) rather
 // than a new sh reading it: a fork instead of an exec on every step. As in
-// any subshell, $$ in the script is then the wrapper's pid, which is also
-// the process group of the run.
+// any subshell, $$ in the script is then the wrapper's pid.
+//
+// The wrapper's process group is the run's: $g (groupVar). It is the
+// wrapper's own pid ($$), since sshd makes the session's sh a group
+// leader, except on a terminal, where the wrapper is not the leader and
+// is given the leader's pid as $1 (see sshConn.terminal).
 //
 // A script reports its own failures (no working directory, no marker
 // directory, a run that left no exit code) with a trailer line on stdout,
@@ -34,8 +38,11 @@ import (
 // The brace shares the first line, so that sh's line numbers in error
 // messages stay those of the script.
 func wholeOrNothing(script string) io.Reader {
-	return strings.NewReader("{ " + script + "\n}\n")
+	return strings.NewReader(wholeScript(script))
 }
+
+// wholeScript is script as wholeOrNothing sends it.
+func wholeScript(script string) string { return "{ " + script + "\n}\n" }
 
 // Trailer codes.
 const (
@@ -121,11 +128,15 @@ func cdScript(dir, nonce string) string {
 // group from a session of its own.
 func plainScript(spec ExecSpec, nonce string) string {
 	open, rest := heredoc(ScriptWithEnv(spec.Script, spec.Env))
-	return fmt.Sprintf("printf '%%s%%s\\n' '%s' \"$$\"\n", trailer(nonce, trailerPID)) +
+	return groupVar + fmt.Sprintf("printf '%%s%%s\\n' '%s' \"$g\"\n", trailer(nonce, trailerPID)) +
 		cdScript(spec.Dir, nonce) +
 		"( . /dev/stdin ) " + open + " &\n" + rest +
 		"p=$!\n" + forwardTerm + waitLoop
 }
+
+// groupVar sets $g to the run's process group (see above) and clears the
+// positional parameters, which the user's script would otherwise see.
+const groupVar = "g=${1:-$$}\nset --\n"
 
 // forwardTerm makes a TERM on the session end the session's process group
 // (sshd makes the session's shell a group leader; exec sh -s keeps it so).
@@ -143,9 +154,8 @@ exit "$rc"
 //
 //   - <token>.started ("pgid unixtime") is written before the script is
 //     forked: a script that may have run always left one. The id is the
-//     session's process group (the wrapper is its leader), which outlives
-//     the wrapper while any part of the run lives, and which a pid
-//     cannot be reused for meanwhile. It is created exclusively (set -C,
+//     run's process group ($g), which outlives the wrapper while any part
+//     of the run lives, and which a pid cannot be reused for meanwhile. It is created exclusively (set -C,
 //     O_EXCL): a resume that found no .started claimed the name first
 //     (see markersScript), and then the wrapper, arriving late, must not
 //     run the script — the resume has started it again under a new token;
@@ -173,6 +183,7 @@ func detachedScript(spec ExecSpec, markerDir, nonce string, now int64, sweep boo
 	dir, base := markerBase(markerDir, spec.Token)
 	open, rest := heredoc(ScriptWithEnv(spec.Script, spec.Env))
 	var b strings.Builder
+	b.WriteString(groupVar)
 	fmt.Fprintf(&b, "d=%s\nf=%s\n", dir, base)
 	b.WriteString(`o=; while read k v; do [ "$k" != Umask: ] || { o=$v; break; }; done 2>/dev/null < /proc/self/status
 [ -n "$o" ] || o=$(umask)
@@ -189,11 +200,15 @@ umask 077
 	// that fills up while the run lasts (its log grows beside it) cannot
 	// lose the outcome.
 	fmt.Fprintf(&b, `printf '%%15s\n' '' > "$f.rc" || %s`+"\n", failWith(nonce, trailerMarkerDir))
-	fmt.Fprintf(&b, "set -C\nif ! printf '%%s %%d\\n' \"$$\" %d 2>/dev/null > \"$f.started\"; then [ ! -e \"$f.started\" ] || %s; %s; fi\nset +C\n",
+	fmt.Fprintf(&b, "set -C\nif ! printf '%%s %%d\\n' \"$g\" %d 2>/dev/null > \"$f.started\"; then [ ! -e \"$f.started\" ] || %s; %s; fi\nset +C\n",
 		now, failWith(nonce, trailerSettled), failWith(nonce, trailerMarkerDir))
-	b.WriteString(`(
-trap : TERM
-( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1
+	b.WriteString("(\ntrap : TERM\n")
+	if spec.TTY {
+		// A dropped connection hangs the terminal up: the run goes on, as
+		// it does without one.
+		b.WriteString("trap '' HUP\n")
+	}
+	b.WriteString(`( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1
 rc=$?
 printf '%-15s\n' "$rc" 1<> "$f.rc"
 exit "$rc"
