@@ -28,12 +28,6 @@ type hostTask struct {
 // hosts runs step s on every host run not yet done, within the step's
 // limits, and fails the step when more than max_fail hosts failed.
 func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) error {
-	if s.Kind == runbook.KindUpload {
-		// Hashed once, before any host run starts: the host runs only read it.
-		if err := w.ensureArtifact(ctx); err != nil {
-			return err
-		}
-	}
 	var tasks []hostTask
 	for _, hr := range sr.Hosts {
 		if hr.State != runbook.RunSucceeded && hr.State != runbook.RunSkipped {
@@ -41,6 +35,21 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 		}
 	}
 	lim := LimitsOf(w.rb.Envs[s.On], s)
+	if w.cfg.Warm != nil && len(tasks) > 0 {
+		// The hosts that start first connect while the artifact is hashed
+		// and what a crash left is settled: no more than start at once.
+		var first []*runbook.Host
+		for _, t := range tasks[:min(len(tasks), max(lim.Parallel, 1))] {
+			first = append(first, t.h)
+		}
+		w.cfg.Warm.Warm(ctx, s, first)
+	}
+	if s.Kind == runbook.KindUpload {
+		// Hashed once, before any host run starts: the host runs only read it.
+		if err := w.ensureArtifact(ctx); err != nil {
+			return err
+		}
+	}
 	// What a crash left is settled first, on every host, before any host
 	// runs anything: a run that needs the operator's decision stops the
 	// step (exit 3 under --yes) with no host touched.

@@ -63,7 +63,7 @@ func (w *World) Process(o ProcessOptions) *Process {
 		prompter = p.Prompter
 	}
 	p.Engine = engine.New(w.RB, engine.Config{
-		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, UI: p.UI, Masker: Masker{},
+		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Warm: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
 		Operator: "tester", Machine: "test", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
