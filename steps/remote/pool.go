@@ -47,7 +47,8 @@ type Pool struct {
 
 	mu     sync.Mutex
 	hosts  map[string]*hostSlot
-	swept  map[string]bool // hosts whose old markers this pool has swept
+	swept  map[string]bool       // hosts whose old markers this pool has swept
+	links  map[string]*relayLink // copy connections to relay hosts (relay.go)
 	closed bool
 	dials  atomic.Int64
 }
@@ -70,10 +71,13 @@ type warmDial struct {
 
 // client is one live SSH connection and what hangs off it.
 type client struct {
-	name     string // the runbook host name
-	addr     string // host:port dialled
-	user     string
-	ssh      *ssh.Client
+	name string // the runbook host name
+	addr string // host:port dialled
+	user string
+	ssh  *ssh.Client
+	// hostKey is the key the host presented and known_hosts vouched for:
+	// what a relay pins for it (relay.go).
+	hostKey  ssh.PublicKey
 	done     chan struct{} // closed when the connection has ended
 	sftpMu   sync.Mutex
 	sftp     *sftp.Client
@@ -84,6 +88,10 @@ type client struct {
 	// sftpOpening: readySFTP has started opening it in the background,
 	// which it does once per connection, answered or not.
 	sftpOpening bool
+	// agent answers the agent channels of a relay's copy jobs on this
+	// connection (agentfwd.go), set up on first use.
+	agentOnce sync.Once
+	agent     *agentForward
 }
 
 func (c *client) alive() bool {
@@ -115,6 +123,7 @@ func NewPool(opts PoolOptions) *Pool {
 		keys:  &hostKeys{file: opts.KnownHosts, acceptNew: opts.AcceptNewHostKeys},
 		hosts: make(map[string]*hostSlot),
 		swept: make(map[string]bool),
+		links: make(map[string]*relayLink),
 	}
 	p.sshConfig = sync.OnceValues(func() (*sshConfig, error) { return loadSSHConfig(opts.SSHConfig) })
 	return p
@@ -146,8 +155,13 @@ func (p *Pool) Close() error {
 	p.closed = true
 	slots := p.hosts
 	p.hosts = map[string]*hostSlot{}
+	links := p.links
+	p.links = map[string]*relayLink{}
 	p.mu.Unlock()
 	var errs []error
+	for _, l := range links {
+		_ = l.cl.close()
+	}
 	for _, s := range slots {
 		s.mu.Lock()
 		if s.live != nil {
@@ -423,10 +437,17 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int, quiet bool) 
 		conn.Close()
 		return nil, err
 	}
+	var presented ssh.PublicKey // set by the handshake's goroutine, read after it
 	sc := &ssh.ClientConfig{
-		User:              t.user,
-		Auth:              creds.methods,
-		HostKeyCallback:   hostKey,
+		User: t.user,
+		Auth: creds.methods,
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			err := hostKey(host, remote, key)
+			if err == nil {
+				presented = key
+			}
+			return err
+		},
 		HostKeyAlgorithms: algos,
 	}
 	sshConn, chans, reqs, err := ssh.NewClientConn(conn, t.addr, sc)
@@ -437,7 +458,7 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int, quiet bool) 
 		return nil, p.handshakeError(ctx, cfg.Name, t, creds, timedOut.Load(), err)
 	}
 	p.dials.Add(1)
-	c := &client{name: cfg.Name, addr: t.addr, user: t.user, ssh: ssh.NewClient(sshConn, chans, reqs), done: make(chan struct{})}
+	c := &client{name: cfg.Name, addr: t.addr, user: t.user, hostKey: presented, ssh: ssh.NewClient(sshConn, chans, reqs), done: make(chan struct{})}
 	go func() {
 		_ = c.ssh.Wait()
 		close(c.done)

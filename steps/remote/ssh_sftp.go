@@ -292,24 +292,11 @@ func (f *sftpFS) hashPrefix(ctx context.Context, p string, n int64, guard string
 // Unless the spec says to read it back, the host hashes the file while
 // it arrives (liveHash), a step behind the writes in flight.
 func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if offset > 0 {
-		flags = os.O_WRONLY
-	}
-	file, err := f.sc.OpenFile(p, flags)
+	file, err := f.openPart(p, offset)
 	if err != nil {
-		return wrote{}, f.explain(err, p)
+		return wrote{}, err
 	}
 	defer file.Close()
-	if offset > 0 {
-		// Drop what lies past the verified prefix: it may have holes.
-		if err := file.Truncate(offset); err != nil {
-			return wrote{}, f.explain(err, p)
-		}
-		if _, err := file.Seek(offset, io.SeekStart); err != nil {
-			return wrote{}, fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
-		}
-	}
 	if !r.hashAlong {
 		if err := f.send(file, p, r); err != nil {
 			return wrote{}, err
@@ -327,6 +314,31 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	synced := time.Now()
 	sum, _ := live.finish(ctx) // a live hash that failed costs a read-back, nothing else
 	return wrote{liveSum: sum, synced: synced}, nil
+}
+
+// openPart opens the temp file p for writing from offset: created
+// exclusively at 0, else the partial file cut to its verified prefix.
+func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if offset > 0 {
+		flags = os.O_WRONLY
+	}
+	file, err := f.sc.OpenFile(p, flags)
+	if err != nil {
+		return nil, f.explain(err, p)
+	}
+	if offset > 0 {
+		// Drop what lies past the verified prefix: it may have holes.
+		if err := file.Truncate(offset); err != nil {
+			file.Close()
+			return nil, f.explain(err, p)
+		}
+		if _, err := file.Seek(offset, io.SeekStart); err != nil {
+			file.Close()
+			return nil, fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
+		}
+	}
+	return file, nil
 }
 
 // send streams r into file from its offset, syncs and closes it.
