@@ -50,6 +50,8 @@ type Executor struct {
 	Progress func(host string, total int64) Progress
 	// Closer ends the dialer's connections.
 	Closer io.Closer
+
+	relays relayCopies // the artifact on relay hosts (relay.go)
 }
 
 var (
@@ -67,6 +69,11 @@ func (e *Executor) Warm(ctx context.Context, s *runbook.Step, hosts []*runbook.H
 		return
 	}
 	sftp := s.Kind == runbook.KindUpload || s.Kind == runbook.KindActivate
+	if s.Relay != nil {
+		if rh := e.RB.HostByName(s.Relay.Host); rh != nil {
+			hosts = append([]*runbook.Host{rh}, hosts...)
+		}
+	}
 	for _, h := range hosts {
 		if cfg, err := HostConfig(e.RB, h, e.MarkerDir, e.Secret); err == nil {
 			w.Warm(ctx, cfg, sftp)

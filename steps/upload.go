@@ -19,7 +19,10 @@ import (
 type uploadKind struct{ shellVerify }
 
 // Describe implements Kind.
-func (uploadKind) Describe(rb *runbook.Runbook, _ *runbook.Step, version string) string {
+func (uploadKind) Describe(rb *runbook.Runbook, s *runbook.Step, version string) string {
+	if s.Relay != nil {
+		return fmt.Sprintf("stage %s as releases/%s/%s through relay %s", rb.Artifact.Path, version, rb.Artifact.Name, s.Relay.Host)
+	}
 	return fmt.Sprintf("stage %s as releases/%s/%s", rb.Artifact.Path, version, rb.Artifact.Name)
 }
 
@@ -63,7 +66,12 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 			spec.Progress = bar.Update
 		}
 	}
-	res, err := conn.Upload(ctx, spec)
+	var res remote.UploadResult
+	if c.Step.Relay != nil {
+		res, err = e.uploadVia(ctx, conn, c, spec)
+	} else {
+		res, err = conn.Upload(ctx, spec)
+	}
 	if bar != nil {
 		bar.Done(err)
 	}
@@ -74,6 +82,9 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
 	if res.HashedAlong {
 		summary = fmt.Sprintf("staged %s (%s) in %s, hashed on the host as it arrived and verified %s after the last byte", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
+	}
+	if r := c.Step.Relay; r != nil && !res.Skipped {
+		summary = fmt.Sprintf("staged %s (%s) from relay %s in %s, verified on the host in %s", art.Name, human(res.Written), r.Host, short(res.Duration), short(res.Verify))
 	}
 	switch {
 	case res.Skipped:
