@@ -53,9 +53,11 @@ type relayWorld struct {
 	bars  *bars
 }
 
-func startRelayWorld(t *testing.T) *relayWorld {
+// startRelayWorld starts the hosts; relay is the step's relay value with
+// KEY for the path of the key the hosts accept, extra pre1's sshd_config.
+func startRelayWorld(t *testing.T, relay string, extra ...string) *relayWorld {
 	t.Helper()
-	pre := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
+	pre := sshdtest.Start(t, sshdtest.Options{OwnHome: true, ExtraConfig: extra})
 	w := &relayWorld{pre: pre, bars: &bars{last: map[string][2]int64{}, done: map[string]int{}}}
 	dir := t.TempDir()
 	kh := pre.KnownHostsLine() + "\n"
@@ -88,8 +90,8 @@ environments:
     hosts:
 %[5]s
 steps:
-  - {name: stage, on: prod, upload: artifact, relay: pre1}
-`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts.String()),
+  - {name: stage, on: prod, upload: artifact, relay: %[6]s}
+`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts.String(), strings.ReplaceAll(relay, "KEY", pre.ClientKey)),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -139,7 +141,7 @@ func (w *relayWorld) uploadAll(t *testing.T, version string) (map[string]runbook
 // relay once; each host gets it verified, and each shows its progress,
 // the relay's copy too.
 func TestRelayStagesOnceForTheStep(t *testing.T) {
-	w := startRelayWorld(t)
+	w := startRelayWorld(t, "pre1")
 	outs, errs, out := w.uploadAll(t, "1")
 	for name, err := range errs {
 		if err != nil {
@@ -169,7 +171,7 @@ func TestRelayStagesOnceForTheStep(t *testing.T) {
 // A relay that cannot take the artifact fails every host run that waited
 // for it, and the next attempt tries again rather than repeat the error.
 func TestRelayFailureIsSharedThenRetried(t *testing.T) {
-	w := startRelayWorld(t)
+	w := startRelayWorld(t, "pre1")
 	// A file where the relay's slot directory goes: the upload refuses it.
 	slot := filepath.Join(w.pre.DeployDir, relayDir)
 	if err := os.WriteFile(slot, nil, 0o644); err != nil {
@@ -188,6 +190,24 @@ func TestRelayFailureIsSharedThenRetried(t *testing.T) {
 	for name, err := range errs {
 		if err != nil {
 			t.Errorf("%s after the relay was fixed: %v", name, err)
+		}
+	}
+}
+
+// relay: {host, key_file}: the relay logs in to the hosts with its own
+// key, so a relay whose sshd forbids agent forwarding serves the step.
+func TestRelayWithItsOwnKey(t *testing.T) {
+	w := startRelayWorld(t, "{host: pre1, key_file: KEY}", "AllowAgentForwarding no")
+	_, errs, _ := w.uploadAll(t, "1")
+	for name, err := range errs {
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for i, h := range w.prods {
+		b, err := os.ReadFile(filepath.Join(h.DeployDir, "releases", "1", "app.ear"))
+		if sum := sha256.Sum256(b); err != nil || hex.EncodeToString(sum[:]) != w.sum {
+			t.Errorf("prod%d: staged copy %v, sha %x", i+1, err, sum)
 		}
 	}
 }
