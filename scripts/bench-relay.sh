@@ -156,7 +156,7 @@ scp_pre() {
 	clean_hosts
 	start=$(now)
 	scp -q "${opts[@]}" -P "$pre_port" "$work/artifact.ear" "$user@127.0.0.1:$pre_deploy/scp.ear"
-	since "$start" "$(now)" >>"$work/res.scppre"
+	echo "$(since "$start" "$(now)")" >>"$work/res.scppre"
 }
 
 # scp_jump: a parallel scp through pre1 to every production host.
@@ -170,7 +170,7 @@ scp_jump() {
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
-	since "$start" "$(now)" >>"$work/res.scpj"
+	echo "$(since "$start" "$(now)")" >>"$work/res.scpj"
 }
 
 # The first release creates the state databases (not measured).
