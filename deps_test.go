@@ -55,12 +55,13 @@ var rooms = []room{
 	{".", production, []string{"runbook/cli"}},
 
 	// The command line may import everything (but the test helpers).
-	{"runbook/cli", production, []string{"runbook", "runbook/engine", "runbook/report", "secrets", "state", "steps", "steps/remote"}},
+	{"runbook/cli", production, []string{"runbook", "runbook/engine", "runbook/report", "secrets", "state", "state/postgres", "steps", "steps/remote"}},
 
 	// The rooms around the domain import the domain's types and interfaces.
 	{"runbook/engine", production, []string{"runbook"}},
 	{"runbook/report", production, []string{"runbook"}},
 	{"state", production, []string{"runbook"}},
+	{"state/postgres", production, []string{"runbook"}}, // the team's store, beside SQLite's
 	{"steps", production, []string{"runbook", "steps/remote"}},
 
 	// The innermost rooms import nothing of the project.
@@ -72,7 +73,9 @@ var rooms = []room{
 	{"runbook/runbooktest", testOnly, []string{"runbook", "runbook/engine", "steps"}},
 	{"steps/remote/remotetest", testOnly, nil},
 	{"steps/remote/sshdtest", testOnly, nil},
-	{"secrets/secretstest", testOnly, nil}, // age for tests outside the secrets room
+	{"secrets/secretstest", testOnly, nil},             // age for tests outside the secrets room
+	{"state/storetest", testOnly, []string{"runbook"}}, // the Store contract's conformance suite, run by every backend
+	{"state/postgres/pgtest", testOnly, nil},           // a real PostgreSQL server per test package
 	{"runbook/e2e", testOnly, nil},
 
 	// Tools: the upload benchmark measures the transport against real sshd.
@@ -89,12 +92,14 @@ var libraries = []library{
 	{"go.yaml.in/yaml/v3", []string{"runbook"}},     // the runbook file
 
 	{"github.com/spf13/cobra", []string{"runbook/cli"}},
+	{"github.com/spf13/pflag", []string{"runbook/cli"}},           // cobra's flags, for did-you-mean
 	{"github.com/AlecAivazis/survey/v2", []string{"runbook/cli"}}, // prompts
 	{"github.com/fatih/color", []string{"runbook/cli"}},
 	{"github.com/vbauerster/mpb/v8", []string{"runbook/cli"}}, // progress bars
 	{"golang.org/x/term", []string{"runbook/cli"}},
 
 	{"modernc.org/sqlite", []string{"state"}},
+	{"github.com/jackc/pgx/v5", []string{"state/postgres"}},
 
 	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest"}},
 	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest"}},

@@ -4,12 +4,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
-// ActionDetail is what the built-in actions record with a host run (as JSON
-// in HostRun.Detail) for rollback, status and the report.
+// ActionDetail is what a host run records beyond its state and exit code
+// (as JSON in HostRun.Detail) for rollback, status and the report: what a
+// built-in action did, and which verify failed it.
 type ActionDetail struct {
 	SHA256   string   `json:"sha256,omitempty"`   // upload: checksum verified on the host
 	Skipped  bool     `json:"skipped,omitempty"`  // upload: already staged with that checksum
@@ -18,6 +21,49 @@ type ActionDetail struct {
 	Version  string   `json:"version,omitempty"`  // activate: now live
 	Previous string   `json:"previous,omitempty"` // activate: live before ("" for none)
 	Removed  []string `json:"removed,omitempty"`  // activate: releases removed by keep
+	// FailedVerify: the action succeeded and its verify did not pass.
+	FailedVerify *FailedVerify `json:"failed_verify,omitempty"`
+}
+
+// FailedVerify says which verify failed a host run whose action
+// succeeded (its exit code is then 0), and how.
+type FailedVerify struct {
+	Command  string `json:"command"`   // as it ran, secrets masked
+	ExitCode int    `json:"exit_code"` // of its last attempt; -1 when it did not run to an end
+	Attempts int    `json:"attempts"`
+}
+
+// String says it in one line, "verify failed after N attempt(s) (exit
+// C): CMD", the command cut to its first line.
+func (f *FailedVerify) String() string {
+	cmd, more := strings.TrimSpace(f.Command), false
+	if i := strings.IndexByte(cmd, '\n'); i >= 0 {
+		cmd, more = cmd[:i], true
+	}
+	if r := []rune(cmd); len(r) > 72 {
+		cmd, more = string(r[:72]), true
+	}
+	if more {
+		cmd += "…"
+	}
+	code := fmt.Sprintf("exit %d", f.ExitCode)
+	if f.ExitCode < 0 {
+		code = "did not run to an end"
+	}
+	return fmt.Sprintf("verify failed after %d attempt(s) (%s): %s", f.Attempts, code, cmd)
+}
+
+// WithFailedVerify returns detail with f as its failed verify (nil: none).
+func WithFailedVerify(detail string, f *FailedVerify) string {
+	d := ParseDetail(detail)
+	if d.FailedVerify == nil && f == nil {
+		return detail
+	}
+	d.FailedVerify = f
+	if s := d.JSON(); s != "{}" {
+		return s
+	}
+	return ""
 }
 
 // ParseDetail decodes a host run's detail; an empty or foreign detail is zero.

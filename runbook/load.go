@@ -17,7 +17,7 @@ import (
 )
 
 // topKeys are the keys of the runbook file itself (SPEC §3).
-var topKeys = []string{"name", "artifact", "known_hosts", "vault", "environments", "consistency", "handbook", "steps"}
+var topKeys = []string{"name", "artifact", "known_hosts", "vault", "state", "state_password", "environments", "consistency", "handbook", "hooks", "steps"}
 
 // loader decodes and validates one runbook file, collecting every problem
 // instead of stopping at the first.
@@ -67,7 +67,7 @@ func readRunbookFile(path string) ([]byte, error) {
 	}
 	cannot := func(err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fileErr(`runbook file not found: run "runbook init" to write an example, or point -f/--file at yours`)
+			return fileErr("runbook file not found")
 		}
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -213,11 +213,13 @@ func (l *loader) decodeRunbook(root *yaml.Node) {
 	if n := top.get("vault"); n != nil {
 		rb.Vault = l.localPath(n, l.nonEmpty(n, "vault"))
 	}
+	l.decodeState(top.get("state"), top.get("state_password"))
 	l.decodeArtifact(top.get("artifact"))
 	// Environments first: steps, checks and domains refer to them.
 	l.decodeEnvironments(top.get("environments"))
 	l.decodeConsistency(top.get("consistency"))
 	l.decodeHandbook(top.get("handbook"))
+	l.decodeHooks(top.get("hooks"))
 	l.decodeSteps(top.get("steps"))
 }
 

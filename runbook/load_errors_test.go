@@ -57,6 +57,7 @@ var parseErrorCases = []struct {
 	{"step not a mapping", env + "steps:\n  - just run it\n", "11:5", "step 1 must be a mapping"},
 	{"step without name", env + "steps:\n  - {confirm: ready}\n", "11:5", "step 1 has no name"},
 	{"empty run", env + "steps:\n  - {name: a, on: pre, run: \"\"}\n", "11:29", "run is empty"},
+	{"release fact in a step's env", env + "steps:\n  - name: a\n    on: pre\n    run: x\n    env: {RUNBOOK_VERSION: \"1\"}\n", "14:11", "env variable RUNBOOK_VERSION is set by runbook itself"},
 	{"bad duration", env + "steps:\n  - {name: a, on: pre, run: x, timeout: 5}\n", "11:41", `timeout must be a duration like 30s, 5m or 1h30m, not "5"`},
 	{"zero duration", env + "steps:\n  - {name: a, on: pre, run: x, verify: y, retry_delay: 0s}\n", "11:56", `retry_delay must be longer than 0, not "0s"`},
 	{"negative retries", env + "steps:\n  - {name: a, on: pre, run: x, verify: y, retries: -1}\n", "11:52", "retries must be at least 0, not -1"},

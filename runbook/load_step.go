@@ -282,6 +282,10 @@ func (l *loader) decodeStepOptions(s *Step, fs fields, what string) {
 			l.errorf(f.key, "env variable name %q must be letters, digits and _, not starting with a digit", name)
 			continue
 		}
+		if isFact(name) {
+			l.errorf(f.key, "env variable %s is set by runbook itself for every command of a release: remove it, or give it another name", name)
+			continue
+		}
 		if s.Env == nil {
 			s.Env = map[string]string{}
 		}

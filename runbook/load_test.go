@@ -213,7 +213,7 @@ func TestLoadMissingFile(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Line != 0 {
 		t.Fatalf("err = %#v, want a *FileError without a position", err)
 	}
-	want := path + `: runbook file not found: run "runbook init" to write an example, or point -f/--file at yours`
+	want := path + ": runbook file not found"
 	if err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
 	}

@@ -20,15 +20,23 @@ type Runbook struct {
 	Dir  string // directory of the file: relative paths resolve here
 	Hash string // hex SHA-256 of the file's bytes, stored with each release
 
-	Name        string
-	Artifact    Artifact
-	KnownHosts  string // path; "" means ~/.ssh/known_hosts
-	Vault       string // path; "" means secrets.vault beside the file
-	Envs        map[string]*Environment
-	EnvOrder    []string // environments in file order
-	Consistency Consistency
-	Handbook    Handbook
-	Steps       []*Step
+	Name       string
+	Artifact   Artifact
+	KnownHosts string // path; "" means ~/.ssh/known_hosts
+	Vault      string // path; "" means secrets.vault beside the file
+	// State is the PostgreSQL URL of a team's shared record (never with a
+	// password); "" means the embedded SQLite database beside the file.
+	State string
+	// StatePassword is the secret:NAME reference of State's password; ""
+	// leaves it to PGPASSWORD or ~/.pgpass.
+	StatePassword string
+	Envs          map[string]*Environment
+	EnvOrder      []string // environments in file order
+	Consistency   Consistency
+	Handbook      Handbook
+	Steps         []*Step
+	// Hooks maps a hook name (HookOnStart, …) to its command; nil: none.
+	Hooks map[string]*Hook
 
 	// secretRefs is where the file refers to vault secrets, recorded by the
 	// loader for SecretRefPositions (secretrefs.go).
@@ -227,6 +235,21 @@ func (rb *Runbook) Step(name string) *Step {
 	for _, s := range rb.Steps {
 		if s.Name == name {
 			return s
+		}
+	}
+	return nil
+}
+
+// EnvHost finds host name in environment env, or nil: a recorded run
+// names its host, which the runbook may no longer have.
+func (rb *Runbook) EnvHost(env, name string) *Host {
+	e := rb.Envs[env]
+	if e == nil {
+		return nil
+	}
+	for _, h := range e.Hosts {
+		if h.Name == name {
+			return h
 		}
 	}
 	return nil

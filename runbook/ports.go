@@ -72,8 +72,10 @@ type Executor interface {
 	// mean it did not start (or a built-in action failed part-way in a way
 	// that is safe to retry: built-ins are idempotent).
 	Do(ctx context.Context, c *Call) (Outcome, error)
-	// Verify runs c.Verify once; ok reports exit status 0.
-	Verify(ctx context.Context, c *Call) (ok bool, err error)
+	// Verify runs c.Verify once and returns its exit status: 0 passed
+	// (also when there is no verify). An error means it did not run to an
+	// end (unreachable, in doubt, timed out).
+	Verify(ctx context.Context, c *Call) (exitCode int, err error)
 	// Check runs c.Check once; ok reports that the step's effect is in place.
 	Check(ctx context.Context, c *Call) (ok bool, err error)
 	// Undo reverses the step on c.Host: c.Undo for commands, built-in for
@@ -94,6 +96,25 @@ type Executor interface {
 	Changes(rb *Runbook, s *Step) Change
 	// Close ends every connection. Idempotent.
 	Close() error
+}
+
+// HookCall is one run of a hook of the runbook (Runbook.Hooks).
+type HookCall struct {
+	Hook    *Hook
+	Command string            // rendered, secrets resolved
+	Env     map[string]string // the release facts (HookFacts)
+	Out     io.Writer         // the hook's output: terminal-safe, masked
+}
+
+// HookRunner runs the runbook's hooks. package steps implements it.
+type HookRunner interface {
+	// Hook runs c.Command through sh on the operator's machine, in the
+	// runbook file's directory, with c.Env added to runbook's environment
+	// less its own RUNBOOK_* variables, its output (stdout and stderr) to
+	// c.Out, ended after c.Hook.Timeout. It returns the command's exit
+	// status; an error means it did not run to an end (it could not
+	// start, timed out, or ctx was cancelled).
+	Hook(ctx context.Context, c HookCall) (exitCode int, err error)
 }
 
 // Prompter asks the operator. The cli implements it with survey; tests
@@ -175,7 +196,8 @@ var (
 	ErrInDoubt = errors.New("outcome in doubt")
 	// ErrUnfinished: another release is unfinished (exit 4).
 	ErrUnfinished = errors.New("another release is unfinished")
-	// ErrNothingToDo: resume found nothing to resume (exit 2).
+	// ErrNothingToDo: resume found nothing to resume, or a command
+	// nothing to act on (exit 2). NothingToDo words it for the command.
 	ErrNothingToDo = errors.New("nothing to resume")
 	// ErrUsage: the command line or the runbook is wrong (exit 2).
 	ErrUsage = errors.New("usage")
@@ -184,6 +206,16 @@ var (
 	// ErrAborted: the operator aborted the release at a prompt (exit 1).
 	ErrAborted = errors.New("aborted by the operator")
 )
+
+// NothingToDo is ErrNothingToDo in the words of the command that found
+// nothing to act on: what ("nothing to abort", "nothing recorded yet") and
+// why. errors.Is(err, ErrNothingToDo) holds.
+func NothingToDo(what, why string) error { return &nothingError{msg: what + ": " + why} }
+
+type nothingError struct{ msg string }
+
+func (e *nothingError) Error() string        { return e.msg }
+func (e *nothingError) Is(target error) bool { return target == ErrNothingToDo }
 
 // HintError carries an error and a next step for the operator.
 type HintError struct {

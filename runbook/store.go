@@ -56,11 +56,15 @@ const (
 
 // Release is one recorded release (or rollback) of a version.
 type Release struct {
-	ID             int64
-	Version        string
-	Kind           string // KindRelease or KindRollback
-	State          ReleaseState
-	Operator       string // OS user who started it
+	ID      int64
+	Version string
+	Kind    string // KindRelease or KindRollback
+	State   ReleaseState
+	// Operator is who started it: --operator (RUNBOOK_OPERATOR), else
+	// the OS user; OSUser is the OS account runbook ran as, kept beside
+	// it (a shared build account names nobody).
+	Operator       string
+	OSUser         string
 	Machine        string // hostname of the operator machine
 	StartedAt      time.Time
 	FinishedAt     time.Time // zero while unfinished
@@ -107,6 +111,12 @@ type HostRun struct {
 	Detail string
 }
 
+// ReasonOperatorStopped begins the reason of every transition that the
+// operator's Ctrl-C caused, so that readers of the record (the report's
+// timeline) can tell a run the operator stopped from one whose end
+// nobody saw (a crash, a dropped connection).
+const ReasonOperatorStopped = "interrupted by the operator"
+
 // Transition is one committed row of the history of a state machine.
 type Transition struct {
 	ID        int64
@@ -117,8 +127,15 @@ type Transition struct {
 	Scope     string
 	From, To  string
 	Event     string
-	Operator  string
-	Reason    string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
+	// Machine is the operator machine that committed the transition: with
+	// a shared store, a release may be walked from more than one.
+	Machine string
+	Reason  string
+	// Hash chains the transition to the one committed before it in the
+	// store (audit.go): the store computes it when it inserts the row.
+	Hash string
 }
 
 // Signoff records that a person took responsibility for a confirm step.
@@ -127,7 +144,8 @@ type Signoff struct {
 	Step      string
 	Role      string
 	Name      string
-	OSUser    string
+	Operator  string // who ran runbook (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
 	At        time.Time
 	Via       string // "prompt", "--signoff" or "--yes"
 }
@@ -164,11 +182,29 @@ type Note struct {
 	ID        int64
 	ReleaseID int64
 	At        time.Time
-	Kind      string // "deviation", "warning", "diff", "probe", "resume", "lock"
+	Kind      string // "deviation", "warning", "diff", "probe", "resume", "lock", "handover"
 	Step      string
 	Host      string
 	Text      string
-	Operator  string
+	Operator  string // who was at the keyboard (--operator, else the OS user)
+	OSUser    string // the OS account runbook ran as
+}
+
+// Operation is an ad-hoc command run outside a release (runbook op,
+// runbook exec, the panel, an environment lock removed by unlock), kept
+// so the night's log shows everything done to the hosts.
+type Operation struct {
+	ID         int64
+	Env        string
+	Host       string
+	Name       string // the operation name, "exec" for an ad-hoc command, "unlock" for a lock removed
+	Command    string // masked
+	ExitCode   int
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Operator   string // who was at the keyboard (--operator, else the OS user)
+	OSUser     string // the OS account runbook ran as
+	OutputTail string // masked
 }
 
 // Holder names the process that holds the release lock.
@@ -217,18 +253,44 @@ func NotRecorded(err error) error {
 var ErrNotFound = errors.New("not found")
 
 // Store is the durable record of releases. Package state implements it with
-// SQLite; every Record* method commits one transaction before it returns, so
-// a transition is on disk before the work it describes starts.
+// SQLite, package state/postgres with PostgreSQL, and one conformance
+// suite (state/storetest) holds both to this contract. Every write commits
+// one transaction before it returns, so a transition is on disk before the
+// work it describes starts; a write that fails leaves the record as it was
+// (a *RecordError for the engine, see NotRecorded). Times are kept to the
+// microsecond at least, in UTC. Writes ignore the cancellation of their
+// context: the record most worth keeping is the one written right after
+// the operator pressed Ctrl-C.
 type Store interface {
 	// Lock takes the exclusive release lock for this process. It fails at
-	// once with *LockedError naming the holder when a live process holds it;
-	// a lock left by a dead process is taken over (the returned recovered
-	// holder is non-nil then, for the record). The returned unlock is
-	// idempotent. The lock is also freed by the kernel when the process dies.
+	// once with an error wrapping *LockedError naming the holder when a live
+	// process holds it; a lock left by a dead process is taken over (the
+	// returned recovered holder is non-nil then, for the record). The
+	// returned unlock is idempotent. The lock dies with its holder: the
+	// kernel frees a file lock when the process dies, PostgreSQL an
+	// advisory lock when its connection does.
 	Lock(h Holder) (unlock func(), recovered *Holder, err error)
 
+	// Holder names the holder of the release lock as its record says, and
+	// whether it may still be walking a release (held); held is false when
+	// nobody holds the lock or its holder is provably gone. Read-only, takes
+	// no lock, works on a store opened read-only: `runbook logs -f` asks it
+	// to tell a release being walked from one whose process died.
+	Holder(ctx context.Context) (h Holder, held bool, err error)
+
+	// StoreID returns the id drawn once when the database was created.
+	// Copies of it share it; two databases never do. An environment lock
+	// names it, so that a release finds its own lock again from any
+	// machine that shares the store.
+	StoreID(ctx context.Context) (string, error)
+
 	// CreateRelease inserts r (ID filled) with its steps and their host runs
-	// (IDs filled) in one transaction, plus the creation transition t.
+	// (IDs filled) in one transaction, plus the creation transition t. A zero
+	// r.StartedAt is set to now. Every transition a Store inserts, here and
+	// in the Record* methods, gets the next id, a zero At set to now, the
+	// ids of its subject filled where zero, and its Hash chained to the
+	// transition inserted before it (ChainHash): one chain per store, in
+	// commit order, which Chain returns and VerifyChain checks.
 	CreateRelease(ctx context.Context, r *Release, steps []*StepRun, t Transition) error
 	// RecordRelease updates r's row (state, finished_at, envs) and, when t is
 	// non-nil, inserts t in the same transaction.
@@ -253,6 +315,19 @@ type Store interface {
 	VerifyLive(ctx context.Context, env, host, version string, at time.Time) error
 	// AddStaged records (or replaces) a staged version on a host; Removed marks it gone.
 	AddStaged(ctx context.Context, s Staged) error
+	// AddOperation records an operation that ran on one host.
+	AddOperation(ctx context.Context, op Operation) error
+
+	// LockReleases records the deliberate lock l (runbook lock --message):
+	// while it stands, no release starts or resumes. A zero l.At is set to
+	// now. When a lock stands already it is left as it is, and
+	// *DeployLockedError names it.
+	LockReleases(ctx context.Context, l DeployLock) error
+	// DeployLock returns the deliberate lock, or nil, nil when there is none.
+	DeployLock(ctx context.Context) (*DeployLock, error)
+	// UnlockReleases removes the deliberate lock and returns it; nil, nil
+	// when there was none.
+	UnlockReleases(ctx context.Context) (*DeployLock, error)
 
 	// Release returns the release with this id, or ErrNotFound.
 	Release(ctx context.Context, id int64) (*Release, error)
@@ -273,6 +348,11 @@ type Store interface {
 	LiveVersions(ctx context.Context) ([]Live, error)
 	// StagedVersions returns what was staged on the hosts, newest first.
 	StagedVersions(ctx context.Context) ([]Staged, error)
+	// Operations returns every recorded operation, oldest first.
+	Operations(ctx context.Context) ([]Operation, error)
+	// Chain returns every transition of every release, Hash included, in
+	// commit order: the audit chain, as stored, for VerifyChain.
+	Chain(ctx context.Context) ([]Transition, error)
 
 	// Close releases the database. It does not release the lock.
 	Close() error

@@ -252,6 +252,9 @@ func (rb *Runbook) SecretNames() []string {
 	for _, c := range rb.Handbook.Checks {
 		add(c.Run)
 	}
+	for _, h := range rb.Hooks {
+		add(h.Run)
+	}
 	for _, q := range rb.Handbook.Queries {
 		add(q.SQL)
 	}

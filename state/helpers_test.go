@@ -55,6 +55,7 @@ func newRelease(version string) (*runbook.Release, []*runbook.StepRun) {
 		Kind:         runbook.KindRelease,
 		State:        runbook.ReleasePlanned,
 		Operator:     "alice",
+		OSUser:       "builder",
 		Machine:      "ops-box",
 		StartedAt:    t0,
 		RunbookName:  "billing-center",
@@ -79,7 +80,7 @@ func newRelease(version string) (*runbook.Release, []*runbook.StepRun) {
 func create(t testing.TB, s *Store, version string) (*runbook.Release, []*runbook.StepRun) {
 	t.Helper()
 	r, steps := newRelease(version)
-	tr := runbook.Transition{To: string(runbook.ReleasePlanned), Event: "create", Operator: "alice"}
+	tr := runbook.Transition{To: string(runbook.ReleasePlanned), Event: "create", Operator: "alice", OSUser: "builder"}
 	if err := s.CreateRelease(context.Background(), r, steps, tr); err != nil {
 		t.Fatalf("CreateRelease: %v", err)
 	}

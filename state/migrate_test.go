@@ -56,3 +56,54 @@ func TestMigrateVersion1Live(t *testing.T) {
 		t.Fatal("a switch to 1.1 kept the verification of 1.0")
 	}
 }
+
+// A database of schema version 3, whose operator column holds the OS
+// user (there was no --operator), is migrated to version 4: every record
+// that names an operator keeps it and gets it as its OS user too, and a
+// sign-off's OS user becomes its operator.
+func TestMigrateVersion3Operator(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", "file:"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := "'2026-11-30T22:00:00.000000000Z'"
+	for _, q := range []string{migrations[0], migrations[1], migrations[2], "PRAGMA user_version = 3",
+		`INSERT INTO releases (id, version, kind, state, operator, started_at) VALUES (1, '1.0', 'release', 'succeeded', 'alice', ` + at + `)`,
+		`INSERT INTO transitions (at, release_id, scope, to_state, event, operator) VALUES (` + at + `, 1, 'release', 'planned', 'create', 'alice')`,
+		`INSERT INTO notes (release_id, at, kind, text, operator) VALUES (1, ` + at + `, 'deviation', 'skipped', 'alice')`,
+		`INSERT INTO signoffs (release_id, step, role, name, os_user, at, via) VALUES (1, 'qa', 'QA', 'Li Na', 'alice', ` + at + `, 'prompt')`,
+		`INSERT INTO operations (env, host, name, exit_code, operator) VALUES ('production', 'prod1', 'restart', 0, 'alice')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(p)
+	if err != nil {
+		t.Fatalf("open a version 3 database: %v", err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	r, err := s.Release(ctx, 1)
+	if err != nil || r.Operator != "alice" || r.OSUser != "alice" {
+		t.Errorf("release after the migration: %+v, %v", r, err)
+	}
+	ts, err := s.Transitions(ctx, 1)
+	if err != nil || len(ts) != 1 || ts[0].Operator != "alice" || ts[0].OSUser != "alice" {
+		t.Errorf("transitions after the migration: %+v, %v", ts, err)
+	}
+	ns, err := s.Notes(ctx, 1)
+	if err != nil || len(ns) != 1 || ns[0].OSUser != "alice" {
+		t.Errorf("notes after the migration: %+v, %v", ns, err)
+	}
+	so, err := s.Signoffs(ctx, 1)
+	if err != nil || len(so) != 1 || so[0].Operator != "alice" || so[0].OSUser != "alice" {
+		t.Errorf("sign-offs after the migration: %+v, %v", so, err)
+	}
+	ops, err := s.Operations(ctx)
+	if err != nil || len(ops) != 1 || ops[0].OSUser != "alice" {
+		t.Errorf("operations after the migration: %+v, %v", ops, err)
+	}
+}

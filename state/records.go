@@ -15,9 +15,9 @@ func (s *Store) AddSignoff(ctx context.Context, so runbook.Signoff) error {
 		so.At = s.now()
 	}
 	return s.write(ctx, fmt.Sprintf("record sign-off of %s by %s", so.Role, so.Name), func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO signoffs (release_id, step, role, name, os_user, at, via)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			so.ReleaseID, so.Step, so.Role, so.Name, so.OSUser, timeArg(so.At), so.Via)
+		_, err := tx.ExecContext(ctx, `INSERT INTO signoffs (release_id, step, role, name, os_user, at, via, operator)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			so.ReleaseID, so.Step, so.Role, so.Name, so.OSUser, timeArg(so.At), so.Via, so.Operator)
 		return err
 	})
 }
@@ -30,9 +30,9 @@ func (s *Store) AddNote(ctx context.Context, n *runbook.Note) error {
 	}
 	var id int64
 	err := s.write(ctx, fmt.Sprintf("record %s note", n.Kind), func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notes (release_id, at, kind, step, host, text, operator)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			n.ReleaseID, timeArg(at), n.Kind, n.Step, n.Host, n.Text, n.Operator)
+		res, err := tx.ExecContext(ctx, `INSERT INTO notes (release_id, at, kind, step, host, text, operator, os_user)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ReleaseID, timeArg(at), n.Kind, n.Step, n.Host, n.Text, n.Operator, n.OSUser)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func (s *Store) AddStaged(ctx context.Context, st runbook.Staged) error {
 func (s *Store) Signoffs(ctx context.Context, releaseID int64) ([]runbook.Signoff, error) {
 	var list []runbook.Signoff
 	err := s.read(ctx, fmt.Sprintf("read the sign-offs of release %d", releaseID), func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT release_id, step, role, name, os_user, at, via
+		rows, err := tx.QueryContext(ctx, `SELECT release_id, step, role, name, os_user, at, via, operator
 			FROM signoffs WHERE release_id = ? ORDER BY id`, releaseID)
 		if err != nil {
 			return err
@@ -104,7 +104,7 @@ func (s *Store) Signoffs(ctx context.Context, releaseID int64) ([]runbook.Signof
 		defer rows.Close()
 		for rows.Next() {
 			var so runbook.Signoff
-			if err := rows.Scan(&so.ReleaseID, &so.Step, &so.Role, &so.Name, &so.OSUser, timeCol{&so.At}, &so.Via); err != nil {
+			if err := rows.Scan(&so.ReleaseID, &so.Step, &so.Role, &so.Name, &so.OSUser, timeCol{&so.At}, &so.Via, &so.Operator); err != nil {
 				return err
 			}
 			list = append(list, so)
@@ -118,7 +118,7 @@ func (s *Store) Signoffs(ctx context.Context, releaseID int64) ([]runbook.Signof
 func (s *Store) Notes(ctx context.Context, releaseID int64) ([]runbook.Note, error) {
 	var list []runbook.Note
 	err := s.read(ctx, fmt.Sprintf("read the notes of release %d", releaseID), func(ctx context.Context, tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, release_id, at, kind, step, host, text, operator
+		rows, err := tx.QueryContext(ctx, `SELECT id, release_id, at, kind, step, host, text, operator, os_user
 			FROM notes WHERE release_id = ? ORDER BY id`, releaseID)
 		if err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *Store) Notes(ctx context.Context, releaseID int64) ([]runbook.Note, err
 		defer rows.Close()
 		for rows.Next() {
 			var n runbook.Note
-			if err := rows.Scan(&n.ID, &n.ReleaseID, timeCol{&n.At}, &n.Kind, &n.Step, &n.Host, &n.Text, &n.Operator); err != nil {
+			if err := rows.Scan(&n.ID, &n.ReleaseID, timeCol{&n.At}, &n.Kind, &n.Step, &n.Host, &n.Text, &n.Operator, &n.OSUser); err != nil {
 				return err
 			}
 			list = append(list, n)

@@ -17,8 +17,8 @@ func TestSignoffs(t *testing.T) {
 	stamp := t0.Add(24 * time.Hour)
 	s.Now = func() time.Time { return stamp }
 	want := []runbook.Signoff{
-		{ReleaseID: r.ID, Step: "qa-signoff", Role: "QA", Name: "Zhao Min", OSUser: "alice", At: t0.Add(time.Minute), Via: "prompt"},
-		{ReleaseID: r.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", OSUser: "alice", Via: "--signoff"},
+		{ReleaseID: r.ID, Step: "qa-signoff", Role: "QA", Name: "Zhao Min", Operator: "bob", OSUser: "builder", At: t0.Add(time.Minute), Via: "prompt"},
+		{ReleaseID: r.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", Operator: "alice", OSUser: "alice", Via: "--signoff"},
 	}
 	for _, so := range want {
 		if err := s.AddSignoff(ctx, so); err != nil {
@@ -45,7 +45,7 @@ func TestNotes(t *testing.T) {
 	notes := []*runbook.Note{
 		{ReleaseID: r.ID, Kind: "lock", Text: "lock recovered from dead holder bob on ops-box (pid 4242)", Operator: "alice"},
 		{ReleaseID: r.ID, At: t0.Add(time.Hour), Kind: "deviation", Step: "restart-prerelease", Host: "pre1",
-			Text: "marked done: restarted by hand", Operator: "alice"},
+			Text: "marked done: restarted by hand", Operator: "bob", OSUser: "builder"},
 	}
 	for _, n := range notes {
 		if err := s.AddNote(ctx, n); err != nil {
@@ -132,9 +132,9 @@ func TestAddStagedNewestFirst(t *testing.T) {
 func TestOperations(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	ops := []Operation{
+	ops := []runbook.Operation{
 		{Env: "production", Host: "prod1", Name: "restart", Command: "sudo /opt/jboss/bin/restart.sh",
-			ExitCode: 0, StartedAt: t0, FinishedAt: t0.Add(3 * time.Second), Operator: "alice", OutputTail: "restarted\n"},
+			ExitCode: 0, StartedAt: t0, FinishedAt: t0.Add(3 * time.Second), Operator: "bob", OSUser: "builder", OutputTail: "restarted\n"},
 		{Env: "production", Host: "prod2", Name: "exec", Command: "df -h", ExitCode: 127, StartedAt: t0.Add(time.Minute), Operator: "alice"},
 	}
 	for _, op := range ops {

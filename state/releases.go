@@ -11,7 +11,7 @@ import (
 )
 
 const releaseColumns = `id, version, kind, state, operator, machine, started_at, finished_at,
-	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs`
+	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user`
 
 // CreateRelease inserts r with its steps and their host runs in one
 // transaction, plus the creation transition t. The IDs (r.ID, each step's
@@ -32,10 +32,10 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO releases (version, kind, state, operator, machine,
-			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Version, r.Kind, r.State, r.Operator, r.Machine, timeArg(r.StartedAt), timeArg(r.FinishedAt),
-			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs)
+			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser)
 		if err != nil {
 			return fmt.Errorf("insert release: %w", err)
 		}
@@ -54,8 +54,7 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			}
 		}
 		s.fillTransition(&t, "release", releaseID, 0, 0)
-		_, err = insertTransition(ctx, tx, t)
-		return err
+		return insertTransition(ctx, tx, &t)
 	})
 	if err != nil {
 		return err
@@ -99,8 +98,7 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 		if t == nil {
 			return nil
 		}
-		tr.ID, err = insertTransition(ctx, tx, tr)
-		return err
+		return insertTransition(ctx, tx, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr
@@ -176,7 +174,7 @@ func scanRelease(row scanner) (*runbook.Release, error) {
 	var r runbook.Release
 	err := row.Scan(&r.ID, &r.Version, &r.Kind, &r.State, &r.Operator, &r.Machine,
 		timeCol{&r.StartedAt}, timeCol{&r.FinishedAt}, &r.RunbookName, &r.RunbookFile,
-		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs})
+		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs}, &r.OSUser)
 	if err != nil {
 		return nil, err
 	}

@@ -111,8 +111,7 @@ func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun,
 	}
 	*out = *t
 	s.fillTransition(out, "step", releaseID, st.ID, 0)
-	out.ID, err = insertTransition(ctx, tx, *out)
-	return err
+	return insertTransition(ctx, tx, out)
 }
 
 func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, t, out *runbook.Transition) error {
@@ -143,8 +142,7 @@ func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, 
 	}
 	*out = *t
 	s.fillTransition(out, "host", releaseID, stepID, h.ID)
-	out.ID, err = insertTransition(ctx, tx, *out)
-	return err
+	return insertTransition(ctx, tx, out)
 }
 
 // Steps returns the step runs of a release in order, each with its host
@@ -231,42 +229,91 @@ func (s *Store) fillTransition(t *runbook.Transition, scope string, releaseID, s
 	}
 }
 
-func insertTransition(ctx context.Context, tx *sql.Tx, t runbook.Transition) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO transitions (at, release_id, step_run_id, host_run_id,
-		scope, from_state, to_state, event, operator, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		timeArg(t.At), t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
-		t.Scope, t.From, t.To, t.Event, t.Operator, t.Reason)
-	if err != nil {
-		return 0, fmt.Errorf("insert transition %s -> %s: %w", t.From, t.To, err)
+// insertTransition inserts t as the next link of the audit chain: the
+// next id, and the hash of its fields and of the last row's hash. Writes
+// are serialised (IMMEDIATE transactions, one writer), so the last row
+// read here is the last one committed. It fills t.ID and t.Hash.
+func insertTransition(ctx context.Context, tx *sql.Tx, t *runbook.Transition) error {
+	var (
+		last int64
+		prev string
+	)
+	err := tx.QueryRowContext(ctx, "SELECT id, hash FROM transitions ORDER BY id DESC LIMIT 1").Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read the head of the audit chain: %w", err)
 	}
-	id, err := res.LastInsertId()
+	t.ID = last + 1
+	t.Hash = runbook.ChainHash(prev, *t)
+	_, err = tx.ExecContext(ctx, `INSERT INTO transitions (id, at, release_id, step_run_id, host_run_id,
+		scope, from_state, to_state, event, operator, os_user, machine, reason, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, timeArg(t.At), t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
+		t.Scope, t.From, t.To, t.Event, t.Operator, t.OSUser, t.Machine, t.Reason, t.Hash)
 	if err != nil {
-		return 0, fmt.Errorf("read id of new transition: %w", err)
+		return fmt.Errorf("insert transition %s -> %s: %w", t.From, t.To, err)
 	}
-	return id, nil
+	return nil
+}
+
+// chainExisting chains the transitions recorded before the audit chain
+// existed (schema version 5), in commit order: the chain then proves
+// that nothing was changed after the upgrade, not before.
+func chainExisting(ctx context.Context, tx *sql.Tx) error {
+	ts, err := scanTransitions(ctx, tx, "")
+	if err != nil {
+		return fmt.Errorf("read the transitions to chain: %w", err)
+	}
+	prev := ""
+	for _, t := range ts {
+		t.Hash = runbook.ChainHash(prev, t)
+		if _, err := tx.ExecContext(ctx, "UPDATE transitions SET hash = ? WHERE id = ?", t.Hash, t.ID); err != nil {
+			return fmt.Errorf("chain transition %d: %w", t.ID, err)
+		}
+		prev = t.Hash
+	}
+	return nil
 }
 
 // Transitions returns the transitions of a release in commit order.
 func (s *Store) Transitions(ctx context.Context, releaseID int64) ([]runbook.Transition, error) {
 	var list []runbook.Transition
 	err := s.read(ctx, fmt.Sprintf("read the transitions of release %d", releaseID), func(ctx context.Context, tx *sql.Tx) error {
-		// Writes are serialised, so ascending ids are commit order.
-		rows, err := tx.QueryContext(ctx, `SELECT id, at, release_id, step_run_id, host_run_id, scope,
-			from_state, to_state, event, operator, reason FROM transitions WHERE release_id = ? ORDER BY id`, releaseID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t runbook.Transition
-			err := rows.Scan(&t.ID, timeCol{&t.At}, &t.ReleaseID, idCol{&t.StepRunID}, idCol{&t.HostRunID},
-				&t.Scope, &t.From, &t.To, &t.Event, &t.Operator, &t.Reason)
-			if err != nil {
-				return err
-			}
-			list = append(list, t)
-		}
-		return rows.Err()
+		var err error
+		list, err = scanTransitions(ctx, tx, "WHERE release_id = ?", releaseID)
+		return err
 	})
 	return list, err
+}
+
+// Chain returns every transition, hash included, in commit order.
+func (s *Store) Chain(ctx context.Context) ([]runbook.Transition, error) {
+	var list []runbook.Transition
+	err := s.read(ctx, "read the audit chain", func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		list, err = scanTransitions(ctx, tx, "")
+		return err
+	})
+	return list, err
+}
+
+// scanTransitions reads the transitions that where selects, in commit
+// order: writes are serialised and ids assigned in order, so ascending
+// ids are commit order.
+func scanTransitions(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]runbook.Transition, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, at, release_id, step_run_id, host_run_id, scope,
+		from_state, to_state, event, operator, os_user, machine, reason, hash FROM transitions `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []runbook.Transition
+	for rows.Next() {
+		var t runbook.Transition
+		err := rows.Scan(&t.ID, timeCol{&t.At}, &t.ReleaseID, idCol{&t.StepRunID}, idCol{&t.HostRunID},
+			&t.Scope, &t.From, &t.To, &t.Event, &t.Operator, &t.OSUser, &t.Machine, &t.Reason, &t.Hash)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, t)
+	}
+	return list, rows.Err()
 }

@@ -25,7 +25,7 @@ func TestRecordStepRoundTrip(t *testing.T) {
 	st.Reason = "staged by hand"
 	// A step run whose caller forgot the release: the store finds it.
 	st.ReleaseID = 0
-	tr := &runbook.Transition{From: "pending", To: "skipped", Event: "skip", Operator: "bob", Reason: "staged by hand"}
+	tr := &runbook.Transition{From: "pending", To: "skipped", Event: "skip", Operator: "bob", OSUser: "builder", Reason: "staged by hand"}
 	if err := s.RecordStep(ctx, st, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -39,15 +39,16 @@ func TestRecordStepRoundTrip(t *testing.T) {
 		t.Errorf("Steps after RecordStep:\n got %s\nwant %s", dumpSteps(got), dumpSteps(steps))
 	}
 	want := runbook.Transition{ID: tr.ID, At: t0.Add(time.Second), ReleaseID: r.ID, StepRunID: st.ID,
-		Scope: "step", From: "pending", To: "skipped", Event: "skip", Operator: "bob", Reason: "staged by hand"}
+		Scope: "step", From: "pending", To: "skipped", Event: "skip", Operator: "bob", OSUser: "builder", Reason: "staged by hand"}
+	list, err := s.Transitions(ctx, r.ID)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("Transitions = %+v, %v; want the creation and one more", list, err)
+	}
+	want.Hash = runbook.ChainHash(list[0].Hash, want) // chained to the creation
 	if tr.ID == 0 || *tr != want {
 		t.Errorf("transition filled as %+v, want %+v", *tr, want)
 	}
-	list, err := s.Transitions(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 2 || list[1] != want {
+	if list[1] != want {
 		t.Errorf("stored transitions %+v, want the creation then %+v", list, want)
 	}
 }
@@ -81,14 +82,15 @@ func TestRecordHostRoundTrip(t *testing.T) {
 	}
 	want := runbook.Transition{ID: tr.ID, At: t0.Add(time.Second), ReleaseID: r.ID, StepRunID: steps[1].ID,
 		HostRunID: h.ID, Scope: "host", From: "running", To: "succeeded", Event: "done", Operator: "alice"}
+	list, err := s.Transitions(ctx, r.ID)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("Transitions = %+v, %v; want the creation and one more", list, err)
+	}
+	want.Hash = runbook.ChainHash(list[0].Hash, want) // chained to the creation
 	if *tr != want {
 		t.Errorf("transition filled as %+v, want %+v", *tr, want)
 	}
-	list, err := s.Transitions(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 2 || list[1] != want {
+	if list[1] != want {
 		t.Errorf("stored transitions %+v, want the creation then %+v", list, want)
 	}
 }

@@ -166,6 +166,45 @@ INSERT INTO store_identity (id, db_id) VALUES (1, lower(hex(randomblob(16))));
 	`
 ALTER TABLE live ADD COLUMN verified_at TEXT;
 `,
+	// Version 4, operator and OS user: who was at the keyboard
+	// (--operator, RUNBOOK_OPERATOR) is recorded as the operator, and the
+	// OS account runbook ran as beside it, on every record that names
+	// either. Until now the operator was the OS user, which the existing
+	// rows are given.
+	`
+ALTER TABLE releases ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE transitions ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE notes ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE operations ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE signoffs ADD COLUMN operator TEXT NOT NULL DEFAULT '';
+UPDATE releases SET os_user = operator;
+UPDATE transitions SET os_user = operator;
+UPDATE notes SET os_user = operator;
+UPDATE operations SET os_user = operator;
+UPDATE signoffs SET operator = os_user;
+`,
+	// Version 5: teams. Each transition names the machine that committed
+	// it and carries its link in the audit chain (runbook/audit.go; the
+	// rows already there are chained by chainExisting, in commit order);
+	// a deliberate lock of the releases (runbook lock).
+	`
+ALTER TABLE transitions ADD COLUMN machine TEXT NOT NULL DEFAULT '';
+ALTER TABLE transitions ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE deploy_lock (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	message  TEXT NOT NULL,
+	operator TEXT NOT NULL DEFAULT '',
+	machine  TEXT NOT NULL DEFAULT '',
+	at       TEXT NOT NULL
+);
+`,
+}
+
+// afterMigration holds what a migration does beyond its SQL, by the
+// version it brings the database to.
+var afterMigration = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	5: chainExisting,
 }
 
 // schemaVersion is the user_version this build of runbook writes.
@@ -194,6 +233,11 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 	for i := v; i < schemaVersion; i++ {
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
 			return fmt.Errorf("migrate %s to schema version %d: %w", path, i+1, err)
+		}
+		if after := afterMigration[i+1]; after != nil {
+			if err := after(ctx, tx); err != nil {
+				return fmt.Errorf("migrate %s to schema version %d: %w", path, i+1, err)
+			}
 		}
 	}
 	// PRAGMA takes no bound parameters; schemaVersion is our own integer.

@@ -55,8 +55,9 @@ type Executor struct {
 }
 
 var (
-	_ runbook.Executor = (*Executor)(nil)
-	_ runbook.Warmer   = (*Executor)(nil)
+	_ runbook.Executor   = (*Executor)(nil)
+	_ runbook.HookRunner = (*Executor)(nil)
+	_ runbook.Warmer     = (*Executor)(nil)
 )
 
 // Warm implements runbook.Warmer: it connects to hosts ahead of step s,
@@ -115,17 +116,17 @@ func (e *Executor) Do(ctx context.Context, c *runbook.Call) (runbook.Outcome, er
 }
 
 // Verify implements runbook.Executor.
-func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (bool, error) {
+func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (int, error) {
 	k, err := KindOf(c.Step)
 	if err != nil {
-		return false, err
+		return -1, err
 	}
 	if c.Verify == "" {
-		return true, nil
+		return 0, nil
 	}
 	conn, err := e.conn(ctx, c.Host)
 	if err != nil {
-		return false, err
+		return -1, err
 	}
 	return k.Verify(ctx, e, conn, c)
 }
@@ -139,17 +140,18 @@ func (e *Executor) Check(ctx context.Context, c *runbook.Call) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return e.shellOn(ctx, conn, c, c.Check)
+	code, err := e.shellOn(ctx, conn, c, c.Check)
+	return err == nil && code == 0, err
 }
 
 // shellOn runs script once on c.Host, in its workdir, with the step's
-// environment; ok reports exit status 0.
-func (e *Executor) shellOn(ctx context.Context, conn remote.Conn, c *runbook.Call, script string) (bool, error) {
+// environment, and returns its exit status.
+func (e *Executor) shellOn(ctx context.Context, conn remote.Conn, c *runbook.Call, script string) (int, error) {
 	code, err := conn.Exec(ctx, remote.ExecSpec{Script: script, Dir: c.Host.Workdir, Env: c.Env, Stdout: c.Out, Stderr: c.Out, Timeout: c.Step.Timeout})
 	if err != nil {
-		return false, inDoubt(err)
+		return -1, inDoubt(err)
 	}
-	return code == 0, nil
+	return code, nil
 }
 
 // Undo implements runbook.Executor: the step's undo command when it has
@@ -220,6 +222,13 @@ func (e *Executor) Forget(ctx context.Context, c *runbook.Call) {
 	if conn, err := e.conn(ctx, c.Host); err == nil {
 		_ = conn.ForgetMarkers(ctx, c.Token)
 	}
+}
+
+// Hook implements runbook.HookRunner: the hook runs as a local command
+// does, without run markers (nothing settles a hook after a crash).
+func (e *Executor) Hook(ctx context.Context, c runbook.HookCall) (int, error) {
+	local := remote.NewLocal(remote.HostConfig{Name: "hook " + c.Hook.Name, Local: true, MarkerDir: e.MarkerDir})
+	return local.Exec(ctx, remote.ExecSpec{Script: c.Command, Dir: e.RB.Dir, Env: c.Env, Stdout: c.Out, Stderr: c.Out, Timeout: c.Hook.Timeout})
 }
 
 // Close implements runbook.Executor.

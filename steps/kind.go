@@ -25,8 +25,9 @@ type Kind interface {
 	// runbook.Executor.Do). Kinds the engine runs itself (confirm, diff)
 	// have no host action and return an error.
 	Do(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error)
-	// Verify runs c.Verify once on c.Host (runbook.Executor.Verify).
-	Verify(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (bool, error)
+	// Verify runs c.Verify once on c.Host and returns its exit status
+	// (runbook.Executor.Verify).
+	Verify(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (int, error)
 	// Undo reverses Do on c.Host when the step has no undo command of its
 	// own: d is what Do recorded. It must be safe to repeat. Kinds without
 	// a built-in undo return an error (the engine never asks them: their
@@ -78,7 +79,7 @@ func Changes(rb *runbook.Runbook, s *runbook.Step) runbook.Change {
 type shellVerify struct{}
 
 // Verify implements Kind.
-func (shellVerify) Verify(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (bool, error) {
+func (shellVerify) Verify(ctx context.Context, x *Executor, conn remote.Conn, c *runbook.Call) (int, error) {
 	return x.shellOn(ctx, conn, c, c.Verify)
 }
 

@@ -32,10 +32,23 @@ import (
 // versions the state database recorded as staged on the host, oldest
 // release first, never what a directory listing or the host's clock says.
 // The transport primitives it is built on never follow a link.
+//
+// Beside them, the environment lock (docs/SPEC.md "Teams", envlock.go):
+//
+//	.runbook-lock/owner              who holds the environment: operator,
+//	                                 machine, release, state (runbook.FormatOwner)
+//
+// It is taken by one rename of a directory made under a name of its own
+// and already holding its owner file: rename(2) of a directory over a
+// directory that is not empty fails, so of two runbooks only one gets it,
+// and a lock is never seen without its owner.
 const (
 	releasesDir  = "releases"
 	currentLink  = "current"
 	previousLink = "previous"
+
+	lockDir   = ".runbook-lock"
+	lockOwner = "owner"
 )
 
 // versionPattern is the version rule of SPEC §8, the same as

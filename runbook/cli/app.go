@@ -13,6 +13,7 @@ import (
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
 	"github.com/runbook-dev/runbook/state"
+	"github.com/runbook-dev/runbook/state/postgres"
 	"github.com/runbook-dev/runbook/steps"
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/spf13/cobra"
@@ -22,6 +23,9 @@ import (
 // in plain text are masked from then on, like vault secrets: whatever
 // command loaded it may print host output or errors that carry them.
 func (g *globals) load() (*runbook.Runbook, error) {
+	if g.isMissing() {
+		return nil, g.missingFile()
+	}
 	rb, err := runbook.Load(g.file)
 	if err != nil {
 		return nil, err
@@ -30,26 +34,59 @@ func (g *globals) load() (*runbook.Runbook, error) {
 	return rb, nil
 }
 
-// statePath is the state database of a runbook.
+// statePath is the SQLite state database of a runbook (statestore.go
+// says when the record is a PostgreSQL database instead).
 func (g *globals) statePath(rb *runbook.Runbook) string {
-	if g.state != "" {
+	if g.state != "" && !isStateURL(g.state) {
 		return g.state
 	}
-	dir := "."
-	if rb != nil {
-		dir = rb.Dir
-	} else if abs, err := filepath.Abs(g.file); err == nil {
-		dir = filepath.Dir(abs)
-	}
-	return filepath.Join(dir, ".runbook", "state.db")
+	return filepath.Join(g.runbookDir(rb), ".runbook", "state.db")
 }
 
-// workDir is the .runbook directory that holds the database, logs and markers.
+// runbookDir is the directory of the runbook file.
+func (g *globals) runbookDir(rb *runbook.Runbook) string {
+	if rb != nil {
+		return rb.Dir
+	}
+	if abs, err := filepath.Abs(g.file); err == nil {
+		return filepath.Dir(abs)
+	}
+	return "."
+}
+
+// workDir is the .runbook directory that holds the database, logs and
+// markers; with a PostgreSQL record, the logs and markers stay in
+// .runbook beside the runbook file.
 func (g *globals) workDir(rb *runbook.Runbook) string {
+	if g.stateURL(rb) != "" {
+		return filepath.Join(g.runbookDir(rb), ".runbook")
+	}
 	return filepath.Dir(g.statePath(rb))
 }
 
-func operator() string {
+// operator is who is at the keyboard: --operator, else RUNBOOK_OPERATOR,
+// else the OS user. It is recorded on every transition, sign-off and
+// note, with the OS user beside it (osUser): on a shared build account
+// the OS user names nobody.
+func (g *globals) operator() string {
+	if g.operatorName != "" {
+		return g.operatorName
+	}
+	return osUser()
+}
+
+// checkOperator reads --operator or RUNBOOK_OPERATOR: a name that goes
+// into every record, so one line of plain text.
+func (g *globals) checkOperator() error {
+	if g.operatorName == "" {
+		g.operatorName = strings.TrimSpace(g.getenv("RUNBOOK_OPERATOR"))
+	}
+	g.operatorName = strings.TrimSpace(g.operatorName)
+	return runbook.CheckText("--operator", g.operatorName)
+}
+
+// osUser is the OS account runbook runs as.
+func osUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}
@@ -71,13 +108,15 @@ func machine() string {
 // store, the lock and the ports of the walker.
 type session struct {
 	rb      *runbook.Runbook
-	store   *state.Store
+	store   runbook.Store
 	unlock  func()
 	masker  *secrets.Masker
 	secrets *secrets.Resolver
 	exec    *steps.Executor
 	pool    *remote.Pool
 	ui      *printer
+	// preflight is the engine's Preflight (start and resume), else nil.
+	preflight func(context.Context, bool, string) error
 }
 
 func (s *session) Close() {
@@ -92,21 +131,36 @@ func (s *session) Close() {
 	}
 }
 
-// open loads the runbook, opens the store and takes the release lock.
+// open loads the runbook, opens the store, takes the release lock and
+// resolves every secret the runbook names.
 func (g *globals) open(ctx context.Context, command, version string) (*session, error) {
+	return g.openSession(ctx, command, version, false)
+}
+
+// openWalk is open for start and resume: the secrets are resolved by the
+// engine's Preflight (walkPreflight), which lists a missing secret with
+// every other problem found before the first step.
+func (g *globals) openWalk(ctx context.Context, command, version string, signoffs map[string]string) (*session, error) {
+	s, err := g.openSession(ctx, command, version, true)
+	if err != nil {
+		return nil, err
+	}
+	s.preflight = g.walkPreflight(s, version, signoffs)
+	return s, nil
+}
+
+func (g *globals) openSession(ctx context.Context, command, version string, deferSecrets bool) (*session, error) {
 	rb, err := g.load()
 	if err != nil {
 		return nil, err
 	}
-	// The state package's errors name the database and say what to do.
-	st, err := state.Open(g.statePath(rb))
+	st, err := g.openStore(ctx, rb)
 	if err != nil {
 		return nil, err
 	}
-	st.TakeOverOtherMachine = g.takeOverLock
 	s := &session{rb: rb, store: st, masker: g.masker}
 	s.secrets = secrets.NewResolver(func() (*secrets.Vault, error) { return g.openVault(rb) }, g.masker)
-	h := runbook.Holder{User: operator(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
+	h := runbook.Holder{User: osUser(), Machine: machine(), PID: os.Getpid(), Version: version, Command: command}
 	unlock, recovered, err := st.Lock(h)
 	if err != nil {
 		st.Close()
@@ -115,7 +169,7 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	s.unlock = unlock
 	s.ui = newPrinter(&g.gate, g.stdout, g.stderr, s.masker)
 	if recovered != nil {
-		noteTakeover(ctx, s, h.User, recovered)
+		noteTakeover(ctx, s, g.operator(), recovered)
 	}
 	s.pool = remote.NewPool(remote.PoolOptions{
 		KnownHosts:        rb.KnownHosts,
@@ -132,6 +186,9 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 	if isTerminal(g.stdout) {
 		s.exec.Progress = newUploadBars(g.stdout, s.ui).Start
 	}
+	if deferSecrets {
+		return s, nil
+	}
 	if err := preloadSecrets(rb, s.secrets); err != nil {
 		s.Close()
 		return nil, err
@@ -144,21 +201,26 @@ func (g *globals) open(ctx context.Context, command, version string) (*session, 
 // --same-artifact.
 func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, same bool) *engine.Engine {
 	return engine.New(s.rb, engine.Config{
-		Store:        s.store,
-		Exec:         s.exec,
-		Differ:       s.exec,
-		Staged:       s.exec,
-		Warm:         s.exec,
-		UI:           s.ui,
-		Masker:       s.masker,
-		Secrets:      s.secrets,
-		Ask:          g.interaction(),
-		Operator:     operator(),
-		Machine:      machine(),
-		LogDir:       filepath.Join(g.workDir(s.rb), "logs"),
-		Signoffs:     signoffs,
-		AcceptDiff:   acceptDiff,
-		SameArtifact: same,
+		Store:         s.store,
+		Exec:          s.exec,
+		Differ:        s.exec,
+		Staged:        s.exec,
+		Warm:          s.exec,
+		UI:            s.ui,
+		Masker:        s.masker,
+		Secrets:       s.secrets,
+		Hooks:         s.exec,
+		Ask:           g.interaction(),
+		Operator:      g.operator(),
+		OSUser:        osUser(),
+		Machine:       machine(),
+		Locker:        s.exec,
+		StateLocation: g.stateLocation(s.rb),
+		LogDir:        filepath.Join(g.workDir(s.rb), "logs"),
+		Signoffs:      signoffs,
+		AcceptDiff:    acceptDiff,
+		SameArtifact:  same,
+		Preflight:     s.preflight,
 	})
 }
 
@@ -167,8 +229,12 @@ func (g *globals) needTerminal(cmd string) error {
 	if g.interactive || g.yes {
 		return nil
 	}
-	return runbook.WithHint(usagef("%s asks the operator before each step, and there is no terminal", cmd),
-		"run it in a terminal, or pass --yes to take the default at every prompt (sign-offs with --signoff ROLE=NAME)")
+	why := "stdin is not a terminal"
+	if isTerminal(g.stdin) {
+		why = "there is no terminal to ask on"
+	}
+	return runbook.WithHint(usagef("%s asks the operator before each step, and %s", cmd, why),
+		"run it in a terminal (its output may go through a pipe: | tee night.log), or pass --yes to take the default at every prompt (sign-offs with --signoff ROLE=NAME)")
 }
 
 // takeOverFlag adds --take-over-lock to a command that takes the release
@@ -204,12 +270,15 @@ func lockError(err error) error {
 func noteTakeover(ctx context.Context, s *session, user string, old *runbook.Holder) {
 	what := strings.TrimSpace(old.Command + " " + old.Version)
 	why, note := "whose process is gone", "lock recovered from dead holder"
-	if old.Machine != machine() {
+	if _, shared := s.store.(*postgres.Store); shared {
+		// PostgreSQL freed the lock with its holder's connection.
+		why = "whose connection to the state database ended"
+	} else if old.Machine != machine() {
 		why, note = "as --take-over-lock asked (this machine cannot check that process)", "lock taken over (--take-over-lock) from holder"
 	}
 	s.ui.Warn(fmt.Sprintf("took over the lock of %s on %s (pid %d, %s), %s", old.User, old.Machine, old.PID, what, why))
 	if un, _ := s.store.Unfinished(ctx); un != nil {
-		_ = s.store.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: user,
+		_ = s.store.AddNote(ctx, &runbook.Note{ReleaseID: un.ID, Kind: "lock", Operator: user, OSUser: osUser(),
 			Text: fmt.Sprintf("%s %s@%s pid %d (%s, since %s)", note, old.User, old.Machine, old.PID, what, old.Since.Format("2006-01-02T15:04:05Z"))})
 	}
 }

@@ -38,6 +38,10 @@ func exitCode(err error) int {
 		ue  *usageError
 		hk  *remote.HostKeyError
 	)
+	var pe *problemsError
+	if errors.As(err, &pe) {
+		return pe.exitCode()
+	}
 	switch {
 	case err == nil, errors.Is(err, runbook.ErrPaused):
 		return ExitOK
@@ -45,7 +49,7 @@ func exitCode(err error) int {
 		// Ctrl-C at a prompt (a host key asked during op, exec, diff)
 		// ends the command as Ctrl-C anywhere else does.
 		return ExitInterrupted
-	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished):
+	case errors.As(err, &le), errors.Is(err, runbook.ErrUnfinished), errors.Is(err, runbook.ErrLocked):
 		return ExitLocked
 	case errors.Is(err, secrets.ErrVault):
 		return ExitVault
@@ -93,13 +97,43 @@ func printError(w io.Writer, err error, mask func(string) string) {
 		}
 		return
 	}
+	var pe *problemsError
+	if errors.As(err, &pe) {
+		// Every problem with its own hints, then what it all means.
+		for _, p := range pe.problems {
+			fmt.Fprintf(w, "runbook: error: %s\n", mask(problemText(p.err)))
+			for _, h := range hints(p.err) {
+				fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
+			}
+		}
+		// One problem keeps to the two lines of any error when it has a
+		// hint of its own; several are counted.
+		if len(pe.problems) == 1 && len(hints(pe.problems[0].err)) > 0 {
+			return
+		}
+		again := "fix it and run `runbook check` again"
+		if len(pe.problems) > 1 {
+			again = fmt.Sprintf("%d problems: fix them and run `runbook check` again", len(pe.problems))
+		}
+		if pe.start {
+			again = "found before the first step, nothing was run or recorded; " + again
+		}
+		fmt.Fprintf(w, "runbook: hint: %s\n", again)
+		return
+	}
 	var fe *runbook.FileError
 	if errors.As(err, &fe) {
 		fmt.Fprintf(w, "%s\n", mask(fe.Error()))
-		if fe.Line > 0 {
-			fmt.Fprintf(w, "runbook: hint: fix the runbook file and run `runbook validate`\n")
-		} else {
-			fmt.Fprintf(w, "runbook: hint: `runbook init` writes an example runbook.yaml; -f FILE names another\n")
+		hs := hints(err)
+		switch {
+		case len(hs) > 0:
+		case fe.Line > 0:
+			hs = []string{"fix the runbook file and run `runbook validate`"}
+		default:
+			hs = []string{"-f FILE (or RUNBOOK_FILE) names the runbook file"}
+		}
+		for _, h := range hs {
+			fmt.Fprintf(w, "runbook: hint: %s\n", mask(h))
 		}
 		return
 	}
@@ -138,3 +172,6 @@ func hints(err error) []string {
 	}
 	return out
 }
+
+// isPromptInterrupted reports Ctrl-C at a prompt.
+func isPromptInterrupted(err error) bool { return errors.Is(err, runbook.ErrPromptInterrupted) }

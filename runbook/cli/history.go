@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -16,14 +17,20 @@ func newHistory(g *globals) *cobra.Command {
 		Short: "Every release and rollback: id, version, state, operator, start, end, kind",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rels []*runbook.Release
 			_, st, err := g.readStore()
-			if err != nil {
+			switch {
+			case errors.Is(err, runbook.ErrNothingToDo):
+				// No database yet: an empty history, not an error, so
+				// that a script's `history --json | jq` works from the
+				// first night on.
+			case err != nil:
 				return err
-			}
-			defer st.Close()
-			rels, err := st.Releases(cmd.Context())
-			if err != nil {
-				return err
+			default:
+				defer st.Close()
+				if rels, err = st.Releases(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				docs := make([]*report.ReleaseDoc, 0, len(rels))
@@ -34,15 +41,19 @@ func newHistory(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(docs)
 			}
-			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-19s %-19s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
+			if len(rels) == 0 {
+				fmt.Fprintln(g.stdout, "no release recorded yet; `runbook start --version V` starts the first")
+				return nil
+			}
+			fmt.Fprintf(g.stdout, "%4s  %-12s %-9s %-13s %-10s %-25s %s\n", "ID", "VERSION", "KIND", "STATE", "OPERATOR", "STARTED", "ENDED")
 			for _, r := range rels {
 				end := "-"
 				if !r.FinishedAt.IsZero() {
-					end = r.FinishedAt.Local().Format("2006-01-02 15:04:05")
+					end = r.FinishedAt.Local().Format(report.StampLayout)
 				}
 				// Recorded text is shown terminal-safe: a version or name
 				// written before they were checked may hold anything.
-				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-19s %-19s\n", r.ID, runbook.TermSafeLine(r.Version), r.Kind, stateColor(string(r.State)), runbook.TermSafeLine(r.Operator), r.StartedAt.Local().Format("2006-01-02 15:04:05"), end)
+				fmt.Fprintf(g.stdout, "%4d  %-12s %-9s %-13s %-10s %-25s %s\n", r.ID, runbook.TermSafeLine(r.Version), r.Kind, stateColor(string(r.State)), runbook.TermSafeLine(r.Operator), r.StartedAt.Local().Format(report.StampLayout), end)
 			}
 			return nil
 		},

@@ -10,7 +10,6 @@ import (
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
-	"github.com/runbook-dev/runbook/state"
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
@@ -38,7 +37,7 @@ const outputTail = 4096
 // the state database. It fails when any host did not run the command or
 // it exited non-zero.
 func (g *globals) runOnHosts(ctx context.Context, r *reach, job hostJob) error {
-	st, err := state.Open(g.statePath(r.rb))
+	st, err := g.openStore(ctx, r.rb)
 	if err != nil {
 		return fmt.Errorf("open the state database to record %s: %w", job.name, err)
 	}
@@ -96,7 +95,7 @@ func hostNames(hosts []*runbook.Host) string {
 
 // runOnHost runs the job on one host and records it. code is -1 when the
 // command did not run (or its end is unknown); err then says why.
-func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job hostJob, h *runbook.Host) (int, error) {
+func (g *globals) runOnHost(ctx context.Context, r *reach, st runbook.Store, job hostJob, h *runbook.Host) (int, error) {
 	step := &runbook.Step{Name: job.name, On: job.env.Name}
 	start := time.Now()
 	tail := &tailWriter{max: outputTail}
@@ -122,9 +121,9 @@ func (g *globals) runOnHost(ctx context.Context, r *reach, st *state.Store, job 
 		hr.State = runbook.RunFailed
 	}
 	r.ui.HostDone(step, hr, "")
-	op := state.Operation{
+	op := runbook.Operation{
 		Env: job.env.Name, Host: h.Name, Name: job.name, Command: g.masker.Mask(script), ExitCode: code,
-		StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Operator: operator(), OutputTail: tail.String(),
+		StartedAt: start.UTC(), FinishedAt: time.Now().UTC(), Operator: g.operator(), OSUser: osUser(), OutputTail: tail.String(),
 	}
 	if rerr := st.AddOperation(context.WithoutCancel(ctx), op); rerr != nil {
 		r.ui.Warn(fmt.Sprintf("could not record %s on %s: %v", job.name, h.Name, rerr))

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
-	"github.com/runbook-dev/runbook/state"
 	"github.com/spf13/cobra"
 )
 
@@ -91,11 +88,10 @@ func (g *globals) runInfo(ctx context.Context, o infoOptions) error {
 // readLive fills the live versions and the latest release from the state
 // database, read-only; no database yet means nothing was ever released.
 func (g *globals) readLive(ctx context.Context, hb *handbook) error {
-	path := g.statePath(hb.rb)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	st, err := g.openReadStore(ctx, hb.rb)
+	if errors.Is(err, runbook.ErrNothingToDo) {
 		return nil
 	}
-	st, err := state.OpenReadOnly(path)
 	if err != nil {
 		return fmt.Errorf("open the state database for the live versions: %w", err)
 	}

@@ -111,6 +111,11 @@ func (p *printer) HostDone(s *runbook.Step, hr *runbook.HostRun, summary string)
 		mark = green.Sprint("✓ ") + c.Sprint(hr.Host) + fmt.Sprintf(" done in %s", d.Round(time.Millisecond))
 	case runbook.RunFailed:
 		mark = red.Sprint("✗ ") + c.Sprint(hr.Host) + red.Sprintf(" failed (exit %d) after %s", hr.ExitCode, d.Round(time.Millisecond))
+		if f := runbook.ParseDetail(hr.Detail).FailedVerify; f != nil {
+			// Its action passed (exit 0): say which check failed it.
+			mark = red.Sprint("✗ ") + c.Sprint(hr.Host) + red.Sprintf(" failed after %s: ", d.Round(time.Millisecond)) +
+				red.Sprint(p.mask.Mask(runbook.TermSafeLine(f.String())))
+		}
 	default:
 		mark = yellow.Sprint("• ") + c.Sprint(hr.Host) + " " + string(hr.State)
 	}

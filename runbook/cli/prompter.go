@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/AlecAivazis/survey/v2"
 	"github.com/AlecAivazis/survey/v2/terminal"
@@ -13,18 +14,30 @@ import (
 
 // surveyPrompter implements runbook.Prompter on the terminal.
 type surveyPrompter struct {
-	opts []survey.AskOpt
-	gate *outputGate
+	opts   []survey.AskOpt
+	gate   *outputGate
+	settle time.Duration // wait before drawing a prompt (pipeSettle)
 }
 
 func newPrompter(g *globals) *surveyPrompter {
 	in, _ := g.stdin.(terminal.FileReader)
-	out, _ := g.stdout.(terminal.FileWriter)
+	out := g.promptOut
 	if in == nil || out == nil {
 		in, out = os.Stdin, os.Stdout
 	}
-	return &surveyPrompter{opts: []survey.AskOpt{survey.WithStdio(in, out, g.stderr)}, gate: &g.gate}
+	p := &surveyPrompter{opts: []survey.AskOpt{survey.WithStdio(in, out, g.stderr)}, gate: &g.gate}
+	if !isTerminal(g.stdout) {
+		p.settle = pipeSettle
+	}
+	return p
 }
+
+// pipeSettle is how long a prompt waits before it is drawn on the
+// terminal while the walk's output goes through a pipe (`| tee`): the
+// reader of the pipe echoes those lines to the same terminal a moment
+// later, and a line that lands after a prompt is drawn breaks survey's
+// redraw of it.
+const pipeSettle = 100 * time.Millisecond
 
 func promptErr(err error) error {
 	if errors.Is(err, terminal.InterruptErr) {
@@ -38,6 +51,7 @@ func (p *surveyPrompter) Select(msg string, options []string, def string) (strin
 	defer p.gate.ask()()
 	var ans string
 	q := &survey.Select{Message: msg, Options: options, Default: def, PageSize: min(max(len(options), 7), 20)}
+	time.Sleep(p.settle)
 	if err := survey.AskOne(q, &ans, p.opts...); err != nil {
 		return "", promptErr(err)
 	}
@@ -54,6 +68,7 @@ func (p *surveyPrompter) Input(msg, def string) (string, error) {
 		s, _ := v.(string)
 		return runbook.CheckText("the answer", s)
 	})
+	time.Sleep(p.settle)
 	if err := survey.AskOne(&survey.Input{Message: msg, Default: def}, &ans, append(p.opts, plainText)...); err != nil {
 		return "", promptErr(err)
 	}
@@ -64,6 +79,7 @@ func (p *surveyPrompter) Input(msg, def string) (string, error) {
 func (p *surveyPrompter) Password(msg string) (string, error) {
 	defer p.gate.ask()()
 	var ans string
+	time.Sleep(p.settle)
 	if err := survey.AskOne(&survey.Password{Message: msg}, &ans, p.opts...); err != nil {
 		return "", promptErr(err)
 	}

@@ -114,14 +114,10 @@ func (r *reach) render(what, text string, h *runbook.Host) (string, error) {
 // completionRunbook loads the runbook for shell completion, which must
 // never fail loudly: nil when there is none.
 func (g *globals) completionRunbook() *runbook.Runbook {
-	file := g.file
-	if file == "" {
-		file = g.getenv("RUNBOOK_FILE")
+	if g.file == "" { // completion runs no PersistentPreRunE
+		g.resolveFile()
 	}
-	if file == "" {
-		file = "runbook.yaml"
-	}
-	rb, err := runbook.Load(file)
+	rb, err := runbook.Load(g.file)
 	if err != nil {
 		return nil
 	}

@@ -1,18 +1,15 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-	"os"
+	"context"
 
 	"github.com/runbook-dev/runbook/runbook"
-	"github.com/runbook-dev/runbook/state"
 )
 
 // readStore opens the state database read-only for commands that only
 // look (status, history, report): they never block a running release and
 // never create anything.
-func (g *globals) readStore() (*runbook.Runbook, *state.Store, error) {
+func (g *globals) readStore() (*runbook.Runbook, runbook.Store, error) {
 	rb, err := g.load()
 	if err != nil {
 		// status after an interruption must work even if the runbook file
@@ -22,13 +19,7 @@ func (g *globals) readStore() (*runbook.Runbook, *state.Store, error) {
 		}
 		rb = nil
 	}
-	path := g.statePath(rb)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return rb, nil, runbook.WithHint(fmt.Errorf("%w: no release has run here yet (no state database at %s)", runbook.ErrNothingToDo, path),
-			"`runbook start --version V` starts the first release")
-	}
-	// The state package's errors name the database and say what to do.
-	st, err := state.OpenReadOnly(path)
+	st, err := g.openReadStore(context.Background(), rb)
 	if err != nil {
 		return rb, nil, err
 	}

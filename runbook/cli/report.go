@@ -12,7 +12,6 @@ import (
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/report"
-	"github.com/runbook-dev/runbook/state"
 	"github.com/spf13/cobra"
 )
 
@@ -52,34 +51,25 @@ the shape documented in the README for scripts.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.version, "release", "", "the latest release of this version (default: the latest release)")
-	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (see `runbook history`)")
-	cmd.Flags().StringVar(&o.format, "format", "text", "text, md, html or json")
+	cmd.Flags().Int64Var(&o.id, "id", 0, "the release with this id (runbook history lists them)")
+	cmd.Flags().StringVar(&o.format, "format", "", "text, md, html or json (default: from the extension of -o FILE, else text)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the report to FILE (replaced atomically) instead of stdout")
 	return cmd
 }
 
 func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) error {
+	o.format = reportFormat(o.format, o.output)
 	render, ok := reportFormats[o.format]
 	if !ok {
 		return usagef("report: unknown --format %q; use text, md, html or json", o.format)
 	}
-	if byID && o.version != "" {
-		return usagef("report: --release and --id both name a release; give one of them")
-	}
-	_, st, err := g.readStore()
+	p, err := g.openPicked(ctx, "report", o.version, o.id, byID)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rels, err := st.Releases(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := pickRelease(rels, o.version, o.id, byID)
-	if err != nil {
-		return err
-	}
-	in, err := reportInput(ctx, st, r, rels)
+	defer p.st.Close()
+	r := p.r
+	in, err := reportInput(ctx, p.st, r, p.all)
 	if err != nil {
 		return fmt.Errorf("read the records of release %s (#%d): %w", r.Version, r.ID, err)
 	}
@@ -96,6 +86,60 @@ func runReport(ctx context.Context, g *globals, o *reportOptions, byID bool) err
 	}
 	fmt.Fprintf(g.stdout, "wrote the %s report of %s %s (#%d) to %s\n", o.format, r.Kind, r.Version, r.ID, o.output)
 	return nil
+}
+
+// formatOfExtension maps the extension of -o FILE to its format, so that
+// `report -o night.html` writes HTML, not text in a .html file.
+var formatOfExtension = map[string]string{
+	".html":     "html",
+	".htm":      "html",
+	".md":       "md",
+	".markdown": "md",
+	".json":     "json",
+	".txt":      "text",
+	".text":     "text",
+}
+
+// reportFormat is the format a report is written in: --format as given
+// (in any case), else the one the extension of output names, else text.
+func reportFormat(flag, output string) string {
+	if flag != "" {
+		return strings.ToLower(flag)
+	}
+	if f, ok := formatOfExtension[strings.ToLower(filepath.Ext(output))]; ok {
+		return f
+	}
+	return "text"
+}
+
+// picked is the record opened read-only and the release that --release
+// or --id named in it (the latest when neither did).
+type picked struct {
+	rb  *runbook.Runbook // nil when the runbook file is gone
+	st  runbook.Store    // the caller closes it
+	all []*runbook.Release
+	r   *runbook.Release
+}
+
+// openPicked opens the record and picks the release for cmd (report,
+// logs) by its flags.
+func (g *globals) openPicked(ctx context.Context, cmd, version string, id int64, byID bool) (*picked, error) {
+	if byID && version != "" {
+		return nil, usagef("%s: --release and --id both name a release; give one of them", cmd)
+	}
+	rb, st, err := g.readStore()
+	if err != nil {
+		return nil, err
+	}
+	rels, err := st.Releases(ctx)
+	if err == nil {
+		var r *runbook.Release
+		if r, err = pickRelease(rels, version, id, byID); err == nil {
+			return &picked{rb: rb, st: st, all: rels, r: r}, nil
+		}
+	}
+	st.Close()
+	return nil, err
 }
 
 // pickRelease finds the release the flags name: by id, the latest of a
@@ -142,7 +186,7 @@ func recentVersions(rels []*runbook.Release) string {
 
 // reportInput reads everything recorded about r, plus the `rollback --to`
 // releases that followed it before the next release.
-func reportInput(ctx context.Context, st *state.Store, r *runbook.Release, rels []*runbook.Release) (report.Input, error) {
+func reportInput(ctx context.Context, st runbook.Store, r *runbook.Release, rels []*runbook.Release) (report.Input, error) {
 	in := report.Input{Release: r}
 	var err error
 	if in.Steps, err = st.Steps(ctx, r.ID); err != nil {

@@ -49,7 +49,7 @@ before its current one. Recorded as a release of kind rollback.`,
 			} else {
 				err = e.Rollback(cmd.Context())
 			}
-			return g.afterWalk(e, err)
+			return g.afterWalk(cmd.Context(), s, e, err)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "switch back to this already staged version (empty: the previous one)")

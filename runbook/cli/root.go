@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/AlecAivazis/survey/v2/terminal"
 	"github.com/fatih/color"
 	"github.com/runbook-dev/runbook/runbook/engine"
 	"github.com/runbook-dev/runbook/secrets"
@@ -26,6 +27,7 @@ var (
 // globals are the flags every command takes.
 type globals struct {
 	file        string
+	fileFrom    string // "-f/--file" or "RUNBOOK_FILE" when one named the file
 	state       string
 	vault       string
 	passFile    string
@@ -37,7 +39,12 @@ type globals struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	getenv      func(string) string
-	interactive bool // stdin and stdout are terminals
+	interactive bool // prompts can be asked: stdin is a terminal, and promptOut is set
+	// promptOut is where prompts are drawn: stdout when it is a terminal,
+	// else the controlling terminal (/dev/tty), so that `runbook start |
+	// tee night.log` asks on the terminal while the walk goes through the
+	// pipe. nil when nobody can be asked.
+	promptOut terminal.FileWriter
 	// masker hides every secret resolved by this process from everything
 	// it prints, error messages included.
 	masker *secrets.Masker
@@ -49,25 +56,56 @@ type globals struct {
 	// takeOverLock is --take-over-lock of the commands that take the
 	// release lock (takeOverFlag).
 	takeOverLock bool
+
+	// operatorName is --operator (or RUNBOOK_OPERATOR), checked by
+	// checkOperator; "" when neither names anyone.
+	operatorName string
 }
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, masker: secrets.NewMasker()}
-	g.interactive = isTerminal(stdin) && isTerminal(stdout)
+	var closeTTY func()
+	g.promptOut, closeTTY = promptOutput(stdin, stdout)
+	defer closeTTY()
+	g.interactive = g.promptOut != nil
 	root := newRoot(g)
-	root.SetArgs(args)
+	root.SetArgs(followShorthand(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
-		err = usagef("%v", err)
+		err = commandError(root, err)
 	}
 	if err != nil {
 		printError(stderr, err, g.masker.Mask)
 	}
 	return exitCode(err)
+}
+
+// promptOutput finds where prompts are drawn: nowhere when stdin is not
+// a terminal (nobody can answer); stdout when it is one; else the
+// process's controlling terminal, opened for writing, which done closes.
+// Colours and progress bars follow stdout, not this: a piped walk stays
+// plain text.
+func promptOutput(stdin io.Reader, stdout io.Writer) (out terminal.FileWriter, done func()) {
+	done = func() {}
+	if !isTerminal(stdin) {
+		return nil, done
+	}
+	if w, ok := stdout.(terminal.FileWriter); ok && isTerminal(w) {
+		return w, done
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return nil, done // no controlling terminal: nobody to ask
+	}
+	if !isTerminal(tty) {
+		tty.Close()
+		return nil, done
+	}
+	return tty, func() { tty.Close() }
 }
 
 func isTerminal(x any) bool {
@@ -82,15 +120,16 @@ func newRoot(g *globals) *cobra.Command {
 		Long: `runbook walks the steps of runbook.yaml — build, stage, verify, sign off,
 distribute, switch — asking before each one, recording every transition so a
 crashed, killed or repeated release resumes exactly where it stopped.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Suggestions come as a hint line (suggest.go), not cobra's block.
+		DisableSuggestions: true,
+		Version:            Version,
+		CompletionOptions:  cobra.CompletionOptions{HiddenDefaultCmd: false},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if g.file == "" {
-				g.file = g.getenv("RUNBOOK_FILE")
-			}
-			if g.file == "" {
-				g.file = "runbook.yaml"
+			g.resolveFile()
+			if err := g.checkOperator(); err != nil {
+				return err
 			}
 			if g.state == "" {
 				g.state = g.getenv("RUNBOOK_STATE")
@@ -102,7 +141,7 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.file, "file", "f", "", "runbook file (env RUNBOOK_FILE; default ./runbook.yaml)")
+	pf.StringVarP(&g.file, "file", "f", "", "runbook file (env RUNBOOK_FILE; default runbook.yaml in this directory or the nearest one above)")
 	pf.StringVar(&g.state, "state", "", "state database (env RUNBOOK_STATE; default .runbook/state.db beside the runbook file)")
 	pf.StringVar(&g.vault, "vault", "", "vault file (default: the runbook's vault key, else secrets.vault beside it)")
 	pf.StringVar(&g.passFile, "vault-pass-file", "", "file holding the vault passphrase (env RUNBOOK_VAULT_PASS_FILE)")
@@ -110,14 +149,17 @@ crashed, killed or repeated release resumes exactly where it stopped.`,
 	pf.BoolVar(&g.noColor, "no-color", false, "no colour (also NO_COLOR)")
 	pf.BoolVarP(&g.yes, "yes", "y", false, "non-interactive: take the default \"go on\" at every prompt that has one")
 	pf.BoolVar(&g.acceptNew, "accept-new-host-keys", false, "trust and record keys of hosts not yet in known_hosts (never a changed key)")
+	pf.StringVar(&g.operatorName, "operator", "", "who is at the keyboard, recorded beside the OS user (env RUNBOOK_OPERATOR; default: the OS user)")
 
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	root.SetFlagErrorFunc(flagError)
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.AddCommand(
 		newInit(g), newValidate(g), newPlan(g), newStart(g), newResume(g), newStatus(g),
 		newHistory(g), newAbort(g), newVersion(g), newRollback(g),
 		newVault(g),
 		newDiff(g), newInfo(g), newOp(g), newExec(g), newPanel(g),
-		newReport(g),
+		newReport(g), newLogs(g), newCheck(g),
+		newLock(g), newUnlock(g), newAudit(g),
 	)
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -46,7 +47,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 			if err := g.needTerminal("start"); err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context(), "start", o.version)
+			s, err := g.openWalk(cmd.Context(), "start", o.version, signoffs)
 			if err != nil {
 				return err
 			}
@@ -57,7 +58,7 @@ already released successfully, nothing runs (--again starts a new release).`,
 			}
 			e := g.engine(s, signoffs, accept, o.same)
 			err = e.Start(cmd.Context(), engine.StartOptions{Version: o.version, From: o.from, Again: o.again})
-			return g.afterWalk(e, err)
+			return g.afterWalk(cmd.Context(), s, e, err)
 		},
 	}
 	cmd.Flags().StringVar(&o.version, "version", "", "version to release (required)")
@@ -89,7 +90,7 @@ func newResume(g *globals) *cobra.Command {
 			if err := g.needTerminal("resume"); err != nil {
 				return err
 			}
-			s, err := g.open(cmd.Context(), "resume", "")
+			s, err := g.openWalk(cmd.Context(), "resume", "", signoffs)
 			if err != nil {
 				return err
 			}
@@ -99,7 +100,7 @@ func newResume(g *globals) *cobra.Command {
 				return err
 			}
 			e := g.engine(s, signoffs, acceptDiff, same)
-			return g.afterWalk(e, e.Resume(cmd.Context(), from))
+			return g.afterWalk(cmd.Context(), s, e, e.Resume(cmd.Context(), from))
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "skip the pending steps before STEP (recorded as skipped)")
@@ -199,8 +200,10 @@ func parseAcceptDiff(list []string, rb *runbook.Runbook) (map[string]string, err
 	return m, nil
 }
 
-// afterWalk prints where the release stands when the walk stopped early.
-func (g *globals) afterWalk(e *engine.Engine, err error) error {
+// afterWalk prints the recap of the walk, and where the release stands
+// when the walk stopped early.
+func (g *globals) afterWalk(ctx context.Context, s *session, e *engine.Engine, err error) error {
+	g.recap(ctx, s, e)
 	if err != nil && e.Release() != nil {
 		r := e.Release()
 		fmt.Fprintf(g.stdout, "\nrelease %s (#%d) is %s; `runbook status` shows where it stands\n", r.Version, r.ID, r.State)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/fatih/color"
@@ -24,6 +23,9 @@ func newStatus(g *globals) *cobra.Command {
 			}
 			defer st.Close()
 			ctx := cmd.Context()
+			if !asJSON {
+				g.showDeployLock(ctx, st)
+			}
 			r, err := st.Unfinished(ctx)
 			if err != nil {
 				return err
@@ -34,7 +36,7 @@ func newStatus(g *globals) *cobra.Command {
 					return err
 				}
 				if len(rels) == 0 {
-					return runbook.WithHint(fmt.Errorf("%w: no release recorded yet", runbook.ErrNothingToDo), "`runbook start --version V` starts one")
+					return runbook.WithHint(runbook.NothingToDo("nothing recorded yet", "no release has run here"), "`runbook start --version V` starts the first release")
 				}
 				r = rels[len(rels)-1]
 			}

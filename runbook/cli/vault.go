@@ -35,7 +35,11 @@ reviewed under version control: see ` + "`runbook vault recipients --help`" + `.
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return usagef("unknown vault command %q: use init, set, get, list, rm, rekey or recipients (see `runbook vault --help`)", args[0])
+			err := usagef("unknown vault command %q: use init, set, get, list, rm, rekey or recipients (see `runbook vault --help`)", args[0])
+			if s := suggestCommand(cmd, args[0]); s != "" {
+				return runbook.WithHint(err, fmt.Sprintf("did you mean `runbook vault %s`?", s))
+			}
+			return err
 		},
 	}
 	cmd.AddCommand(newVaultInit(g), newVaultSet(g), newVaultGet(g), newVaultList(g), newVaultRm(g), newVaultRekey(g), newVaultRecipients(g))

@@ -78,7 +78,7 @@ func (g *globals) secretValue(name, fromFile string) (string, error) {
 	}
 	if isTerminal(g.stdin) {
 		if !g.interactive {
-			return "", runbook.WithHint(usagef("the value of %s would be asked on the terminal, but the output is not a terminal", name),
+			return "", runbook.WithHint(usagef("the value of %s would be asked on the terminal, but there is no terminal to ask on", name),
 				"pipe the value on stdin, or give --from-file FILE")
 		}
 		value, err := newPrompter(g).Password(fmt.Sprintf("Value of %s (hidden):", name))

@@ -13,8 +13,13 @@ func newVersion(g *globals) *cobra.Command {
 		Short: "Print version and build info",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(g.stdout, "runbook %s (commit %s, built %s, %s %s/%s)\n", Version, Commit, Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(g.stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what `runbook version` and `runbook --version` print.
+func versionLine() string {
+	return fmt.Sprintf("runbook %s (commit %s, built %s, %s %s/%s)", Version, Commit, Date, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

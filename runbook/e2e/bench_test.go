@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runbook-dev/runbook/state/postgres/pgtest"
 )
 
 // BenchmarkWalk500 measures a 500-step runbook of `true` with --yes, the
@@ -17,16 +19,20 @@ import (
 //
 // The tmpfs variant keeps the state database and markers in /dev/shm: the
 // difference between the two is what the durable commits (fsync) cost.
+// The postgres variant keeps the record on a PostgreSQL server of this
+// machine (pgtest: synchronous_commit on, fsync on, its cluster on the
+// same disk as the temporary directory), over TCP on 127.0.0.1.
 //
 //	go test -run '^$' -bench Walk500 -benchtime 3x ./runbook/e2e/
 func BenchmarkWalk500(b *testing.B) {
-	b.Run("disk", func(b *testing.B) { benchWalk(b, false) })
+	b.Run("disk", func(b *testing.B) { benchWalk(b, "disk") })
 	if _, err := os.Stat("/dev/shm"); err == nil {
-		b.Run("tmpfs", func(b *testing.B) { benchWalk(b, true) })
+		b.Run("tmpfs", func(b *testing.B) { benchWalk(b, "tmpfs") })
 	}
+	b.Run("postgres", func(b *testing.B) { benchWalk(b, "postgres") })
 }
 
-func benchWalk(b *testing.B, tmpfs bool) {
+func benchWalk(b *testing.B, record string) {
 	const n = 500
 	var sb strings.Builder
 	sb.WriteString("name: bench\nenvironments:\n  build: {local: true}\nsteps:\n")
@@ -38,13 +44,22 @@ func benchWalk(b *testing.B, tmpfs bool) {
 		dir := b.TempDir()
 		write(b, dir, "runbook.yaml", sb.String())
 		args := []string{"start", "--version", "1", "--yes"}
-		if tmpfs {
+		switch record {
+		case "tmpfs":
 			shm, err := os.MkdirTemp("/dev/shm", "runbook-bench")
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer os.RemoveAll(shm)
 			args = append(args, "--state", filepath.Join(shm, "state.db"))
+		case "postgres":
+			c := pgtest.Shared(b)
+			b.Setenv("PGPASSWORD", pgtest.Password)
+			db, err := c.NewDatabase()
+			if err != nil {
+				b.Fatal(err)
+			}
+			args = append(args, "--state", c.URL(db, false))
 		}
 		t0 := time.Now()
 		r := run(b, dir, args...)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/state"
+	"github.com/runbook-dev/runbook/state/postgres/pgtest"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
 
@@ -107,6 +108,10 @@ func killedAt(t *testing.T, p proc, point string, n int) {
 // (build). Every case of a sweep lives in its own directory on the
 // operator side and in its own subdirectory of each host's deploy dir.
 type crashFleet struct {
+	// pg, when set, keeps each case's record in a database of its own on
+	// this PostgreSQL server (state: in the case's runbook file) instead
+	// of the case's SQLite file.
+	pg         *pgtest.Cluster
 	root       string // holds one directory per case
 	hosts      map[string]*sshdtest.Host
 	user, key  string
@@ -225,11 +230,43 @@ func (f *crashFleet) newCase(t *testing.T, name string) string {
 		}
 	}
 	write(t, dir, "known_hosts", f.knownHosts)
-	write(t, dir, "runbook.yaml", fmt.Sprintf(crashRunbookYAML, f.user, f.key,
+	yaml := fmt.Sprintf(crashRunbookYAML, f.user, f.key,
 		f.hosts["pre1"].Addr, f.deployDir(name, "pre1"),
 		f.hosts["prod1"].Addr, f.deployDir(name, "prod1"),
-		f.hosts["prod2"].Addr, f.deployDir(name, "prod2")))
+		f.hosts["prod2"].Addr, f.deployDir(name, "prod2"))
+	if f.pg != nil {
+		db := caseDB(name)
+		if out, err := f.pg.Psql("postgres", "SELECT 1 FROM pg_database WHERE datname = '"+db+"'"); err != nil {
+			t.Fatal(err)
+		} else if out == "" {
+			if _, err := f.pg.Psql("postgres", "CREATE DATABASE "+db); err != nil {
+				t.Fatal(err)
+			}
+		}
+		yaml = "state: " + f.pg.URL(db, false) + "\n" + yaml
+	}
+	write(t, dir, "runbook.yaml", yaml)
 	return dir
+}
+
+// usePostgres keeps the records of the fleet's cases on the package's
+// PostgreSQL server; the binary finds the password where libpq would,
+// in PGPASSWORD.
+func (f *crashFleet) usePostgres(t *testing.T) {
+	t.Helper()
+	f.pg = pgtest.Shared(t)
+	t.Setenv("PGPASSWORD", pgtest.Password)
+}
+
+// caseDB is the database of a case: its name, as PostgreSQL takes it.
+func caseDB(name string) string {
+	b := []byte("case_" + strings.ToLower(name))
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b[:min(len(b), 63)])
 }
 
 // setArtifact puts the build of version v in a case.
@@ -254,6 +291,11 @@ func (f *crashFleet) release(t *testing.T, name, v string) {
 func (f *crashFleet) cloneCase(t *testing.T, from, to string) string {
 	t.Helper()
 	copyTree(t, f.caseDir(from), f.caseDir(to))
+	if f.pg != nil {
+		if err := f.pg.CloneDatabase(caseDB(from), caseDB(to)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, h := range crashHosts {
 		copyTree(t, f.deployDir(from, h), f.deployDir(to, h))
 	}
@@ -394,7 +436,7 @@ func openState(t *testing.T, dir string) *state.Store {
 
 // releaseOf returns the latest release of version v (kind release), nil
 // when none was recorded yet.
-func releaseOf(t *testing.T, st *state.Store, v string) *runbook.Release {
+func releaseOf(t *testing.T, st runbook.Store, v string) *runbook.Release {
 	t.Helper()
 	rels, err := st.Releases(context.Background())
 	if err != nil {
@@ -413,7 +455,7 @@ func releaseOf(t *testing.T, st *state.Store, v string) *runbook.Release {
 // unbroken chain from the first state, every link is a move its state
 // machine allows, and the chain ends in the state the record holds. It
 // returns how many transitions it checked.
-func checkTransitions(t *testing.T, st *state.Store, rel *runbook.Release) int {
+func checkTransitions(t *testing.T, st runbook.Store, rel *runbook.Release) int {
 	t.Helper()
 	ctx := context.Background()
 	ts, err := st.Transitions(ctx, rel.ID)
@@ -470,7 +512,7 @@ func checkTransitions(t *testing.T, st *state.Store, rel *runbook.Release) int {
 // right after a kill, before anything settles it.
 func (f *crashFleet) checkNoPhantom(t *testing.T, name, v string) {
 	t.Helper()
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	defer st.Close()
 	rel := releaseOf(t, st, v)
 	if rel == nil {
@@ -570,7 +612,7 @@ func (f *crashFleet) snapshot(t *testing.T, name string) map[string]string {
 	for _, c := range counters {
 		snap["local:"+filepath.Base(c)] = fileSHA(c)
 	}
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	defer st.Close()
 	ctx := context.Background()
 	rels, err := st.Releases(ctx)

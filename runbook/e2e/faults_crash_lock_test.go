@@ -42,13 +42,36 @@ const (
 // SIGKILL: it must be taken over automatically by the winner alone, and
 // recorded with the release it interrupted.
 func TestKillLockRace(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", lockRaceRunbook)
+	lockRace(t, dir, nil)
+}
+
+// TestKillLockRacePostgres is the race with the record on PostgreSQL and
+// the two processes on two machines (host names of their own, machine-a
+// and machine-b): the advisory lock excludes across machines, and a
+// holder killed on either one loses it with its connection.
+func TestKillLockRacePostgres(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "runbook.yaml", lockRaceRunbook)
+	pgRunbook(t, dir)
+	lockRace(t, dir, []string{"machine-a", "machine-b"})
+}
+
+// lockRace runs the rounds of the race in dir; machines, when set, names
+// the machines the two processes (and the killed holders, in turn) run on.
+func lockRace(t *testing.T, dir string, machines []string) {
 	rounds := 12
 	if remotetest.FullFaults() {
 		rounds = 1000
 	}
 	fb := faultsBin(t)
-	dir := t.TempDir()
-	write(t, dir, "runbook.yaml", lockRaceRunbook)
+	on := func(i int, args ...string) (string, []string) {
+		if machines == nil {
+			return fb, args
+		}
+		return onMachine(machines[i%len(machines)], fb, args...)
+	}
 	var byKind [3]int
 	for round := range rounds {
 		v := fmt.Sprint(round + 1)
@@ -57,9 +80,9 @@ func TestKillLockRace(t *testing.T) {
 		dead := 0
 		switch kind {
 		case raceDeadRunning:
-			dead = killHolder(t, fb, dir, v, runbook.PointIntentAfter)
+			dead = killHolder(t, dir, v, runbook.PointIntentAfter, func(args ...string) (string, []string) { return on(round/2, args...) })
 		case raceDeadLocked:
-			dead = killHolder(t, fb, dir, v, runbook.PointLockAfter)
+			dead = killHolder(t, dir, v, runbook.PointLockAfter, func(args ...string) (string, []string) { return on(round/2, args...) })
 		}
 
 		fifo := filepath.Join(dir, "barrier-"+v)
@@ -67,8 +90,10 @@ func TestKillLockRace(t *testing.T) {
 			t.Fatal(err)
 		}
 		barrier := []string{"RUNBOOK_BARRIER=" + runbook.PointLockBefore + "=" + fifo}
-		a := startProc(t, fb, dir, barrier, "start", "--version", v, "--yes")
-		b := startProc(t, fb, dir, barrier, "start", "--version", v, "--yes")
+		exeA, argsA := on(0, "start", "--version", v, "--yes")
+		exeB, argsB := on(1, "start", "--version", v, "--yes")
+		a := startProc(t, exeA, dir, barrier, argsA...)
+		b := startProc(t, exeB, dir, barrier, argsB...)
 		waitFor(t, "both processes at the barrier", func() bool {
 			ready, _ := filepath.Glob(fifo + ".ready-*")
 			return len(ready) == 2
@@ -113,16 +138,22 @@ func TestKillLockRace(t *testing.T) {
 			_ = os.Remove(p)
 		}
 	}
-	remotetest.Figure(t, "lock races: %d two-process races released at one instant: exactly one holder every time (the other exited 4 naming it); "+
+	where := "one machine, record on SQLite"
+	if machines != nil {
+		where = "two machines, record on PostgreSQL"
+	}
+	remotetest.Figure(t, "lock races ("+where+"): %d two-process races released at one instant: exactly one holder every time (the other exited 4 naming it); "+
 		"%d of them over the lock of a holder killed mid-release and %d over one killed right after locking: every lock taken over automatically by the winner alone, the takeover recorded with the interrupted release",
 		rounds, byKind[raceDeadRunning], byKind[raceDeadLocked])
 }
 
 // killHolder starts a release of v killed by SIGKILL at point, holding
-// the lock, and returns its pid.
-func killHolder(t *testing.T, fb, dir, v, point string) int {
+// the lock, and returns its pid; cmd makes the command line of the test
+// build (on its machine).
+func killHolder(t *testing.T, dir, v, point string, cmd func(args ...string) (string, []string)) int {
 	t.Helper()
-	p := runProc(t, fb, dir, []string{"RUNBOOK_KILLPOINT=" + point}, "", "start", "--version", v, "--yes")
+	exe, args := cmd("start", "--version", v, "--yes")
+	p := runProc(t, exe, dir, []string{"RUNBOOK_KILLPOINT=" + point}, "", args...)
 	killedAt(t, p, point, 1)
 	return p.pid
 }
@@ -137,7 +168,7 @@ func checkTakeover(t *testing.T, dir, v string, kind, dead int, won proc) {
 	if kind != raceDeadRunning {
 		return // killed before it created a release: nothing was interrupted
 	}
-	st := openState(t, dir)
+	st := openRecord(t, dir)
 	defer st.Close()
 	rel := releaseOf(t, st, v)
 	notes, err := st.Notes(context.Background(), rel.ID)

@@ -95,8 +95,29 @@ func (t *sweepTally) doubts() string {
 // crash point of the walker, the store and the transports on three real
 // sshd hosts and the operator machine, and resumes it.
 func TestKillPointSweep(t *testing.T) {
-	fb := faultsBin(t)
+	killPointSweep(t, startCrashFleet(t), nil)
+}
+
+// TestKillPointSweepPostgres is the sweep with the record on PostgreSQL:
+// `make test` kills at the middle hit of the points where the record and
+// the hosts part ways (the intent and outcome commits, inside a commit, a
+// command's start and output, mid-upload, the switch); `make faults` at
+// every hit of every point, as for SQLite.
+func TestKillPointSweepPostgres(t *testing.T) {
 	f := startCrashFleet(t)
+	f.usePostgres(t)
+	var subset []string
+	if !remotetest.FullFaults() {
+		subset = []string{runbook.PointIntentAfter, runbook.PointOutcomeBefore, runbook.PointStateTx,
+			remote.PointExecStart, remote.PointExecOutput, remote.PointUploadMid, remote.PointSwitchAfter}
+	}
+	killPointSweep(t, f, subset)
+}
+
+// killPointSweep is the release sweep on fleet f; only, when set, limits
+// it to these crash points.
+func killPointSweep(t *testing.T, f *crashFleet, only []string) {
+	fb := faultsBin(t)
 	f.newCase(t, "base")
 	f.release(t, "base", "1.0")
 
@@ -118,6 +139,9 @@ func TestKillPointSweep(t *testing.T) {
 	want := f.snapshot(t, "ref")
 
 	points := slices.Concat([]string{runbook.PointIntentBefore, runbook.PointIntentAfter, runbook.PointOutcomeBefore, runbook.PointOutcomeAfter, runbook.PointStateTx}, remote.Points)
+	if only != nil {
+		points = only
+	}
 	cases := sweepCases(t, points, hits)
 	var tally sweepTally
 	for _, c := range cases {
@@ -137,7 +161,11 @@ func TestKillPointSweep(t *testing.T) {
 		f.removeCase(t, name)
 	}
 	runs, claims := f.leftMarkers(t)
-	remotetest.Figure(t, "release sweep: %d crash points, %d kill -9 runs (%s) on 3 sshd hosts + the operator machine: "+
+	record := "SQLite"
+	if f.pg != nil {
+		record = "PostgreSQL"
+	}
+	remotetest.Figure(t, "release sweep (record on "+record+"): %d crash points, %d kill -9 runs (%s) on 3 sshd hosts + the operator machine: "+
 		"0 lost transitions (%d checked), 0 duplicated effects, %d settled as in doubt (%s), %d dead holders' locks taken over; "+
 		"left on the hosts: markers of %d runs, %d never-started claims; uninterrupted release %s",
 		len(points), tally.kills, sweepKind(), tally.transitions, tally.inDoubt, tally.doubts(), tally.takeovers, runs, claims, took.Round(time.Millisecond))
@@ -254,7 +282,7 @@ func (f *crashFleet) afterKill(t *testing.T, name, v string, counters map[string
 		t.Fatalf("%s: effects duplicated by the kill: %s", name, strings.Join(d, "; "))
 	}
 	noPhantom(t, name, v)
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	defer st.Close()
 	if rel := releaseOf(t, st, v); rel != nil {
 		checkTransitions(t, st, rel)
@@ -299,7 +327,7 @@ func (f *crashFleet) resumeToEnd(t *testing.T, name, v string, tally *sweepTally
 // it settled: "STEP/HOST: ANSWER".
 func (f *crashFleet) settleAsOperator(t *testing.T, name, v string) string {
 	t.Helper()
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	rel := releaseOf(t, st, v)
 	steps, err := st.Steps(context.Background(), rel.ID)
 	st.Close()
@@ -354,7 +382,7 @@ func (f *crashFleet) exactlyOnce(t *testing.T, name string, counters map[string]
 // has ended.
 func (f *crashFleet) finalTransitions(t *testing.T, name, v string) int {
 	t.Helper()
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	defer st.Close()
 	rel := releaseOf(t, st, v)
 	if rel == nil {
@@ -367,7 +395,7 @@ func (f *crashFleet) finalTransitions(t *testing.T, name, v string) int {
 // recorded as undone without its undo having taken effect.
 func (f *crashFleet) checkNoPhantomUndo(t *testing.T, name, v string) {
 	t.Helper()
-	st := openState(t, f.caseDir(name))
+	st := openRecord(t, f.caseDir(name))
 	defer st.Close()
 	rel := releaseOf(t, st, v)
 	steps, err := st.Steps(context.Background(), rel.ID)
@@ -411,6 +439,9 @@ func (f *crashFleet) removeCase(t *testing.T, name string) {
 	_ = os.RemoveAll(f.caseDir(name))
 	for _, h := range crashHosts {
 		_ = os.RemoveAll(f.deployDir(name, h))
+	}
+	if f.pg != nil {
+		_ = f.pg.DropDatabase(caseDB(name))
 	}
 }
 

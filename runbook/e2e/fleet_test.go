@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/state"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
@@ -62,7 +63,7 @@ func (f *fleet) env(name string, hosts ...string) string {
 func (f *fleet) file(host, name string) string { return filepath.Join(f.hosts[host].DeployDir, name) }
 
 // operations reads the operations recorded outside releases.
-func operations(t *testing.T, dir string) []state.Operation {
+func operations(t *testing.T, dir string) []runbook.Operation {
 	t.Helper()
 	st, err := state.OpenReadOnly(filepath.Join(dir, ".runbook", "state.db"))
 	if err != nil {

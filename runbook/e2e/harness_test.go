@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/state"
+	"github.com/runbook-dev/runbook/state/postgres"
+	"github.com/runbook-dev/runbook/state/postgres/pgtest"
 )
 
 // bin is the runbook binary built once for the package.
@@ -35,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.RemoveShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -131,6 +136,7 @@ type statusDoc struct {
 		Kind       string  `json:"kind"`
 		State      string  `json:"state"`
 		Operator   string  `json:"operator"`
+		OSUser     string  `json:"os_user"`
 		StartedAt  string  `json:"started_at"`
 		FinishedAt *string `json:"finished_at"`
 		Artifact   struct {
@@ -153,6 +159,12 @@ type statusDoc struct {
 			ExitCode   *int   `json:"exit_code"`
 			Attempts   int    `json:"attempts"`
 			DurationMS int64  `json:"duration_ms"`
+			// FailedVerify is null unless a verify failed the run.
+			FailedVerify *struct {
+				Command  string `json:"command"`
+				ExitCode int    `json:"exit_code"`
+				Attempts int    `json:"attempts"`
+			} `json:"failed_verify"`
 		} `json:"hosts"`
 	} `json:"steps"`
 	Next *string `json:"next"`
@@ -182,18 +194,66 @@ func (d statusDoc) step(name string) (state string, attempts int) {
 	return "", 0
 }
 
-// quickCheck opens the state database and asks SQLite to check it.
+// quickCheck checks the record of a runbook directory: SQLite's own check
+// of its file, when the record is one, and the audit chain on either
+// backend.
 func quickCheck(t testing.TB, dir string) {
 	t.Helper()
-	st, err := state.OpenReadOnly(filepath.Join(dir, ".runbook", "state.db"))
+	if stateURLOf(t, dir) == "" {
+		st, err := state.OpenReadOnly(filepath.Join(dir, ".runbook", "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		res, err := st.QuickCheck(t.Context())
+		if err != nil || res != "ok" {
+			t.Fatalf("quick_check: %q %v", res, err)
+		}
+	}
+	st := openRecord(t, dir)
+	defer st.Close()
+	ts, err := st.Chain(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	res, err := st.QuickCheck(t.Context())
-	if err != nil || res != "ok" {
-		t.Fatalf("quick_check: %q %v", res, err)
+	if _, err := runbook.VerifyChain(ts); err != nil {
+		t.Fatalf("audit chain of %s: %v", dir, err)
 	}
+}
+
+// stateURLOf returns the state: URL of the runbook file in dir, "" when
+// its record is the SQLite file.
+func stateURLOf(t testing.TB, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "runbook.yaml"))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "state: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// openRecord opens the record of a runbook directory read-only, on
+// whichever backend its runbook file names (the password of a
+// PostgreSQL one from PGPASSWORD, as the binary finds it).
+func openRecord(t testing.TB, dir string) runbook.Store {
+	t.Helper()
+	if u := stateURLOf(t, dir); u != "" {
+		st, err := postgres.Open(context.Background(), u, postgres.Options{ReadOnly: true, Reconnect: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("open the state of %s: %v", dir, err)
+		}
+		return st
+	}
+	st, err := state.OpenReadOnly(filepath.Join(dir, ".runbook", "state.db"))
+	if err != nil {
+		t.Fatalf("open the state of %s: %v", dir, err)
+	}
+	return st
 }
 
 // waitFor polls cond until it holds or the deadline passes; the deadline is

@@ -31,9 +31,13 @@ func sha(t *testing.T, p string) string {
 }
 
 // TestExampleNight walks the example runbook twice, as `make demo` does,
-// and checks the effects on disk and the record.
-func TestExampleNight(t *testing.T) {
+// and checks the effects on disk and the record, with the record on
+// either backend.
+func TestExampleNight(t *testing.T) { eachRecord(t, exampleNight) }
+
+func exampleNight(t *testing.T, record func(*testing.T, string)) {
 	dir := initDemo(t)
+	record(t, dir)
 	if r := run(t, dir, "validate"); r.code != 0 || !strings.Contains(r.stdout, "ok") {
 		t.Fatalf("validate: %s", r)
 	}
@@ -142,7 +146,9 @@ func TestMissingSignoffWithYesExits3(t *testing.T) {
 	}
 }
 
-func TestFailedStepResumeRetries(t *testing.T) {
+func TestFailedStepResumeRetries(t *testing.T) { eachRecord(t, failedStepResumeRetries) }
+
+func failedStepResumeRetries(t *testing.T, record func(*testing.T, string)) {
 	dir := t.TempDir()
 	write(t, dir, "runbook.yaml", `name: t
 environments:
@@ -152,6 +158,7 @@ steps:
   - {name: flaky, on: build, run: "echo try >> flaky.count; test -f fixed"}
   - {name: three, on: build, run: "echo three >> three.count"}
 `)
+	record(t, dir)
 	r := run(t, dir, "start", "--version", "1", "--yes")
 	if r.code != 1 || !strings.Contains(r.stderr, "flaky") || !strings.Contains(r.stderr, "runbook resume") {
 		t.Fatalf("want exit 1 naming the step: %s", r)

@@ -138,14 +138,18 @@ func TestSSHReleaseNight(t *testing.T) {
 func TestSSHHostKeys(t *testing.T) {
 	f := startNightFleet(t)
 	f.artifact(t, 1<<20)
-	// prod2 unknown: refused under --yes (exit 3), with its fingerprint.
+	// prod2 unknown: refused under --yes (exit 3), with its fingerprint,
+	// by the check before the first step: nothing is staged on pre1.
 	write(t, f.dir, "known_hosts", f.pre.KnownHostsLine()+"\n"+f.p1.KnownHostsLine()+"\n")
 	r := run(t, f.dir, "start", "--version", "1", "--yes")
 	if r.code != 3 || !strings.Contains(r.stderr, "SHA256:") || !strings.Contains(r.stderr, "prod2") {
 		t.Fatalf("unknown key: %s", r)
 	}
+	if currentOf(t, f.pre) != "" {
+		t.Fatal("pre1 was switched before the unknown key of prod2 stopped the night")
+	}
 	// --accept-new-host-keys trusts and records it; the release goes on.
-	r = run(t, f.dir, "resume", "--yes", "--accept-new-host-keys")
+	r = run(t, f.dir, "start", "--version", "1", "--yes", "--accept-new-host-keys")
 	if r.code != 0 {
 		t.Fatalf("accept new: %s", r)
 	}

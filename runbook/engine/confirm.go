@@ -51,16 +51,29 @@ func (w *walk) confirm(ctx context.Context, s *runbook.Step, sr *runbook.StepRun
 		names[role], via[role] = n, "prompt"
 	}
 	for _, role := range s.Signoff {
-		so := runbook.Signoff{ReleaseID: w.rel().ID, Step: s.Name, Role: role, Name: names[role], OSUser: w.cfg.Operator, At: w.rec.now(), Via: via[role]}
+		so := runbook.Signoff{ReleaseID: w.rel().ID, Step: s.Name, Role: role, Name: names[role], Operator: w.cfg.Operator, OSUser: w.cfg.OSUser, At: w.rec.now(), Via: via[role]}
 		if err := w.cfg.Store.AddSignoff(ctx, so); err != nil {
 			return fmt.Errorf("record the %s sign-off: %w", role, err)
 		}
-		w.cfg.UI.Info(fmt.Sprintf("%s signed off by %s (as OS user %s)", role, so.Name, w.cfg.Operator))
+		w.cfg.UI.Info(fmt.Sprintf("%s signed off by %s (%s)", role, so.Name, w.who()))
 	}
 	how := "confirmed at the prompt by " + w.cfg.Operator
 	if !w.ask.Asks() {
-		how = "confirmed by --yes (OS user " + w.cfg.Operator + ")"
+		how = "confirmed by --yes (" + w.who() + ")"
 	}
 	w.rec.note(ctx, "confirm", s.Name, "", how+": "+s.Confirm)
 	return nil
+}
+
+// who names the operator and, when it is another name, the OS user
+// runbook runs as: "operator bob, OS user builder", or "OS user alice"
+// when nobody gave --operator.
+func (w *walk) who() string {
+	if w.cfg.Operator == "" || w.cfg.Operator == w.cfg.OSUser {
+		return "OS user " + w.cfg.OSUser
+	}
+	if w.cfg.OSUser == "" {
+		return "operator " + w.cfg.Operator
+	}
+	return "operator " + w.cfg.Operator + ", OS user " + w.cfg.OSUser
 }

@@ -39,11 +39,25 @@ type Config struct {
 	Masker  runbook.Masker
 	Secrets runbook.Secrets // nil when no vault is open
 	Ask     *Interaction
+	// Hooks runs the runbook's hooks; nil: they are not run (a warning
+	// says so when one's moment comes).
+	Hooks runbook.HookRunner
 
-	Operator string // OS user
+	// Operator is who is at the keyboard (--operator, RUNBOOK_OPERATOR,
+	// else the OS user); OSUser is the OS account runbook runs as. Both
+	// go on every transition, note, sign-off and release.
+	Operator string
+	OSUser   string
 	Machine  string // hostname
-	LogDir   string // .runbook/logs; "" keeps no log files
-	Now      func() time.Time
+	PID      int    // this process, for the owner of an environment lock; 0: os.Getpid()
+	// Locker takes the environment locks on the hosts (envlock.go); nil
+	// takes none.
+	Locker runbook.EnvLocker
+	// StateLocation names the store in an environment lock's owner: a
+	// file path or a database URL without its password.
+	StateLocation string
+	LogDir        string // .runbook/logs; "" keeps no log files
+	Now           func() time.Time
 
 	// Signoffs maps a role to the name given with --signoff ROLE=NAME.
 	Signoffs map[string]string
@@ -52,6 +66,15 @@ type Config struct {
 	// SameArtifact (--same-artifact) lets a new version ship an artifact
 	// byte-identical to an earlier release's without asking.
 	SameArtifact bool
+
+	// Preflight, when set, is called once before a release walks on,
+	// before anything of the walk is recorded: fresh is true when no step
+	// of the release has run yet (a new release, or a resumed one whose
+	// steps are all pending), when the cli checks everything that would
+	// stop the night at a step (`runbook check`); otherwise it checks
+	// only what the walk needs at once (the secrets). from is --from. An
+	// error stops the command with nothing recorded or run.
+	Preflight func(ctx context.Context, fresh bool, from string) error
 }
 
 // Engine walks the releases of one runbook for one process, which holds
@@ -60,6 +83,12 @@ type Engine struct {
 	rb   *runbook.Runbook
 	cfg  Config
 	last *runbook.Release
+	// walked: this command committed a transition of a release (it
+	// walked one, as opposed to finding nothing to do).
+	walked bool
+	// hooks are the hooks whose moment came, to run once the command is
+	// done walking (hooks.go).
+	hooks []hookRun
 }
 
 // New returns an engine for rb. cfg.Ask nil means nobody can be asked.
@@ -76,6 +105,11 @@ func New(rb *runbook.Runbook, cfg Config) *Engine {
 // Release returns the release walked last (nil before any).
 func (e *Engine) Release() *runbook.Release { return e.last }
 
+// Walked reports whether this engine moved a release (a start, a step
+// run, a rollback), as opposed to finding nothing to do: what a recap of
+// the command is for.
+func (e *Engine) Walked() bool { return e.walked }
+
 // StartOptions are the flags of `runbook start`.
 type StartOptions struct {
 	Version string
@@ -86,8 +120,15 @@ type StartOptions struct {
 // Start starts a release of opts.Version, or resumes the unfinished one when
 // it is of the same version.
 func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
+	return e.afterWalk(ctx, e.start(ctx, opts))
+}
+
+func (e *Engine) start(ctx context.Context, opts StartOptions) error {
 	if opts.From != "" && e.rb.Step(opts.From) == nil {
 		return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step", runbook.ErrUsage, opts.From), "`runbook plan` lists the steps")
+	}
+	if err := e.refuseIfLocked(ctx); err != nil {
+		return err
 	}
 	un, err := e.cfg.Store.Unfinished(ctx)
 	if err != nil {
@@ -98,7 +139,7 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 			return runbook.WithHint(fmt.Errorf("%w: %s %s (#%d) is %s", runbook.ErrUnfinished, un.Kind, un.Version, un.ID, un.State),
 				"`runbook resume` continues it, `runbook rollback` undoes it, `runbook abort` ends it")
 		}
-		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05")))
+		e.cfg.UI.Info(fmt.Sprintf("resuming release %s (#%d), %s since %s", un.Version, un.ID, un.State, un.StartedAt.Local().Format("15:04:05 Z07:00")))
 		return e.resume(ctx, un, opts.From, false)
 	}
 	if !opts.Again {
@@ -106,6 +147,9 @@ func (e *Engine) Start(ctx context.Context, opts StartOptions) error {
 		if err != nil || done {
 			return err
 		}
+	}
+	if err := e.preflight(ctx, true, opts.From); err != nil {
+		return err
 	}
 	w, err := createWalk(ctx, e, e.rb, opts.Version, runbook.KindRelease, nil)
 	if err != nil {
@@ -142,7 +186,7 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 		r := rels[i]
 		if r.Kind == runbook.KindRelease && r.Version == version && r.State == runbook.ReleaseSucceeded {
 			e.cfg.UI.Info(fmt.Sprintf("version %s was already released successfully (#%d, finished %s); nothing to do",
-				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04")))
+				r.Version, r.ID, r.FinishedAt.Local().Format("2006-01-02 15:04 Z07:00")))
 			e.cfg.UI.Detail("`runbook start --version " + r.Version + " --again` releases it once more")
 			e.last = r
 			return true, nil
@@ -154,6 +198,13 @@ func (e *Engine) alreadyReleased(ctx context.Context, version string) (bool, err
 // Resume continues the unfinished release; a failed step is retried, and a
 // release paused mid-rollback continues its rollback.
 func (e *Engine) Resume(ctx context.Context, from string) error {
+	if err := e.refuseIfLocked(ctx); err != nil {
+		return err
+	}
+	return e.afterWalk(ctx, e.resumeUnfinished(ctx, from))
+}
+
+func (e *Engine) resumeUnfinished(ctx context.Context, from string) error {
 	un, err := e.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return err
@@ -165,6 +216,9 @@ func (e *Engine) Resume(ctx context.Context, from string) error {
 		return runbook.WithHint(fmt.Errorf("%w: the unfinished run is a %s to %s", runbook.ErrUsage, un.Kind, un.Version), "`runbook rollback --to "+un.Version+"` continues it")
 	}
 	if rollingBack(ctx, e.cfg.Store, un) {
+		if err := e.preflight(ctx, false, ""); err != nil {
+			return err
+		}
 		e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) was rolling back: continuing the rollback", un.Version, un.ID))
 		return e.Rollback(ctx)
 	}
@@ -183,8 +237,40 @@ func (e *Engine) resume(ctx context.Context, r *runbook.Release, from string, re
 	if err != nil {
 		return err
 	}
+	// --from is checked before anything is recorded: a refused one
+	// leaves the release as it was.
+	if err := w.checkFrom(from); err != nil {
+		return err
+	}
+	if err := e.preflight(ctx, untouched(w.steps), from); err != nil {
+		return err
+	}
 	w.retryFailed = retryFailed
 	return e.rollbackIfChosen(ctx, w.continueRelease(ctx, from))
+}
+
+// preflight calls Config.Preflight, if any.
+func (e *Engine) preflight(ctx context.Context, fresh bool, from string) error {
+	if e.cfg.Preflight == nil {
+		return nil
+	}
+	return e.cfg.Preflight(ctx, fresh, from)
+}
+
+// untouched reports whether no step of a release has run: every step and
+// host run is still pending.
+func untouched(steps []*runbook.StepRun) bool {
+	for _, sr := range steps {
+		if sr.State != runbook.RunPending {
+			return false
+		}
+		for _, hr := range sr.Hosts {
+			if hr.State != runbook.RunPending {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Abort ends the unfinished release without undoing anything.
@@ -194,7 +280,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		return err
 	}
 	if un == nil {
-		return runbook.WithHint(fmt.Errorf("%w: no release is unfinished", runbook.ErrNothingToDo), "`runbook history` lists the releases")
+		return runbook.WithHint(runbook.NothingToDo("nothing to abort", "no release is unfinished"), "`runbook history` lists the releases")
 	}
 	w, err := loadWalk(ctx, e, e.rb, un)
 	if err != nil {
@@ -229,6 +315,7 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 	if err := w.rec.release(ctx, runbook.EvAbort, reason); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	w.rec.note(ctx, "deviation", "", "", "release aborted: "+reason)
 	e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) aborted; nothing was undone", un.Version, un.ID))
 	return nil

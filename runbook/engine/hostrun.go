@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	var tasks []hostTask
 	for _, hr := range sr.Hosts {
 		if hr.State != runbook.RunSucceeded && hr.State != runbook.RunSkipped {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(w.rb, s, hr.Host), endsStep: single})
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single})
 		}
 	}
 	lim := LimitsOf(w.rb.Envs[s.On], s)
@@ -111,7 +112,7 @@ func (h *hostRuns) runHost(ctx context.Context, t hostTask) error {
 		// Ctrl-C at a question the connection asked (a host key): the
 		// action never started; resume settles the run as never started.
 		out.Close()
-		if err := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted by the operator at a prompt"); err != nil {
+		if err := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, runbook.ReasonOperatorStopped+" at a prompt"); err != nil {
 			return err
 		}
 		return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
@@ -155,22 +156,31 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 	case !ok:
 		reason = fmt.Sprintf("exit status %d", outcome.ExitCode)
 	}
+	var failed *runbook.FailedVerify
 	if ok && call.Verify != "" {
-		if vok, err := h.verify(ctx, s, call, out); err != nil {
+		var err error
+		if failed, err = h.verify(ctx, s, call, out); err != nil {
 			out.Close()
 			hr.OutputTail = out.Tail()
-			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, "interrupted during verify"); ferr != nil {
+			why := "interrupted during verify"
+			if ctx.Err() != nil {
+				why = runbook.ReasonOperatorStopped + " during verify (Ctrl-C)"
+			}
+			if ferr := h.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); ferr != nil {
 				return ferr
 			}
 			if ctx.Err() != nil {
 				return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues")
 			}
 			return err
-		} else if !vok {
-			ok, reason = false, fmt.Sprintf("verify failed after %d attempt(s)", s.Retries+1)
+		} else if failed != nil {
+			ok, reason = false, failed.String()
 			out.Line("runbook: " + reason)
 		}
 	}
+	// Which verify failed is kept with the host run (status, the report);
+	// an attempt that passes forgets an earlier one's.
+	hr.Detail = runbook.WithFailedVerify(hr.Detail, failed)
 	out.Close()
 	hr.OutputTail = out.Tail()
 	hr.FinishedAt = h.rec.now()
@@ -205,7 +215,7 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 	reason := "outcome in doubt: " + doErr.Error()
 	if ctx.Err() != nil {
 		out.Line("runbook: interrupted: the command was stopped part-way")
-		reason = "interrupted by the operator (Ctrl-C)"
+		reason = runbook.ReasonOperatorStopped + " (Ctrl-C)"
 	} else {
 		out.Line(fmt.Sprintf("runbook: %s on %s: %v", s.Name, hr.Host, doErr))
 	}
@@ -220,8 +230,10 @@ func (h *hostRuns) inDoubt(ctx context.Context, t hostTask, out *hostOutput, doE
 	return runbook.WithHint(fmt.Errorf("%w: %s on %s: %v", runbook.ErrInDoubt, s.Name, hr.Host, doErr), "`runbook resume` settles it through the host's markers or the step's check")
 }
 
-// renderCall renders every template of step s for host h with data d.
-func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *runbook.Host, d runbook.TemplateData, secrets runbook.Secrets) (*runbook.Call, error) {
+// renderCall renders every template of step s for host h with data d,
+// and gives the call the release facts of SPEC §8 "Step environment".
+func (n *night) renderCall(s *runbook.Step, h *runbook.Host, d runbook.TemplateData) (*runbook.Call, error) {
+	rb, rel, secrets := n.rb, n.rel(), n.cfg.Secrets
 	c := &runbook.Call{Release: rel, Step: s, Host: h, Data: d}
 	var secret func(string) (string, error)
 	if secrets != nil {
@@ -250,14 +262,13 @@ func renderCall(rb *runbook.Runbook, rel *runbook.Release, s *runbook.Step, h *r
 	if c.Undo, err = render("undo", s.Undo); err != nil {
 		return nil, err
 	}
-	if len(s.Env) > 0 {
-		c.Env = map[string]string{}
-		for k, v := range s.Env {
-			if c.Env[k], err = render("env "+k, v); err != nil {
-				return nil, err
-			}
+	c.Env = map[string]string{}
+	for k, v := range s.Env {
+		if c.Env[k], err = render("env "+k, v); err != nil {
+			return nil, err
 		}
 	}
+	maps.Copy(c.Env, runbook.StepFacts(d, s.Name, n.cfg.Operator))
 	return c, nil
 }
 

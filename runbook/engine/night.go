@@ -12,52 +12,29 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// The release one command works on, and what every part of the engine
-// asks of it: its record and facts, the rendered call of a step on a
-// host, where output goes, how a verify is retried, how the release is
-// paused or aborted, and what a crash left.
+// night is what every part of the engine knows of the release one command
+// works on: the ports, the runbook it follows (a rollback --to follows one
+// of its own), the record, and what was learnt on the way. walk,
+// hostRuns and rollback share it; each does one job with it.
+type night struct {
+	e     *Engine
+	cfg   *Config
+	ask   *Interaction
+	rb    *runbook.Runbook
+	rec   *recorder
+	steps []*runbook.StepRun
+	// previous maps an environment to the version live before this release.
+	previous map[string]string
+	// artifact is the hex SHA-256 of the artifact staged, set by
+	// walk.ensureArtifact before any host run of an upload starts (they
+	// only read it).
+	artifact string
+	// locked are the environments whose lock this release holds, taken
+	// by this command (envlock.go).
+	locked map[string]bool
+}
 
 func (n *night) rel() *runbook.Release { return n.rec.rel }
-
-// createWalk records a new planned release of version with every step and
-// host run pending.
-func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, kind string, envs []string) (*walk, error) {
-	if err := runbook.CheckVersion(version); err != nil {
-		return nil, err // nothing recorded, nothing run
-	}
-	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}}
-	w.rec = newRecorder(w.cfg, nil)
-	r := &runbook.Release{
-		Version:      version,
-		Kind:         kind,
-		Envs:         envs,
-		State:        runbook.ReleasePlanned,
-		Operator:     e.cfg.Operator,
-		Machine:      e.cfg.Machine,
-		StartedAt:    w.rec.now(),
-		RunbookName:  rb.Name,
-		RunbookFile:  rb.File,
-		RunbookHash:  rb.Hash,
-		ArtifactPath: rb.Artifact.Path,
-	}
-	var steps []*runbook.StepRun
-	for _, s := range rb.Steps {
-		sr := &runbook.StepRun{Index: s.Index, Name: s.Name, Kind: s.Kind, Env: s.On, State: runbook.RunPending}
-		if s.HasHosts() {
-			for _, h := range rb.Envs[s.On].Hosts {
-				sr.Hosts = append(sr.Hosts, &runbook.HostRun{Host: h.Name, State: runbook.RunPending, ExitCode: -1})
-			}
-		}
-		steps = append(steps, sr)
-	}
-	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create", Operator: e.cfg.Operator,
-		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
-	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
-		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
-	}
-	w.rec.rel, w.steps, e.last = r, steps, r
-	return w, w.loadPrevious(ctx)
-}
 
 // loadPrevious finds, per environment, the version live before this
 // release. A host this release switched to its own version keeps it as
@@ -246,20 +223,25 @@ func (n *night) details(s *runbook.Step) {
 }
 
 // verify runs the verify command until it passes, retries times more.
-func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (bool, error) {
+// It returns nil when it passed, else which verify failed and how; an
+// error only when the walk must stop (the operator interrupted it).
+func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call, out *hostOutput) (*runbook.FailedVerify, error) {
 	for attempt := 0; ; attempt++ {
-		ok, err := n.cfg.Exec.Verify(ctx, call)
+		code, err := n.cfg.Exec.Verify(ctx, call)
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return nil, ctx.Err()
 		}
-		if err == nil && ok {
-			return true, nil
+		if err == nil && code == 0 {
+			return nil, nil
 		}
 		if err != nil {
 			out.Line("runbook: verify: " + err.Error())
+			code = -1
 		}
 		if attempt >= s.Retries {
-			return false, nil
+			// Masked: the rendered command may hold a secret, and it is
+			// recorded.
+			return &runbook.FailedVerify{Command: n.cfg.Masker.Mask(call.Verify), ExitCode: code, Attempts: attempt + 1}, nil
 		}
 		delay := s.RetryDelay
 		if delay == 0 {
@@ -268,7 +250,7 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 		out.Line(fmt.Sprintf("runbook: verify failed, retry %d/%d in %s", attempt+1, s.Retries, delay))
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
 	}
@@ -278,7 +260,7 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 // versions recorded as staged on h: the only ones its keep cleanup may
 // remove.
 func (n *night) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
-	c, err := renderCall(n.rb, n.rel(), s, h, n.data(s, h), n.cfg.Secrets)
+	c, err := n.renderCall(s, h, n.data(s, h))
 	if err != nil || s.Kind != runbook.KindActivate {
 		return c, err
 	}

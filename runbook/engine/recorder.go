@@ -20,10 +20,14 @@ type recorder struct {
 	store    runbook.Store
 	mask     runbook.Masker
 	operator string
+	osUser   string
+	machine  string
 	clock    func() time.Time
 	ui       runbook.UI
 
 	rel *runbook.Release
+	// moved, when set, is told of each release transition once committed.
+	moved func(ctx context.Context, from, to runbook.ReleaseState, event, reason string)
 
 	mu sync.Mutex
 	// deferred holds a step's start that waits to be committed with the
@@ -33,7 +37,7 @@ type recorder struct {
 }
 
 func newRecorder(cfg *Config, rel *runbook.Release) *recorder {
-	return &recorder{store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
+	return &recorder{store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, osUser: cfg.OSUser, machine: cfg.Machine, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
 }
 
 func (r *recorder) now() time.Time {
@@ -44,7 +48,7 @@ func (r *recorder) now() time.Time {
 }
 
 func (r *recorder) transition(sr *runbook.StepRun, hr *runbook.HostRun, from, to, ev, reason string) *runbook.Transition {
-	t := &runbook.Transition{At: r.now(), ReleaseID: r.rel.ID, Scope: "release", From: from, To: to, Event: ev, Operator: r.operator, Reason: r.mask.Mask(reason)}
+	t := &runbook.Transition{At: r.now(), ReleaseID: r.rel.ID, Scope: "release", From: from, To: to, Event: ev, Operator: r.operator, OSUser: r.osUser, Machine: r.machine, Reason: r.mask.Mask(reason)}
 	if sr != nil {
 		t.StepRunID, t.Scope = sr.ID, "step:"+sr.Name
 	}
@@ -69,7 +73,14 @@ func (r *recorder) release(ctx context.Context, event, reason string) error {
 	if err != nil {
 		return err
 	}
-	return m.Fire(ctx, event)
+	from := rel.State
+	if err := m.Fire(ctx, event); err != nil {
+		return err
+	}
+	if r.moved != nil {
+		r.moved(ctx, from, rel.State, event, reason)
+	}
+	return nil
 }
 
 // step moves a step run (not its hosts) by event.
@@ -216,7 +227,7 @@ func (r *recorder) skip(ctx context.Context, sr *runbook.StepRun, reason string)
 // note records a fact about the release. A note that cannot be written is
 // reported, not fatal: the transitions are the record that matters.
 func (r *recorder) note(ctx context.Context, kind, step, host, text string) {
-	n := &runbook.Note{ReleaseID: r.rel.ID, At: r.now(), Kind: kind, Step: step, Host: host, Text: r.mask.Mask(text), Operator: r.operator}
+	n := &runbook.Note{ReleaseID: r.rel.ID, At: r.now(), Kind: kind, Step: step, Host: host, Text: r.mask.Mask(text), Operator: r.operator, OSUser: r.osUser}
 	if err := r.store.AddNote(ctx, n); err != nil {
 		r.ui.Warn("could not record a note: " + err.Error())
 	}

@@ -30,6 +30,10 @@ var errRollbackChosen = errors.New("the operator chose to roll back")
 // verified, on every host it switched back. Killed part-way, it continues
 // where it stopped when run again, without undoing anything twice.
 func (e *Engine) Rollback(ctx context.Context) error {
+	return e.afterWalk(ctx, e.rollback(ctx))
+}
+
+func (e *Engine) rollback(ctx context.Context) error {
 	r, err := e.rollbackSubject(ctx)
 	if err != nil {
 		return err
@@ -40,6 +44,9 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	w, err := loadWalk(ctx, e, e.rb, r)
 	if err != nil {
 		return err
+	}
+	if !w.rel().State.Finished() {
+		w.noteHandover(ctx)
 	}
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
@@ -76,6 +83,7 @@ func (e *Engine) Rollback(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, rb.liveNow(ctx)))
 	return nil
 }
@@ -101,7 +109,7 @@ func (e *Engine) rollbackSubject(ctx context.Context) (*runbook.Release, error) 
 			return rels[i], nil
 		}
 	}
-	return nil, runbook.WithHint(fmt.Errorf("%w: no release to roll back", runbook.ErrNothingToDo), "`runbook history` lists what ran")
+	return nil, runbook.WithHint(runbook.NothingToDo("nothing to roll back", "no release is recorded"), "`runbook history` lists what ran")
 }
 
 // tookEffect reports whether a host run changed its host (or may have):
@@ -169,32 +177,12 @@ func (r *rollback) undoStep(ctx context.Context, i int) error {
 		return r.manualUndo(ctx, s, sr)
 	}
 	if sr.State != runbook.RunUndoing {
-		for asking := true; asking; {
-			choice, err := r.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChUndo, ChLeave, ChDetails, ChPause, ChAbort}, Default: ChUndo, Assume: ChUndo,
-				Refuse: fmt.Sprintf("undo of %s needs the operator", s.Name), Hint: "run it in a terminal, or pass --yes"})
-			if err != nil {
-				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
-			}
-			switch choice {
-			case ChUndo:
-				asking = false
-			case ChDetails:
-				r.undoDetails(s)
-			case ChLeave:
-				reason, err := r.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
-				if err != nil {
-					return r.stopRollback(ctx, sr, rollbackPromptErr(err))
-				}
-				r.rec.note(ctx, "deviation", s.Name, "", "not undone in the rollback: "+reason)
-				return nil
-			case ChPause:
-				return r.stopRollback(ctx, sr, runbook.ErrPaused)
-			case ChAbort:
-				if aborted, err := r.abort(ctx); aborted || err != nil {
-					return err
-				}
-			}
+		if undo, err := r.askUndo(ctx, s, sr); !undo || err != nil {
+			return err
 		}
+	}
+	if err := r.lockEnv(ctx, s); err != nil {
+		return r.stopRollback(ctx, sr, err)
 	}
 	for {
 		if sr.State != runbook.RunUndoing {
@@ -228,12 +216,7 @@ func (r *rollback) undoStep(ctx context.Context, i int) error {
 		}
 		switch choice {
 		case ChLeave:
-			reason, err := r.ask.Text("Why go on without undoing "+s.Name+"? (recorded)", "", "")
-			if err != nil {
-				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
-			}
-			r.rec.note(ctx, "deviation", s.Name, "", "undo failed and was left: "+reason)
-			return nil
+			return r.leave(ctx, s, sr, "Why go on without undoing "+s.Name+"? (recorded)", "undo failed and was left: ")
 		case ChPause:
 			return r.stopRollback(ctx, sr, runbook.ErrPaused)
 		case ChAbort:
@@ -243,6 +226,43 @@ func (r *rollback) undoStep(ctx context.Context, i int) error {
 			return r.failRollback(ctx, why)
 		}
 	}
+}
+
+// askUndo asks before the undo of a step, as before a step; false means
+// the step is left as it is (and why is recorded) or the rollback stops.
+func (r *rollback) askUndo(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) (bool, error) {
+	for {
+		choice, err := r.ask.Choose(Question{Msg: fmt.Sprintf("Undo %s?", s.Name), Options: []string{ChUndo, ChLeave, ChDetails, ChPause, ChAbort}, Default: ChUndo, Assume: ChUndo,
+			Refuse: fmt.Sprintf("undo of %s needs the operator", s.Name), Hint: "run it in a terminal, or pass --yes"})
+		if err != nil {
+			return false, r.stopRollback(ctx, sr, rollbackPromptErr(err))
+		}
+		switch choice {
+		case ChUndo:
+			return true, nil
+		case ChDetails:
+			r.undoDetails(s)
+		case ChLeave:
+			return false, r.leave(ctx, s, sr, "Why leave "+s.Name+" in place? (recorded)", "not undone in the rollback: ")
+		case ChPause:
+			return false, r.stopRollback(ctx, sr, runbook.ErrPaused)
+		case ChAbort:
+			if aborted, err := r.abort(ctx); aborted || err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// leave records, as a deviation, the operator's reason for leaving step s
+// as it is; the rollback goes on.
+func (r *rollback) leave(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, question, what string) error {
+	reason, err := r.ask.Text(question, "", "")
+	if err != nil {
+		return r.stopRollback(ctx, sr, rollbackPromptErr(err))
+	}
+	r.rec.note(ctx, "deviation", s.Name, "", what+reason)
+	return nil
 }
 
 // restartNote says how a step that acts on the running application is
@@ -314,12 +334,7 @@ func (r *rollback) manualUndo(ctx context.Context, s *runbook.Step, sr *runbook.
 			r.rec.note(ctx, "deviation", s.Name, "", reason)
 			return r.rec.step(ctx, sr, runbook.EvUndone, reason)
 		case ChLeave:
-			reason, err := r.ask.Text("Why leave "+s.Name+" in place? (recorded)", "", "")
-			if err != nil {
-				return r.stopRollback(ctx, sr, rollbackPromptErr(err))
-			}
-			r.rec.note(ctx, "deviation", s.Name, "", "has no undo and was left in place: "+reason)
-			return nil
+			return r.leave(ctx, s, sr, "Why leave "+s.Name+" in place? (recorded)", "has no undo and was left in place: ")
 		case ChDetails:
 			r.details(s)
 		case ChPause:
@@ -409,7 +424,7 @@ func (r *rollback) interruptedRollback(ctx context.Context) error {
 		return nil
 	}
 	if r.rel().State == runbook.ReleaseRollingBack {
-		if err := r.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := r.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}

@@ -94,7 +94,7 @@ func TestRollbackWhoseRestartFailsEndsRollbackFailed(t *testing.T) {
 	v := &verifies{fail: func(c *runbook.Call) bool { return c.Host.Name == "p2" }}
 	p := w.Process(runbooktest.ProcessOptions{Yes: true, Script: v.script})
 	err, _ := p.Run(context.Background(), nil, rollback)
-	if !errors.Is(err, runbook.ErrStepFailed) || !strings.Contains(err.Error(), "rollback failed") || !strings.Contains(err.Error(), "p2 (verify of restart failed on 1.0") {
+	if !errors.Is(err, runbook.ErrStepFailed) || !strings.Contains(err.Error(), "rollback failed") || !strings.Contains(err.Error(), "p2 (restart on 1.0 after the switch back: verify failed after 1 attempt(s) (exit 1): health)") {
 		t.Fatalf("got %v, want a failed rollback naming p2 and its verify", err)
 	}
 	if got := w.Release().State; got != runbook.ReleaseRollbackFailed {

@@ -21,6 +21,10 @@ type RollbackToOptions struct {
 // that is already staged, then restarts them: a release of kind rollback,
 // walked, recorded and resumable like any other.
 func (e *Engine) RollbackTo(ctx context.Context, opts RollbackToOptions) error {
+	return e.afterWalk(ctx, e.rollbackTo(ctx, opts))
+}
+
+func (e *Engine) rollbackTo(ctx context.Context, opts RollbackToOptions) error {
 	un, err := e.cfg.Store.Unfinished(ctx)
 	if err != nil {
 		return err

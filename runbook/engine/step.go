@@ -63,6 +63,9 @@ func (w *walk) step(ctx context.Context, i int) error {
 
 // execute runs the step (again) until it succeeds, is skipped, or stops.
 func (w *walk) execute(ctx context.Context, s *runbook.Step, sr *runbook.StepRun) error {
+	if err := w.lockEnv(ctx, s); err != nil {
+		return w.stop(ctx, sr, err)
+	}
 	for {
 		if err := w.interrupted(ctx); err != nil {
 			return err
@@ -166,7 +169,7 @@ func (w *walk) stop(ctx context.Context, sr *runbook.StepRun, cause error) error
 func stopReason(err error) string {
 	switch {
 	case errors.Is(err, runbook.ErrInterrupted):
-		return "interrupted by the operator (Ctrl-C)"
+		return runbook.ReasonOperatorStopped + " (Ctrl-C)"
 	case errors.Is(err, runbook.ErrNeedsHuman):
 		return strings.TrimPrefix(err.Error(), runbook.ErrNeedsHuman.Error()+": ")
 	}

@@ -18,7 +18,7 @@ func (r *rollback) undoHosts(ctx context.Context, s *runbook.Step, sr *runbook.S
 	var tasks []hostTask
 	for j := len(sr.Hosts) - 1; j >= 0; j-- {
 		if hr := sr.Hosts[j]; tookEffect(hr) {
-			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: hostOf(r.rb, s, hr.Host)})
+			tasks = append(tasks, hostTask{s: s, sr: sr, hr: hr, h: r.rb.EnvHost(s.On, hr.Host)})
 		}
 	}
 	lim := LimitsOf(r.rb.Envs[s.On], s)
@@ -80,7 +80,11 @@ func (r *rollback) undoHost(ctx context.Context, t hostTask) (failed bool, err e
 	if uerr != nil && (errors.Is(uerr, runbook.ErrInDoubt) || ctx.Err() != nil) {
 		out.Close()
 		hr.OutputTail = out.Tail()
-		if err := r.rec.host(ctx, sr, hr, runbook.EvInterrupt, "undo interrupted"); err != nil {
+		why := "undo interrupted"
+		if ctx.Err() != nil {
+			why = runbook.ReasonOperatorStopped + " during the undo (Ctrl-C)"
+		}
+		if err := r.rec.host(ctx, sr, hr, runbook.EvInterrupt, why); err != nil {
 			return false, err
 		}
 		if ctx.Err() != nil {
@@ -176,12 +180,13 @@ func (r *rollback) restartAfterSwitch(ctx context.Context, sw *runbook.Step, h *
 			verified = false
 			continue
 		}
-		ok, err := r.verify(ctx, rs, call, out)
+		failed, err := r.verify(ctx, rs, call, out)
 		if err != nil {
 			return runbook.Outcome{ExitCode: -1}, err
 		}
-		if !ok {
-			return runbook.Outcome{ExitCode: 1, Detail: switched.Detail, Summary: fmt.Sprintf("verify of %s failed on %s after %d attempt(s)", rs.Name, restored, rs.Retries+1)}, nil
+		if failed != nil {
+			return runbook.Outcome{ExitCode: 1, Detail: runbook.WithFailedVerify(switched.Detail, failed),
+				Summary: fmt.Sprintf("%s on %s after the switch back: %s", rs.Name, restored, failed)}, nil
 		}
 	}
 	if !verified {
@@ -201,7 +206,7 @@ func (r *rollback) restoredCall(rs *runbook.Step, h *runbook.Host, version strin
 	if h.DeployDir != "" {
 		d.Release.Dir = path.Join(h.DeployDir, "releases", version)
 	}
-	return renderCall(r.rb, r.rel(), rs, h, d, r.cfg.Secrets)
+	return r.renderCall(rs, h, d)
 }
 
 // settleRestarts reads what the restarts of an interrupted undo of

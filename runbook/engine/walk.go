@@ -9,25 +9,6 @@ import (
 	"github.com/runbook-dev/runbook/runbook"
 )
 
-// night is what every part of the engine knows of the release one command
-// works on: the ports, the runbook it follows (a rollback --to follows one
-// of its own), the record, and what was learnt on the way. walk,
-// hostRuns and rollback share it; each does one job with it.
-type night struct {
-	e     *Engine
-	cfg   *Config
-	ask   *Interaction
-	rb    *runbook.Runbook
-	rec   *recorder
-	steps []*runbook.StepRun
-	// previous maps an environment to the version live before this release.
-	previous map[string]string
-	// artifact is the hex SHA-256 of the artifact staged, set by
-	// walk.ensureArtifact before any host run of an upload starts (they
-	// only read it).
-	artifact string
-}
-
 // walk drives a release forward: the order of its steps and the
 // decisions around each one. It is built by createWalk or loadWalk and
 // lives for one command.
@@ -44,6 +25,49 @@ type hostRuns struct{ *night }
 
 // rollback undoes a release step by step (rollback.go, undo.go).
 type rollback struct{ *night }
+
+// createWalk records a new planned release of version with every step and
+// host run pending.
+func createWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, version, kind string, envs []string) (*walk, error) {
+	if err := runbook.CheckVersion(version); err != nil {
+		return nil, err // nothing recorded, nothing run
+	}
+	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb}}
+	w.rec = newRecorder(w.cfg, nil)
+	w.rec.moved = w.releaseMoved
+	r := &runbook.Release{
+		Version:      version,
+		Kind:         kind,
+		Envs:         envs,
+		State:        runbook.ReleasePlanned,
+		Operator:     e.cfg.Operator,
+		OSUser:       e.cfg.OSUser,
+		Machine:      e.cfg.Machine,
+		StartedAt:    w.rec.now(),
+		RunbookName:  rb.Name,
+		RunbookFile:  rb.File,
+		RunbookHash:  rb.Hash,
+		ArtifactPath: rb.Artifact.Path,
+	}
+	var steps []*runbook.StepRun
+	for _, s := range rb.Steps {
+		sr := &runbook.StepRun{Index: s.Index, Name: s.Name, Kind: s.Kind, Env: s.On, State: runbook.RunPending}
+		if s.HasHosts() {
+			for _, h := range rb.Envs[s.On].Hosts {
+				sr.Hosts = append(sr.Hosts, &runbook.HostRun{Host: h.Name, State: runbook.RunPending, ExitCode: -1})
+			}
+		}
+		steps = append(steps, sr)
+	}
+	t := runbook.Transition{At: r.StartedAt, Scope: "release", From: "", To: string(runbook.ReleasePlanned), Event: "create",
+		Operator: e.cfg.Operator, OSUser: e.cfg.OSUser, Machine: e.cfg.Machine,
+		Reason: fmt.Sprintf("%s %s planned on %s", kind, version, e.cfg.Machine)}
+	if err := e.cfg.Store.CreateRelease(ctx, r, steps, t); err != nil {
+		return nil, runbook.NotRecorded(fmt.Errorf("record the new release: %w", err))
+	}
+	w.rec.rel, w.steps, e.last = r, steps, r
+	return w, w.loadPrevious(ctx)
+}
 
 // loadWalk restores a recorded release for rb. The recorded steps are the
 // release's truth, and every one must still exist in rb to be walked.
@@ -62,7 +86,7 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 		}
 		if s.HasHosts() {
 			for _, hr := range sr.Hosts {
-				if hostOf(rb, s, hr.Host) == nil {
+				if rb.EnvHost(s.On, hr.Host) == nil {
 					return nil, runbook.WithHint(fmt.Errorf("%w: host %s of step %s is no longer in environment %s", runbook.ErrUsage, hr.Host, s.Name, s.On),
 						"restore the host in the runbook file, or `runbook abort` this release")
 				}
@@ -71,6 +95,7 @@ func loadWalk(ctx context.Context, e *Engine, rb *runbook.Runbook, r *runbook.Re
 	}
 	w := &walk{night: &night{e: e, cfg: &e.cfg, ask: e.cfg.Ask, rb: rb, steps: steps, artifact: r.ArtifactSHA256}}
 	w.rec = newRecorder(w.cfg, r)
+	w.rec.moved = w.releaseMoved
 	e.last = r
 	return w, w.loadPrevious(ctx)
 }
@@ -99,6 +124,7 @@ func rollingBack(ctx context.Context, st runbook.Store, r *runbook.Release) bool
 }
 
 // continueRelease walks a recorded release on from where it stopped.
+// Its caller has checked from (checkFrom) before anything was recorded.
 func (w *walk) continueRelease(ctx context.Context, from string) error {
 	r := w.rel()
 	if rollingBack(ctx, w.cfg.Store, r) {
@@ -109,6 +135,7 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 		w.cfg.UI.Warn(msg)
 		w.rec.note(ctx, "warning", "", "", msg)
 	}
+	w.noteHandover(ctx)
 	if err := w.recoverCrash(ctx); err != nil {
 		return err
 	}
@@ -142,13 +169,50 @@ func (w *walk) continueRelease(ctx context.Context, from string) error {
 	return w.run(ctx)
 }
 
-func (w *walk) firstFailed() *runbook.StepRun {
-	for _, sr := range w.steps {
-		if sr.State == runbook.RunFailed {
-			return sr
-		}
+func (w *walk) firstFailed() *runbook.StepRun { return firstFailed(w.steps) }
+
+// checkFrom refuses a --from that names no step of the release, or one
+// before the step a resume continues at: a step there has either
+// succeeded (a completed step never runs twice unasked) or was skipped,
+// and a skip is final — the steps after it ran without it (a build
+// skipped and run now would make an artifact other than the one already
+// staged). "" is no --from.
+func (w *walk) checkFrom(from string) error {
+	if from == "" {
+		return nil
 	}
-	return nil
+	next := -1
+	for i, sr := range w.steps {
+		if next < 0 && sr.State != runbook.RunSucceeded && sr.State != runbook.RunSkipped && sr.State != runbook.RunUndone {
+			next = i
+		}
+		if sr.Name != from {
+			continue
+		}
+		if next >= 0 {
+			return nil // at or after where the resume continues
+		}
+		cont := "nothing is left to run"
+		for _, later := range w.steps[i+1:] {
+			if later.State != runbook.RunSucceeded && later.State != runbook.RunSkipped && later.State != runbook.RunUndone {
+				cont = "it continues at " + later.Name
+				break
+			}
+		}
+		what := "was " + string(sr.State) + ", and a completed step never runs twice"
+		switch sr.State {
+		case runbook.RunSucceeded:
+			what = "already succeeded, and a completed step never runs twice"
+		case runbook.RunSkipped:
+			what = "was skipped, and a skip is final: the steps after it ran without it"
+			if sr.Reason != "" {
+				what = "was skipped (" + sr.Reason + "), and a skip is final: the steps after it ran without it"
+			}
+		}
+		return runbook.WithHint(fmt.Errorf("%w: --from %s: %s %s; without --from %s", runbook.ErrUsage, from, from, what, cont),
+			fmt.Sprintf("if %s must run in this release, run its command by hand (`runbook plan` shows it); or `runbook abort` the release and start a new one", from))
+	}
+	return runbook.WithHint(fmt.Errorf("%w: --from %s: no such step in release %s", runbook.ErrUsage, from, w.rel().Version), "`runbook status` lists its steps")
 }
 
 // skipBefore skips every pending or failed step before from.
@@ -180,6 +244,7 @@ func (w *walk) run(ctx context.Context) error {
 	if err := w.rec.release(ctx, runbook.EvSucceed, ""); err != nil {
 		return err
 	}
+	w.unlockEnvs(ctx)
 	if w.rel().Kind == runbook.KindRollback {
 		w.cfg.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel().Envs, ", "), w.rel().Version))
 	} else {
@@ -194,25 +259,11 @@ func (w *walk) interrupted(ctx context.Context) error {
 		return nil
 	}
 	if w.rel().State == runbook.ReleaseRunning {
-		if err := w.rec.release(ctx, runbook.EvPause, "interrupted by the operator (Ctrl-C)"); err != nil {
+		if err := w.rec.release(ctx, runbook.EvPause, runbook.ReasonOperatorStopped+" (Ctrl-C)"); err != nil {
 			return err
 		}
 	}
 	return runbook.WithHint(runbook.ErrInterrupted, "state saved; `runbook resume` continues, `runbook status` shows where it stopped")
-}
-
-// hostOf finds host name in the environment of step s.
-func hostOf(rb *runbook.Runbook, s *runbook.Step, name string) *runbook.Host {
-	env := rb.Envs[s.On]
-	if env == nil {
-		return nil
-	}
-	for _, h := range env.Hosts {
-		if h.Name == name {
-			return h
-		}
-	}
-	return nil
 }
 
 func short(h string) string {

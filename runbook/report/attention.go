@@ -78,6 +78,9 @@ func stepAttention(s StepReport) []Attention {
 			continue
 		}
 		text := fmt.Sprintf("exit %s after %d attempt(s)", exitText(h.ExitCode), h.Attempts)
+		if h.FailedVerify != nil {
+			text = failedVerifyText(h.FailedVerify)
+		}
 		if l := lastLine(h.OutputTail); l != "" {
 			text += ": " + l
 		}

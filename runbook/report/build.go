@@ -33,10 +33,14 @@ func Build(in Input) *Doc {
 		Probes:        probes(in.Steps),
 		Rollbacks:     rollbacks(r, in),
 		Live:          live(in.Live),
-		Staged:        staged(r.ID, in.Staged),
+		Staged:        staged(r, in.Staged),
 	}
 	for _, n := range in.Notes {
 		d.addNote(n)
+	}
+	if n := len(in.Transitions); n > 0 && in.Transitions[n-1].Hash != "" {
+		last := in.Transitions[n-1]
+		d.Audit = &AuditDoc{Head: last.Hash, Transition: last.ID, At: RFC3339(last.At)}
 	}
 	if !r.FinishedAt.IsZero() {
 		d.elapsedMS = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
@@ -79,7 +83,7 @@ func transitions(ts []runbook.Transition) []TransitionDoc {
 	out := make([]TransitionDoc, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, TransitionDoc{At: RFC3339(t.At), Scope: t.Scope, From: t.From, To: t.To,
-			Event: t.Event, Operator: t.Operator, Reason: t.Reason})
+			Event: t.Event, Operator: t.Operator, OSUser: t.OSUser, Reason: t.Reason})
 	}
 	return out
 }
@@ -87,7 +91,7 @@ func transitions(ts []runbook.Transition) []TransitionDoc {
 func signoffs(ss []runbook.Signoff) []SignoffDoc {
 	out := make([]SignoffDoc, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, SignoffDoc{Step: s.Step, Role: s.Role, Name: s.Name, OSUser: s.OSUser, At: RFC3339(s.At), Via: s.Via})
+		out = append(out, SignoffDoc{Step: s.Step, Role: s.Role, Name: s.Name, Operator: s.Operator, OSUser: s.OSUser, At: RFC3339(s.At), Via: s.Via})
 	}
 	return out
 }
@@ -96,7 +100,7 @@ func signoffs(ss []runbook.Signoff) []SignoffDoc {
 // package does not know yet are shown as deviations: a fact someone took
 // the trouble to record must not vanish from the report.
 func (d *Doc) addNote(n runbook.Note) {
-	nd := NoteDoc{At: RFC3339(n.At), Kind: n.Kind, Step: n.Step, Host: n.Host, Operator: n.Operator, Text: n.Text}
+	nd := NoteDoc{At: RFC3339(n.At), Kind: n.Kind, Step: n.Step, Host: n.Host, Operator: n.Operator, OSUser: n.OSUser, Text: n.Text}
 	switch n.Kind {
 	case "confirm":
 		d.Confirmations = append(d.Confirmations, nd)
@@ -186,13 +190,23 @@ func live(ls []runbook.Live) []LiveDoc {
 	return out
 }
 
-func staged(releaseID int64, ss []runbook.Staged) []StagedDoc {
+// staged lists what release r staged or removed. A release removes its
+// own version only when its rollback undoes the upload; keep removes
+// only older versions.
+func staged(r *runbook.Release, ss []runbook.Staged) []StagedDoc {
 	out := []StagedDoc{}
 	for _, s := range ss {
-		if s.ReleaseID != releaseID {
+		if s.ReleaseID != r.ID {
 			continue
 		}
-		out = append(out, StagedDoc{Env: s.Env, Host: s.Host, Version: s.Version, SHA256: s.SHA256, At: RFC3339(s.At), Removed: s.Removed})
+		d := StagedDoc{Env: s.Env, Host: s.Host, Version: s.Version, SHA256: s.SHA256, At: RFC3339(s.At), Removed: s.Removed}
+		if s.Removed {
+			d.RemovedBy = RemovedByKeep
+			if s.Version == r.Version {
+				d.RemovedBy = RemovedByRollback
+			}
+		}
+		out = append(out, d)
 	}
 	slices.SortStableFunc(out, func(a, b StagedDoc) int {
 		return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.Env, b.Env), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Version, b.Version))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // chart is the geometry of the timeline's inline SVG: one row per host of
@@ -81,6 +82,7 @@ func newChart(tl Timeline) chart {
 		for _, s := range r.Segments {
 			row.Bars = append(row.Bars, newBar(r, s, row.Y, x))
 		}
+		placeLabels(row.Bars, c.PlotX, float64(c.Width))
 		c.Rows = append(c.Rows, row)
 	}
 	c.Height = axisHeight + len(tl.Rows)*rowHeight + 8
@@ -90,22 +92,68 @@ func newChart(tl Timeline) chart {
 func newBar(r TimelineRow, s Segment, y int, x func(time.Time) float64) chartBar {
 	b := chartBar{X: x(s.Start), Y: y + (rowHeight-barHeight)/2, H: barHeight, Class: classOf(s.State)}
 	b.W = round1(max(x(s.End)-b.X, minBarW))
-	b.Pattern = patterns[b.Class]
 	label := labelOf(s.State)
+	if s.Stopped {
+		// The operator's Ctrl-C, not a run whose end nobody saw.
+		b.Class, label = classStopped, "STOPPED"
+	}
+	b.Pattern = patterns[b.Class]
 	if needsLook(s.State) {
 		b.Label = label
 	}
 	if s.Undo {
 		label += " (undo)"
 	}
-	b.LabelX = round1(b.X + b.W + 4)
 	b.Title = fmt.Sprintf("%s: %s, %s – %s (%s)", where(r.Step, r.Host), label,
 		s.Start.UTC().Format("15:04:05"), s.End.UTC().Format("15:04:05"), duration(s.End.Sub(s.Start).Milliseconds()))
 	return b
 }
 
+// labelCharW is the width of a character of a bar's label, bold 10px
+// capitals: DejaVu Sans Bold's average 6.6, rounded up. A label is placed
+// only where this much room is free, so an estimate too small would let
+// labels run into bars.
+const labelCharW = 6.8
+
+// labelW is the width a label takes.
+func labelW(s string) float64 { return float64(utf8.RuneCountInString(s)) * labelCharW }
+
+// placeLabels puts the label of each bar of one row where it overlaps no
+// other bar and no other label: right of its bar when the room before the
+// next bar (or the chart's edge) takes it, else left of it when the room
+// after the previous bar or label does, else nowhere — the bar's pattern,
+// its tooltip and the attention list still say what it was. Bars are in
+// time order.
+func placeLabels(bars []chartBar, left, right float64) {
+	taken := left // the right end of what is drawn so far on the row
+	for i := range bars {
+		b := &bars[i]
+		limit := right
+		if i+1 < len(bars) {
+			limit = bars[i+1].X - 1
+		}
+		if b.Label == "" {
+			taken = max(taken, b.X+b.W)
+			continue
+		}
+		w := labelW(b.Label)
+		switch {
+		case b.X+b.W+3+w <= limit:
+			b.LabelX = round1(b.X + b.W + 3)
+		case b.X-3-w >= taken:
+			b.LabelX = round1(b.X - 3 - w)
+		default:
+			b.Label = ""
+		}
+		taken = max(taken, b.X+b.W)
+		if b.Label != "" {
+			taken = max(taken, b.LabelX+w)
+		}
+	}
+}
+
 // patterns are the SVG fills laid over the bars that need a look.
-var patterns = map[string]string{classFailed: "tl-hatch", classDoubt: "tl-dots", classSkipped: "tl-stripes"}
+var patterns = map[string]string{classFailed: "tl-hatch", classDoubt: "tl-dots", classSkipped: "tl-stripes", classStopped: "tl-ticks"}
 
 // round1 keeps coordinates short in the SVG.
 func round1(f float64) float64 { return math.Round(f*10) / 10 }

@@ -50,6 +50,9 @@ type Doc struct {
 	Rollbacks     []RollbackDoc   `json:"rollbacks"`
 	Live          []LiveDoc       `json:"live"`
 	Staged        []StagedDoc     `json:"staged"`
+	// Audit is the head of the audit chain at this release's last
+	// transition; absent for records from before the chain.
+	Audit *AuditDoc `json:"audit,omitempty"`
 
 	// Derived for the human formats; scripts can compute them from the
 	// fields above, so they stay out of the JSON contract.
@@ -104,17 +107,27 @@ type TransitionDoc struct {
 	To       string `json:"to"`
 	Event    string `json:"event"`
 	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
 	Reason   string `json:"reason"`
+}
+
+// AuditDoc pins the record: the hash of this release's last transition,
+// which chains every transition committed before it (runbook audit verify).
+type AuditDoc struct {
+	Head       string `json:"head"`
+	Transition int64  `json:"transition"`
+	At         string `json:"at"`
 }
 
 // SignoffDoc is a person taking responsibility for a confirm step.
 type SignoffDoc struct {
-	Step   string `json:"step"`
-	Role   string `json:"role"`
-	Name   string `json:"name"`
-	OSUser string `json:"os_user"`
-	At     string `json:"at"`
-	Via    string `json:"via"`
+	Step     string `json:"step"`
+	Role     string `json:"role"`
+	Name     string `json:"name"`
+	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
+	At       string `json:"at"`
+	Via      string `json:"via"`
 }
 
 // NoteDoc is a recorded decision or event outside the normal flow.
@@ -124,6 +137,7 @@ type NoteDoc struct {
 	Step     string `json:"step"`
 	Host     string `json:"host"`
 	Operator string `json:"operator"`
+	OSUser   string `json:"os_user"`
 	Text     string `json:"text"`
 }
 
@@ -164,6 +178,7 @@ type RollbackDoc struct {
 	Version    string    `json:"version"`
 	State      string    `json:"state"`
 	Operator   string    `json:"operator"`
+	OSUser     string    `json:"os_user"`
 	StartedAt  string    `json:"started_at"`
 	FinishedAt *string   `json:"finished_at"`
 	Reason     string    `json:"reason"`
@@ -191,8 +206,9 @@ type LiveDoc struct {
 	VerifiedAt *string `json:"verified_at"`
 }
 
-// StagedDoc is a version this release staged on a host, or removed from it
-// to keep only `keep` releases.
+// StagedDoc is a version this release staged on a host, or removed from
+// it: an older one to keep only `keep` releases, or its own, undone by
+// its rollback.
 type StagedDoc struct {
 	Env     string `json:"env"`
 	Host    string `json:"host"`
@@ -200,6 +216,23 @@ type StagedDoc struct {
 	SHA256  string `json:"sha256"`
 	At      string `json:"at"`
 	Removed bool   `json:"removed"`
+	// RemovedBy says what removed it: RemovedByKeep or
+	// RemovedByRollback; "" while it is staged.
+	RemovedBy string `json:"removed_by"`
+}
+
+// What removed a staged release (StagedDoc.RemovedBy).
+const (
+	RemovedByKeep     = "keep"
+	RemovedByRollback = "rollback"
+)
+
+// removedText says in words what removed a staged release.
+func removedText(s StagedDoc) string {
+	if s.RemovedBy == RemovedByRollback {
+		return "removed by the rollback"
+	}
+	return "removed (keep)"
 }
 
 // Attention is an item a reader must not miss: a failure, a skip, a run in
@@ -229,4 +262,7 @@ type Segment struct {
 	Start, End time.Time
 	State      string // the state it ended in; "running" when it never ended
 	Undo       bool
+	// Stopped: the operator's Ctrl-C ended it (State is interrupted):
+	// stopped part-way, not a run whose end nobody saw.
+	Stopped bool
 }

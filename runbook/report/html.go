@@ -35,6 +35,8 @@ var (
 		"rollbackTitle":   rollbackTitle,
 		"rollbackWhen":    rollbackWhen,
 		"liveSince":       liveSince,
+		"removedText":     removedText,
+		"who":             who,
 		"transitionClass": transitionClass,
 		"inc":             func(i int) int { return i + 1 },
 		"add":             func(a, b int) int { return a + b },

@@ -15,7 +15,8 @@ const (
 	classOK      = "ok"
 	classFailed  = "failed"
 	classSkipped = "skipped"
-	classDoubt   = "doubt" // interrupted, or still running: nobody knows how it ended
+	classDoubt   = "doubt"   // interrupted, or still running: nobody knows how it ended
+	classStopped = "stopped" // a timeline attempt the operator stopped (Ctrl-C)
 	classUndone  = "undone"
 	classPending = "pending"
 	classWarn    = "warn" // succeeded, but with something to look at
@@ -117,6 +118,29 @@ func lastLines(s string, n int) string {
 // lastLine is the last non-empty line of an output, for one-line summaries.
 func lastLine(s string) string {
 	return strings.TrimSpace(lastLines(s, 1))
+}
+
+// who names the operator of a record and, when it is another name, the
+// OS user runbook ran as beside it: "bob (OS user builder)", or "alice".
+func who(operator, osUser string) string {
+	if osUser == "" || osUser == operator {
+		return operator
+	}
+	if operator == "" {
+		return "OS user " + osUser
+	}
+	return operator + " (OS user " + osUser + ")"
+}
+
+// signedBy says who ran runbook for a sign-off, and how it was given:
+// "operator bob, OS user builder, via prompt" (the OS user alone when
+// nobody gave --operator, as in records from before --operator).
+func signedBy(s SignoffDoc) string {
+	by := "OS user " + s.OSUser
+	if s.Operator != "" && s.Operator != s.OSUser {
+		by = "operator " + s.Operator + ", " + by
+	}
+	return by + ", via " + s.Via
 }
 
 // where names a step, or a step on a host.

@@ -113,7 +113,7 @@ func mdHeader(out *stickyWriter, d *Doc) {
 	item("runbook", mdInlineCode(d.Identity.RunbookFile)+", sha256 "+mdInlineCode(orNone(d.Identity.RunbookSHA256)))
 	item("version", mdInlineCode(r.Version))
 	item("artifact", mdInlineCode(r.Artifact.Path)+", sha256 "+mdInlineCode(orNone(r.Artifact.SHA256)))
-	item("operator", mdEscape(r.Operator)+" on "+mdEscape(d.Identity.Machine))
+	item("operator", mdEscape(who(r.Operator, r.OSUser))+" on "+mdEscape(d.Identity.Machine))
 	item("started", mdEscape(r.StartedAt))
 	item("ended", mdEscape(ended(d)))
 	item("state", mdLabel(r.State, releaseLabel(r.State)))
@@ -169,9 +169,9 @@ func mdSignoffs(out *stickyWriter, d *Doc) {
 	if len(d.Signoffs) == 0 {
 		out.println("No sign-off was recorded.")
 	} else {
-		mdTable(out, "step", "role", "name", "OS user", "via", "at")
+		mdTable(out, "step", "role", "name", "recorded by", "via", "at")
 		for _, s := range d.Signoffs {
-			mdRow(out, mdCode(s.Step), mdEscape(s.Role), "**"+mdEscape(s.Name)+"**", mdEscape(s.OSUser), mdCode(s.Via), mdEscape(s.At))
+			mdRow(out, mdCode(s.Step), mdEscape(s.Role), "**"+mdEscape(s.Name)+"**", mdEscape(who(s.Operator, s.OSUser)), mdCode(s.Via), mdEscape(s.At))
 		}
 	}
 	for _, c := range d.Confirmations {
@@ -187,7 +187,7 @@ func mdDeviations(out *stickyWriter, d *Doc) {
 	}
 	mdTable(out, "at", "kind", "where", "operator", "what and why")
 	for _, n := range d.Deviations {
-		mdRow(out, mdEscape(n.At), mdEscape(n.Kind), mdEscape(where(n.Step, n.Host)), mdEscape(n.Operator), mdEscape(n.Text))
+		mdRow(out, mdEscape(n.At), mdEscape(n.Kind), mdEscape(where(n.Step, n.Host)), mdEscape(who(n.Operator, n.OSUser)), mdEscape(n.Text))
 	}
 }
 
@@ -283,7 +283,7 @@ func mdLive(out *stickyWriter, d *Doc) {
 	for _, s := range d.Staged {
 		what := "staged, sha256 " + mdCode(s.SHA256)
 		if s.Removed {
-			what = "removed (keep)"
+			what = removedText(s)
 		}
 		mdRow(out, mdEscape(s.Env), mdEscape(s.Host), mdCode(s.Version), what, mdEscape(s.At))
 	}
@@ -297,6 +297,9 @@ func mdTransitions(out *stickyWriter, d *Doc) {
 	}
 	mdTable(out, "at", "scope", "from → to", "event", "operator", "reason")
 	for _, t := range d.Transitions {
-		mdRow(out, mdEscape(t.At), mdEscape(t.Scope), mdEscape(dashIfEmpty(t.From))+" → "+mdEscape(t.To), mdEscape(t.Event), mdEscape(t.Operator), mdEscape(t.Reason))
+		mdRow(out, mdEscape(t.At), mdEscape(t.Scope), mdEscape(dashIfEmpty(t.From))+" → "+mdEscape(t.To), mdEscape(t.Event), mdEscape(who(t.Operator, t.OSUser)), mdEscape(t.Reason))
+	}
+	if a := d.Audit; a != nil {
+		out.printf("\nAudit chain head: %s (transition %d, %s); `runbook audit verify` checks the chain.\n", mdCode(a.Head), a.Transition, mdEscape(a.At))
 	}
 }

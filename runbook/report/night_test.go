@@ -22,6 +22,9 @@ type night struct {
 	now   time.Time
 	rel   *runbook.Release
 	steps map[string]*runbook.StepRun
+	// operator and osUser are recorded on what happens next: who is at
+	// the keyboard (--operator) and the OS account runbook runs as.
+	operator, osUser string
 }
 
 var nightStart = time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
@@ -33,7 +36,8 @@ func newNight(t *testing.T) *night {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	n := &night{t: t, ctx: context.Background(), st: st, now: nightStart, steps: map[string]*runbook.StepRun{}}
+	n := &night{t: t, ctx: context.Background(), st: st, now: nightStart, steps: map[string]*runbook.StepRun{},
+		operator: "alice", osUser: "alice"}
 	// Times left zero in the records (transitions, notes, sign-offs) come
 	// from this injected clock.
 	st.Now = func() time.Time { return n.now }
@@ -53,7 +57,7 @@ func (n *night) check(err error) {
 func (n *night) plan(version string, steps []*runbook.StepRun) {
 	n.t.Helper()
 	n.rel = &runbook.Release{Version: version, Kind: runbook.KindRelease, State: runbook.ReleasePlanned,
-		Operator: "alice", Machine: "ops-box", RunbookName: "billing-center",
+		Operator: n.operator, OSUser: n.osUser, Machine: "ops-box", RunbookName: "billing-center",
 		RunbookFile: "/srv/billing/runbook.yaml", RunbookHash: "9f2c4e1ab7d05c3e8f61a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3",
 		ArtifactPath: "target/billing.ear"}
 	for i, s := range steps {
@@ -64,7 +68,7 @@ func (n *night) plan(version string, steps []*runbook.StepRun) {
 		n.steps[s.Name] = s
 	}
 	n.check(n.st.CreateRelease(n.ctx, n.rel, steps, runbook.Transition{Scope: "release", To: "planned", Event: "create",
-		Operator: "alice", Reason: "release " + version + " planned on ops-box"}))
+		Operator: n.operator, OSUser: n.osUser, Reason: "release " + version + " planned on ops-box"}))
 }
 
 func (n *night) release(event string, to runbook.ReleaseState, reason string) {
@@ -75,7 +79,7 @@ func (n *night) release(event string, to runbook.ReleaseState, reason string) {
 		n.rel.FinishedAt = n.now
 	}
 	n.check(n.st.RecordRelease(n.ctx, n.rel, &runbook.Transition{Scope: "release", From: string(from), To: string(to),
-		Event: event, Operator: "alice", Reason: reason}))
+		Event: event, Operator: n.operator, OSUser: n.osUser, Reason: reason}))
 }
 
 func (n *night) step(name, event string, to runbook.RunState, reason string) {
@@ -94,7 +98,7 @@ func (n *night) step(name, event string, to runbook.RunState, reason string) {
 		s.Reason = reason
 	}
 	n.check(n.st.RecordStep(n.ctx, s, &runbook.Transition{Scope: "step:" + name, From: string(from), To: string(to),
-		Event: event, Operator: "alice", Reason: reason}))
+		Event: event, Operator: n.operator, OSUser: n.osUser, Reason: reason}))
 }
 
 func (n *night) hostRun(step, host string) *runbook.HostRun {
@@ -113,7 +117,7 @@ func (n *night) host(step, host, event string, to runbook.RunState, reason strin
 	from := h.State
 	h.State = to
 	n.check(n.st.RecordHost(n.ctx, h, &runbook.Transition{Scope: "host:" + step + "/" + host, From: string(from), To: string(to),
-		Event: event, Operator: "alice", Reason: reason}))
+		Event: event, Operator: n.operator, OSUser: n.osUser, Reason: reason}))
 }
 
 // begin starts an attempt of a step on a host (start, retry or rerun).
@@ -157,7 +161,7 @@ func (n *night) ok(step string, d time.Duration, output func(host string) string
 
 func (n *night) note(kind, step, host, text string) {
 	n.t.Helper()
-	n.check(n.st.AddNote(n.ctx, &runbook.Note{ReleaseID: n.rel.ID, Kind: kind, Step: step, Host: host, Text: text, Operator: "alice"}))
+	n.check(n.st.AddNote(n.ctx, &runbook.Note{ReleaseID: n.rel.ID, Kind: kind, Step: step, Host: host, Text: text, Operator: n.operator, OSUser: n.osUser}))
 }
 
 // undo undoes a step on every host, as `runbook rollback` does.

@@ -87,8 +87,8 @@ func recordNight(t *testing.T) *night {
 	n.wait(time.Second)
 	n.step("qa-signoff", runbook.EvStart, runbook.RunRunning, "")
 	n.wait(15 * time.Second)
-	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "QA", Name: "Li Na", OSUser: "alice", Via: "--signoff"}))
-	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", OSUser: "alice", Via: "prompt"}))
+	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "QA", Name: "Li Na", Operator: "alice", OSUser: "alice", Via: "--signoff"}))
+	n.check(n.st.AddSignoff(n.ctx, runbook.Signoff{ReleaseID: n.rel.ID, Step: "qa-signoff", Role: "DBA", Name: "Wang Li", Operator: "alice", OSUser: "alice", Via: "prompt"}))
 	n.note("confirm", "qa-signoff", "", "confirmed at the prompt by alice: QA verified the prerelease and the DBA ran the migration")
 	n.step("qa-signoff", runbook.EvSucceed, runbook.RunSucceeded, "")
 
@@ -135,8 +135,10 @@ func recordNight(t *testing.T) *night {
 	n.host("stage-production", "prod2", runbook.EvInterrupt, runbook.RunInterrupted, crash)
 	n.step("stage-production", runbook.EvInterrupt, runbook.RunInterrupted, crash)
 	n.release(runbook.EvPause, runbook.ReleasePaused, crash)
-	n.note("resume", "", "", "resumed after a crash by alice on ops-box")
-	n.release(runbook.EvResume, runbook.ReleaseRunning, "resumed by alice")
+	// Bob takes over on the shared build account, naming himself.
+	n.operator, n.osUser = "bob", "builder"
+	n.note("resume", "", "", "resumed after a crash by bob on ops-box")
+	n.release(runbook.EvResume, runbook.ReleaseRunning, "resumed by bob")
 	n.step("stage-production", runbook.EvRerun, runbook.RunRunning, "")
 	n.begin("stage-production", "prod2", runbook.EvRerun)
 	n.wait(8 * time.Second)
@@ -417,5 +419,37 @@ func TestUnfinishedRelease(t *testing.T) {
 	}
 	if !strings.Contains(page.String(), ">RUNNING</text>") || !strings.Contains(page.String(), `class="bar doubt"`) {
 		t.Error("the html timeline does not mark the open run")
+	}
+}
+
+// TestStagedRemovedBy tells the release's own version, removed when its
+// rollback undid the upload, from an older one removed by keep: in JSON
+// and in every format a person reads.
+func TestStagedRemovedBy(t *testing.T) {
+	in := recordNight(t).input()
+	for i, s := range in.Staged {
+		if s.Env == "production" && s.Host == "prod1" && s.Version == in.Release.Version {
+			in.Staged[i].Removed, in.Staged[i].SHA256 = true, ""
+		}
+	}
+	doc := report.Build(in)
+	by := map[string]string{}
+	for _, s := range doc.Staged {
+		by[s.Host+"/"+s.Version] = s.RemovedBy
+	}
+	if by["prod1/2.4.0"] != report.RemovedByRollback || by["pre1/2.0.0"] != report.RemovedByKeep || by["prod2/2.4.0"] != "" {
+		t.Fatalf("removed_by: %v", by)
+	}
+	for format, render := range renderers {
+		if format == "json" {
+			continue
+		}
+		var b bytes.Buffer
+		if err := render(&b, doc); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "removed by the rollback") || !strings.Contains(b.String(), "removed (keep)") {
+			t.Errorf("%s does not say what removed each release:\n%s", format, b.String())
+		}
 	}
 }

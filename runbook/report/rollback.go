@@ -21,7 +21,7 @@ func rollbacks(r *runbook.Release, in Input) []RollbackDoc {
 		}
 		d := RollbackDoc{
 			Kind: RollbackSwitch, ReleaseID: rel.ID, Version: rel.Version, State: string(rel.State),
-			Operator: rel.Operator, StartedAt: RFC3339(rel.StartedAt), FinishedAt: optTime(rel.FinishedAt),
+			Operator: rel.Operator, OSUser: rel.OSUser, StartedAt: RFC3339(rel.StartedAt), FinishedAt: optTime(rel.FinishedAt),
 			Reason: firstReason(rb.Transitions), Envs: envs, Steps: []UndoDoc{},
 		}
 		for _, s := range rb.Steps {
@@ -49,7 +49,7 @@ func undo(r *runbook.Release, steps []*runbook.StepRun, ts []runbook.Transition)
 		case t.Scope == "release" && t.To == string(runbook.ReleaseRollingBack):
 			if !began {
 				began = true
-				d.StartedAt, d.Operator, d.Reason = RFC3339(t.At), t.Operator, t.Reason
+				d.StartedAt, d.Operator, d.OSUser, d.Reason = RFC3339(t.At), t.Operator, t.OSUser, t.Reason
 			}
 		case t.Scope == "release" && t.To == string(runbook.ReleaseRolledBack):
 			at := RFC3339(t.At)

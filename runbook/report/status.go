@@ -24,6 +24,7 @@ type ReleaseDoc struct {
 	Kind       string      `json:"kind"`
 	State      string      `json:"state"`
 	Operator   string      `json:"operator"`
+	OSUser     string      `json:"os_user"`
 	StartedAt  string      `json:"started_at"`
 	FinishedAt *string     `json:"finished_at"`
 	Artifact   ArtifactDoc `json:"artifact"`
@@ -61,6 +62,16 @@ type HostDoc struct {
 	ExitCode   *int   `json:"exit_code"`
 	Attempts   int    `json:"attempts"`
 	DurationMS int64  `json:"duration_ms"`
+	// FailedVerify names the verify that failed a host run whose action
+	// passed (exit_code 0); null otherwise.
+	FailedVerify *FailedVerifyDoc `json:"failed_verify,omitempty"`
+}
+
+// FailedVerifyDoc is which verify failed a host run, and how.
+type FailedVerifyDoc struct {
+	Command  string `json:"command"`   // as it ran, secrets masked
+	ExitCode int    `json:"exit_code"` // of its last attempt; -1 when it did not run to an end
+	Attempts int    `json:"attempts"`
 }
 
 // RFC3339 formats a time as SPEC §7 wants (RFC 3339, UTC, seconds).
@@ -80,7 +91,7 @@ func Release(r *runbook.Release) *ReleaseDoc {
 		return nil
 	}
 	return &ReleaseDoc{
-		ID: r.ID, Version: r.Version, Kind: r.Kind, State: string(r.State), Operator: r.Operator,
+		ID: r.ID, Version: r.Version, Kind: r.Kind, State: string(r.State), Operator: r.Operator, OSUser: r.OSUser,
 		StartedAt: RFC3339(r.StartedAt), FinishedAt: optTime(r.FinishedAt),
 		Artifact: ArtifactDoc{Path: r.ArtifactPath, SHA256: r.ArtifactSHA256},
 	}
@@ -100,6 +111,9 @@ func BuildStatus(runbookName string, r *runbook.Release, steps []*runbook.StepRu
 			if h.ExitCode >= 0 {
 				code := h.ExitCode
 				hd.ExitCode = &code
+			}
+			if f := runbook.ParseDetail(h.Detail).FailedVerify; f != nil {
+				hd.FailedVerify = &FailedVerifyDoc{Command: f.Command, ExitCode: f.ExitCode, Attempts: f.Attempts}
 			}
 			d.Hosts = append(d.Hosts, hd)
 		}

@@ -49,6 +49,12 @@ func (s Style) faint(text string) string { return s.apply(s.Faint, text) }
 func (s Style) warn(text string) string  { return s.apply(s.Warn, text) }
 func (s Style) state(text string) string { return s.apply(s.State, text) }
 
+// StampLayout is how status and history show a moment: in the
+// operator's zone, with the zone's offset ("2026-12-05 01:14:20 +08:00",
+// "… Z" in UTC), so that a time read off one terminal and compared with
+// a report (RFC 3339, UTC) or a colleague's screen is never off by hours.
+const StampLayout = "2006-01-02 15:04:05 Z07:00"
+
 // clock formats a time in the style's zone.
 func (s Style) clock(t time.Time, layout string) string {
 	if s.Zone == nil {
@@ -72,9 +78,9 @@ func StatusText(w io.Writer, rec StatusRecord, st Style) error {
 	out.printf("%s %s %s (#%d) — %s\n", st.bold(r.RunbookName), r.Kind, st.bold(r.Version), r.ID, st.state(string(r.State)))
 	fin := "unfinished"
 	if !r.FinishedAt.IsZero() {
-		fin = "ended " + st.clock(r.FinishedAt, time.DateTime)
+		fin = "ended " + st.clock(r.FinishedAt, StampLayout)
 	}
-	out.printf("  started %s by %s on %s, %s\n", st.clock(r.StartedAt, time.DateTime), r.Operator, r.Machine, fin)
+	out.printf("  started %s by %s on %s, %s\n", st.clock(r.StartedAt, StampLayout), who(r.Operator, r.OSUser), r.Machine, fin)
 	if r.ArtifactSHA256 != "" {
 		out.printf("  artifact %s sha256 %s\n", r.ArtifactPath, r.ArtifactSHA256)
 	}
@@ -92,7 +98,7 @@ func StatusText(w io.Writer, rec StatusRecord, st Style) error {
 			if where == "" {
 				where = "release"
 			}
-			out.printf("    %s %s: %s %s\n", st.faint(st.clock(n.At, "15:04")), where, st.warn(strings.ReplaceAll(n.Text, "\n", " ")), st.faint("("+n.Operator+")"))
+			out.printf("    %s %s: %s %s\n", st.faint(st.clock(n.At, "15:04")), where, st.warn(strings.ReplaceAll(n.Text, "\n", " ")), st.faint("("+who(n.Operator, n.OSUser)+")"))
 		}
 	}
 	if len(rec.Live) > 0 {
@@ -145,6 +151,9 @@ func statusStep(out *stickyWriter, i int, s *runbook.StepRun, st Style) {
 		code := ""
 		if h.ExitCode >= 0 {
 			code = fmt.Sprintf(" exit %d", h.ExitCode)
+		}
+		if f := runbook.ParseDetail(h.Detail).FailedVerify; f != nil {
+			code = ": " + f.String() // its action passed: say which check failed
 		}
 		out.printf("        %-14s %s%s\n", h.Host, st.state(string(h.State)), code)
 		if h.State == runbook.RunFailed && h.OutputTail != "" {

@@ -153,7 +153,7 @@ var statusCases = []struct {
 			{Env: "prerelease", Host: "pre1", Version: "2.4.0", VerifiedAt: verified},
 		}
 		return n.record()
-	}, []string{"— succeeded\n", "ended 2026-11-26 21:12:00\n", "        prod2          succeeded exit 0\n",
+	}, []string{"— succeeded\n", "ended 2026-11-26 21:12:00 Z\n", "        prod2          succeeded exit 0\n",
 		"  live:\n    prerelease   pre1=2.4.0\n    production   prod1=2.4.0 prod2=2.4.0 (not verified)\n",
 		"next: nothing: the release succeeded."},
 		[]string{"        pre1 ", "deviations:"}}, // a lone host that succeeded needs no line
@@ -189,6 +189,20 @@ var statusCases = []struct {
 		"    21:09 stage-production/prod2: marked done by hand after a crash (bob)\n",
 		"    21:11 release: the artifact changed since the release started (bob)\n"},
 		[]string{"confirmed at the prompt"}},
+
+	{"failed-verify", func() report.StatusRecord {
+		// The restart ran (exit 0) on both hosts, and prod2's verify
+		// failed: the host line names it, not "exit 0".
+		n := newStatusNight(runbook.ReleaseFailed)
+		n.succeeded("build-ear", "stage-prerelease", "restart-prerelease", "qa-signoff", "stage-production")
+		s := n.ran("restart-production", runbook.RunFailed, 10*time.Minute, 10*time.Minute+9*time.Second, 0)
+		s.Reason = "step restart-production failed on prod2 (verify failed after 3 attempt(s) (exit 22): curl -fsS http://localhost:8080/billing/health)"
+		s.Hosts[0].State = runbook.RunSucceeded
+		s.Hosts[1].Detail = runbook.WithFailedVerify("", &runbook.FailedVerify{Command: "curl -fsS http://localhost:8080/billing/health", ExitCode: 22, Attempts: 3})
+		return n.record()
+	}, []string{"        prod1          succeeded exit 0\n",
+		"        prod2          failed: verify failed after 3 attempt(s) (exit 22): curl -fsS http://localhost:8080/billing/health\n"},
+		[]string{"failed exit 0"}},
 }
 
 // TestStatusGolden renders each moment of the night as `runbook status`
@@ -243,7 +257,7 @@ func TestStatusStyled(t *testing.T) {
 	}
 	for _, w := range []string{
 		"<b>billing-center</b> release <b>2.4.0</b> (#3) — <s>succeeded</s>\n",
-		"  started 2026-11-27 05:00:00 by alice",
+		"  started 2026-11-27 05:00:00 +08:00 by alice",
 		"   1. build-ear                <s>succeeded</s>    <f>run on build</f><f> 1.5s</f>\n",
 		"   4. qa-signoff               <s>skipped</s>      <f>confirm</f>\n", // no time: it never finished
 		"    <f>05:09</f> stage-production/prod2: <w>marked done by hand after a crash</w> <f>(bob)</f>\n",

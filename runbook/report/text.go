@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/runbook-dev/runbook/runbook"
 )
 
 // Text writes the report as plain text for a terminal or an e-mail: every
@@ -72,7 +74,7 @@ func textHeader(out *stickyWriter, d *Doc) {
 	t.row("version", r.Version)
 	t.row("artifact", r.Artifact.Path)
 	t.row("", "sha256 "+orNone(r.Artifact.SHA256))
-	t.row("operator", r.Operator+" on "+d.Identity.Machine)
+	t.row("operator", who(r.Operator, r.OSUser)+" on "+d.Identity.Machine)
 	t.row("started", r.StartedAt)
 	t.row("ended", ended(d))
 	t.row("state", releaseLabel(r.State))
@@ -165,11 +167,14 @@ func stepDuration(s StepReport) string {
 
 // actionText sums up what an upload or activate changed on the host.
 func actionText(h HostReport) string {
+	var parts []string
+	if f := h.FailedVerify; f != nil {
+		parts = append(parts, failedVerifyText(f))
+	}
 	a := h.Action
 	if a == nil {
-		return ""
+		a = &ActionDoc{}
 	}
-	var parts []string
 	switch {
 	case a.Skipped:
 		parts = append(parts, "already staged")
@@ -198,6 +203,12 @@ func actionText(h HostReport) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
+// failedVerifyText says which verify failed a host run (its action passed).
+func failedVerifyText(f *FailedVerifyDoc) string {
+	v := runbook.FailedVerify{Command: f.Command, ExitCode: f.ExitCode, Attempts: f.Attempts}
+	return v.String()
+}
+
 func textSignoffs(out *stickyWriter, d *Doc) {
 	section(out, "SIGN-OFFS")
 	if len(d.Signoffs) == 0 {
@@ -205,7 +216,7 @@ func textSignoffs(out *stickyWriter, d *Doc) {
 	}
 	t := table(out, "")
 	for _, s := range d.Signoffs {
-		t.row(s.Step, s.Role, s.Name, "OS user "+s.OSUser+", via "+s.Via, s.At)
+		t.row(s.Step, s.Role, s.Name, signedBy(s), s.At)
 	}
 	t.flush()
 	for _, c := range d.Confirmations {
@@ -221,7 +232,7 @@ func textNotes(out *stickyWriter, title string, notes []NoteDoc) {
 	}
 	t := table(out, "")
 	for _, n := range notes {
-		t.row(n.At, n.Kind, dashIfEmpty(where(n.Step, n.Host)), n.Operator, oneLine(n.Text))
+		t.row(n.At, n.Kind, dashIfEmpty(where(n.Step, n.Host)), who(n.Operator, n.OSUser), oneLine(n.Text))
 	}
 	t.flush()
 }
@@ -336,7 +347,7 @@ func rollbackTitle(rb RollbackDoc) string {
 func rollbackWhen(rb RollbackDoc) string {
 	s := "started " + rb.StartedAt
 	if rb.Operator != "" {
-		s += " by " + rb.Operator
+		s += " by " + who(rb.Operator, rb.OSUser)
 	}
 	if rb.FinishedAt != nil {
 		s += ", ended " + *rb.FinishedAt
@@ -363,7 +374,7 @@ func textLive(out *stickyWriter, d *Doc) {
 	for _, s := range d.Staged {
 		what := "staged, sha256 " + s.SHA256
 		if s.Removed {
-			what = "removed (keep)"
+			what = removedText(s)
 		}
 		t.row(s.Env, s.Host, s.Version, what, s.At)
 	}
@@ -390,7 +401,10 @@ func textTransitions(out *stickyWriter, d *Doc) {
 	}
 	t := table(out, "")
 	for _, tr := range d.Transitions {
-		t.row(tr.At, tr.Scope, dashIfEmpty(tr.From)+" -> "+tr.To, tr.Event, tr.Operator, oneLine(tr.Reason))
+		t.row(tr.At, tr.Scope, dashIfEmpty(tr.From)+" -> "+tr.To, tr.Event, who(tr.Operator, tr.OSUser), oneLine(tr.Reason))
 	}
 	t.flush()
+	if a := d.Audit; a != nil {
+		out.printf("\naudit chain head: %s (transition %d, %s); `runbook audit verify` checks the chain\n", a.Head, a.Transition, a.At)
+	}
 }

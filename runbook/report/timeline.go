@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -43,6 +44,7 @@ func timeline(r *runbook.Release, steps []*runbook.StepRun, ts []runbook.Transit
 		}
 		if seg := open[k]; seg != nil {
 			seg.End, seg.State = t.At, t.To
+			seg.Stopped = t.To == string(runbook.RunInterrupted) && strings.HasPrefix(t.Reason, runbook.ReasonOperatorStopped)
 			row.Segments = append(row.Segments, *seg)
 			delete(open, k)
 		} else if t.To == string(runbook.RunSkipped) {

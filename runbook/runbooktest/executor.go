@@ -53,6 +53,8 @@ type Host struct {
 	Effects []string // "do:STEP" and "undo:STEP" in the order they took effect
 	Current string   // the version current points to
 	Staged  []string // staged versions
+	// Lock is the environment lock on the host (envlock.go), nil for none.
+	Lock    *runbook.EnvLockOwner
 	sums    map[string]string
 	markers map[string]*marker
 }
@@ -132,6 +134,10 @@ type Executor struct {
 	// crashes its Store there); then the call never returns.
 	OnDie func()
 	calls atomic.Int64
+	// HookScript decides how each hook ends (hooks.go); nil: it passes.
+	HookScript func(c runbook.HookCall) Fault
+	hooksMu    sync.Mutex
+	hookRuns   []HookRun
 
 	mu     sync.Mutex
 	warmed []string // "STEP/HOST" for every host Warm was given, in order
@@ -288,10 +294,13 @@ func (e *Executor) command(ctx context.Context, c *runbook.Call, token, effect s
 }
 
 // Verify implements runbook.Executor.
-func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (bool, error) {
+func (e *Executor) Verify(ctx context.Context, c *runbook.Call) (int, error) {
 	e.alive()
 	f := e.fault(c, "verify")
-	return f.Exit == 0, f.Err
+	if f.Err != nil {
+		return -1, f.Err
+	}
+	return f.Exit, nil
 }
 
 // Check implements runbook.Executor: the effect is in place when the

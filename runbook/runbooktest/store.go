@@ -9,6 +9,7 @@ package runbooktest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -43,6 +44,8 @@ type memDB struct {
 	notes       []runbook.Note
 	live        map[[2]string]runbook.Live
 	staged      []runbook.Staged
+	operations  []runbook.Operation
+	deployLock  *runbook.DeployLock
 	failWrites  error
 	lockHolder  *runbook.Holder
 	onCommit    func()
@@ -115,10 +118,13 @@ type memSnap struct {
 	notes       int
 	live        map[[2]string]runbook.Live
 	staged      []runbook.Staged
+	operations  int
+	deployLock  *runbook.DeployLock
 }
 
 func (db *memDB) snapshot() memSnap {
 	sn := memSnap{nextID: db.nextID, transitions: len(db.transitions), signoffs: len(db.signoffs), notes: len(db.notes),
+		operations: len(db.operations), deployLock: db.deployLock,
 		steps: map[int64][]*runbook.StepRun{}, live: map[[2]string]runbook.Live{}, staged: slices.Clone(db.staged)}
 	for _, r := range db.releases {
 		sn.releases = append(sn.releases, copyRelease(r))
@@ -135,6 +141,7 @@ func (db *memDB) snapshot() memSnap {
 func (db *memDB) restore(sn memSnap) {
 	db.nextID, db.releases, db.steps, db.live, db.staged = sn.nextID, sn.releases, sn.steps, sn.live, sn.staged
 	db.transitions, db.signoffs, db.notes = db.transitions[:sn.transitions], db.signoffs[:sn.signoffs], db.notes[:sn.notes]
+	db.operations, db.deployLock = db.operations[:sn.operations], sn.deployLock
 }
 
 func (db *memDB) id() int64 { db.nextID++; return db.nextID }
@@ -188,6 +195,11 @@ func (db *memDB) addTransition(t *runbook.Transition) {
 		return
 	}
 	t.ID = db.id()
+	prev := ""
+	if n := len(db.transitions); n > 0 {
+		prev = db.transitions[n-1].Hash
+	}
+	t.Hash = runbook.ChainHash(prev, *t)
 	db.transitions = append(db.transitions, *t)
 }
 
@@ -207,6 +219,16 @@ func (s *Store) Lock(h runbook.Holder) (func(), *runbook.Holder, error) {
 			s.db.mu.Unlock()
 		})
 	}, nil, nil
+}
+
+// Holder implements runbook.Store: the holder while it holds the lock.
+func (s *Store) Holder(context.Context) (runbook.Holder, bool, error) {
+	s.db.mu.Lock()
+	defer s.db.mu.Unlock()
+	if s.db.lockHolder == nil {
+		return runbook.Holder{}, false, nil
+	}
+	return *s.db.lockHolder, true, nil
 }
 
 // CreateRelease implements runbook.Store.
@@ -427,6 +449,66 @@ func (s *Store) StagedVersions(context.Context) ([]runbook.Staged, error) {
 	out := slices.Clone(s.db.staged)
 	slices.Reverse(out)
 	return out, nil
+}
+
+// StoreID implements runbook.Store: one id for every handle of the data.
+func (s *Store) StoreID(context.Context) (string, error) {
+	return fmt.Sprintf("mem-%p", s.db), nil
+}
+
+// AddOperation implements runbook.Store.
+func (s *Store) AddOperation(_ context.Context, op runbook.Operation) error {
+	return s.write(func(db *memDB) error {
+		op.ID = db.id()
+		db.operations = append(db.operations, op)
+		return nil
+	})
+}
+
+// Operations implements runbook.Store.
+func (s *Store) Operations(context.Context) ([]runbook.Operation, error) {
+	defer s.read()()
+	return slices.Clone(s.db.operations), nil
+}
+
+// LockReleases implements runbook.Store.
+func (s *Store) LockReleases(_ context.Context, l runbook.DeployLock) error {
+	return s.write(func(db *memDB) error {
+		if db.deployLock != nil {
+			return &runbook.DeployLockedError{Lock: *db.deployLock}
+		}
+		if l.At.IsZero() {
+			l.At = time.Now().UTC()
+		}
+		db.deployLock = &l
+		return nil
+	})
+}
+
+// DeployLock implements runbook.Store.
+func (s *Store) DeployLock(context.Context) (*runbook.DeployLock, error) {
+	defer s.read()()
+	if s.db.deployLock == nil {
+		return nil, nil
+	}
+	l := *s.db.deployLock
+	return &l, nil
+}
+
+// UnlockReleases implements runbook.Store.
+func (s *Store) UnlockReleases(context.Context) (*runbook.DeployLock, error) {
+	var old *runbook.DeployLock
+	err := s.write(func(db *memDB) error {
+		old, db.deployLock = db.deployLock, nil
+		return nil
+	})
+	return old, err
+}
+
+// Chain implements runbook.Store.
+func (s *Store) Chain(context.Context) ([]runbook.Transition, error) {
+	defer s.read()()
+	return slices.Clone(s.db.transitions), nil
 }
 
 // Close implements runbook.Store.

@@ -41,6 +41,27 @@ type ProcessOptions struct {
 	AcceptDiff map[string]string
 	// SameArtifact is --same-artifact.
 	SameArtifact bool
+	// Operator and Machine say who runs the process and where; "tester"
+	// on "test" when empty.
+	Operator, Machine string
+	// Preflight is the cli's check before a release's first step.
+	Preflight func(ctx context.Context, fresh bool, from string) error
+	// HookScript makes hooks fail or hang (Executor.HookScript).
+	HookScript func(c runbook.HookCall) Fault
+}
+
+func (o ProcessOptions) operator() string {
+	if o.Operator == "" {
+		return "tester"
+	}
+	return o.Operator
+}
+
+func (o ProcessOptions) machine() string {
+	if o.Machine == "" {
+		return "test"
+	}
+	return o.Machine
 }
 
 // Process is one run of runbook in a World.
@@ -56,17 +77,18 @@ type Process struct {
 // Process starts a run of runbook over the world.
 func (w *World) Process(o ProcessOptions) *Process {
 	p := &Process{World: w, Store: w.Store.Reopen(), Exec: NewExecutor(w.Hosts), UI: &UI{}}
-	p.Exec.Script = o.Script
+	p.Exec.Script, p.Exec.HookScript = o.Script, o.HookScript
 	var prompter runbook.Prompter
 	if o.Answers != nil {
 		p.Prompter = NewPrompter(w.t, o.Answers...)
 		prompter = p.Prompter
 	}
 	p.Engine = engine.New(w.RB, engine.Config{
-		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Warm: p.Exec, UI: p.UI, Masker: Masker{},
+		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Warm: p.Exec, Hooks: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
-		Operator: "tester", Machine: "test", Now: w.Clock,
+		Operator: o.operator(), OSUser: "tester", Machine: o.machine(), PID: 1000, Locker: p.Exec, StateLocation: "memory", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
+		Preflight: o.Preflight,
 	})
 	return p
 }

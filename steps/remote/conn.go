@@ -157,6 +157,12 @@ type Conn interface {
 	// directory). With a Token, Exec writes the .started marker before the
 	// script starts and the .rc marker after it ends.
 	//
+	// Cancelling ctx (the operator's Ctrl-C) stops the script part-way
+	// (TERM to its process group, KILL after a grace) and returns an error
+	// wrapping ErrInDoubt; Markers and Wait then report the run InDoubt,
+	// never the code it ended with, on every transport. spec.Timeout
+	// passing stops it too, as a failure: its code is recorded.
+	//
 	// The script's environment is the host's own (an SSH login's, or for a
 	// local host this process's less every RUNBOOK_* variable: those are
 	// runbook's own, the vault passphrase among them) plus spec.Env.
@@ -179,6 +185,14 @@ type Conn interface {
 	// copies the run's output from its log to out (may be nil) and returns
 	// its exit code when it ends; ErrInDoubt when it dies without one.
 	Wait(ctx context.Context, token string, out io.Writer) (exitCode int, err error)
+
+	// RunLog copies to out what the run under token has written to its
+	// output log so far, and returns: a look at a run still going (Wait
+	// follows one to its end). The log holds the run's raw output,
+	// unmasked: the caller masks it. An error wrapping fs.ErrNotExist
+	// when the host keeps no log of the run (forgotten, never started, or
+	// a local run, whose output went to the process that started it).
+	RunLog(ctx context.Context, token string, out io.Writer) error
 
 	// ForgetMarkers removes the markers (and the output log) of token.
 	// Idempotent. Used once the outcome is committed to the state
@@ -232,6 +246,12 @@ type Conn interface {
 	// the host; an error wrapping fs.ErrNotExist when absent, another when
 	// p is a symbolic link or not a regular file.
 	SHA256(ctx context.Context, p string) (string, error)
+
+	// FreeSpace returns the bytes available to the connecting user on
+	// the file system that holds p (statvfs: f_bavail × f_frsize), p
+	// being an existing path. Over SSH it asks the SFTP server when it
+	// offers statvfs@openssh.com, else runs df -Pk.
+	FreeSpace(ctx context.Context, p string) (int64, error)
 
 	// ReadFile reads a file on the host (for consistency facts), at most
 	// 16 MiB.

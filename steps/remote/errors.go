@@ -26,8 +26,11 @@ type HostKeyError struct {
 	// through a certificate authority (@cert-authority) is refused; Known
 	// then lists the authorities, not keys of the host.
 	Certificate string
-	Known       []KnownKey
-	KnownHosts  string // the known_hosts file consulted
+	// Revoked: known_hosts marks the offered key @revoked (Known names
+	// that line): refused always, and never to be "fixed" by trusting it.
+	Revoked    bool
+	Known      []KnownKey
+	KnownHosts string // the known_hosts file consulted
 }
 
 func (e *HostKeyError) Error() string {
@@ -38,6 +41,10 @@ func (e *HostKeyError) Error() string {
 	var known []string
 	for _, k := range e.Known {
 		known = append(known, fmt.Sprintf("%s in %s:%d", k.Fingerprint, k.File, k.Line))
+	}
+	if e.Revoked {
+		return fmt.Sprintf("host key of %s (%s) %s is marked @revoked in %s: it is refused, with or without --accept-new-host-keys. Ask the host's administrator whether the host was compromised and which key it has now; keep the @revoked line",
+			e.Host, e.Addr, e.Fingerprint, strings.Join(known, ", "))
 	}
 	if e.Certificate != "" {
 		// Never the advice to remove a line: that would drop the trust

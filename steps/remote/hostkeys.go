@@ -156,6 +156,11 @@ func (k *hostKeys) callback(host, addr string, ask func(host, addr, fingerprint 
 				return nil
 			}
 		}
+		var re *knownhosts.RevokedError
+		if errors.As(err, &re) {
+			return &HostKeyError{Host: host, Addr: addr, Fingerprint: ssh.FingerprintSHA256(key), Revoked: true,
+				Known: knownKeys([]knownhosts.KnownKey{re.Revoked}), KnownHosts: k.file}
+		}
 		var ke *knownhosts.KeyError
 		if !errors.As(err, &ke) {
 			return err

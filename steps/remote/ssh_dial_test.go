@@ -124,6 +124,32 @@ func TestChangedHostKeyAlwaysRefused(t *testing.T) {
 	}
 }
 
+// A key known_hosts marks @revoked is refused whatever the flags, and the
+// refusal names the key, the line, and what to do (not "remove the line").
+func TestRevokedHostKeyRefusedWithItsLine(t *testing.T) {
+	srv := remotetest.NewServer(t, remotetest.Options{})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	content := "# revoked after the incident\n@revoked * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey))) + "\n"
+	if err := os.WriteFile(kh, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := testPool(t, srv, remote.PoolOptions{KnownHosts: kh, AcceptNewHostKeys: true,
+		AskHostKey: func(string, string, string) (bool, error) { return true, nil }})
+	_, err := p.Conn(context.Background(), hostConfig(srv))
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || !hk.Revoked || hk.Unknown {
+		t.Fatalf("got %v, want a revoked-host-key error", err)
+	}
+	for _, want := range []string{ssh.FingerprintSHA256(srv.HostKey), kh + ":2", "@revoked", "pre1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "ssh-keygen -R") {
+		t.Errorf("the refusal of a revoked key advises removing it: %q", err)
+	}
+}
+
 func TestAuthRefusedListsMethods(t *testing.T) {
 	srv := remotetest.NewServer(t, remotetest.Options{Password: "right"})
 	_, otherKey, err := remotetest.NewKey()

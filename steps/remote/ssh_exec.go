@@ -65,10 +65,13 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	out := newTrailerWriter(orDiscard(spec.Stdout), nonce)
 	if spec.Token != "" {
 		out.first = func() { Hit(PointExecOutput) }
+	} else {
+		out.header = true // plainScript names its process group first
 	}
 	sess.Stdin = wholeOrNothing(script)
 	sess.Stdout = out
-	sess.Stderr = orDiscard(spec.Stderr)
+	// Passed on after what stdout holds back of the lines before it.
+	sess.Stderr = out.stderr(orDiscard(spec.Stderr))
 	if err := sess.Start(remoteCommand); err != nil {
 		return -1, fmt.Errorf("start sh on %s: %w", c.name(), err)
 	}
@@ -81,7 +84,10 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	select {
 	case waitErr = <-done:
 	case <-ctx.Done():
-		waitErr = c.stop(cl, sess, spec.Token, done)
+		// The caller's cancel (the operator's Ctrl-C) leaves the run in
+		// doubt, as on a local host; a timeout ends it with its code.
+		stopped := !errors.Is(context.Cause(ctx), errTimeout)
+		waitErr = c.stop(cl, sess, runRef{token: spec.Token, pid: out.groupPID()}, stopped, done)
 	}
 	code, err := c.outcome(waitErr, out.finish(), spec)
 	if errors.Is(err, ErrInDoubt) {
@@ -99,23 +105,42 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 // stop ends a running command: TERM through the session (the wrapper
 // forwards it to the process group) and, for a detached run, to its group
 // from a fresh session too, since the session may be the thing that hangs.
-// After killGrace it kills, and stops waiting for the session.
-func (c *sshConn) stop(cl *client, sess *ssh.Session, token string, done <-chan error) error {
-	_ = sess.Signal(ssh.SIGTERM)
-	if token != "" {
-		_, _, _ = c.runOn(cl, killScript(c.cfg.MarkerDir, token, "TERM"))
-	}
+// After killGrace it kills, and stops waiting for the session. A detached
+// run stopped by the caller (not by its timeout) is marked so first
+// (<token>.stopped): the code its wrapper still records is then that of
+// our TERM, not the command's own outcome, and Markers and Wait report the
+// run in doubt, as a local run interrupted the same way is.
+func (c *sshConn) stop(cl *client, sess *ssh.Session, run runRef, stopped bool, done <-chan error) error {
+	c.signal(cl, sess, run, "TERM", stopped)
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(killGrace):
 	}
-	_ = sess.Signal(ssh.SIGKILL)
-	if token != "" {
-		_, _, _ = c.runOn(cl, killScript(c.cfg.MarkerDir, token, "KILL"))
-	}
+	c.signal(cl, sess, run, "KILL", false)
 	_ = sess.Close()
 	return <-done
+}
+
+// runRef names a running command: the token of a detached run, else the
+// process group a plain run announced (0: not known yet).
+type runRef struct {
+	token string
+	pid   int
+}
+
+// signal sends sig to a run through its session and to its process
+// group from a session of its own: sshd refuses to pass a signal to the
+// session of a root login (no privilege separation there), and a hung
+// session may take none.
+func (c *sshConn) signal(cl *client, sess *ssh.Session, run runRef, sig string, stopped bool) {
+	switch {
+	case run.token != "":
+		_, _, _ = c.runOn(cl, killScript(c.cfg.MarkerDir, run.token, sig, stopped))
+	case run.pid > 0:
+		_, _, _ = c.runOn(cl, fmt.Sprintf("kill -%s -%d 2>/dev/null\nexit 0\n", sig, run.pid))
+	}
+	_ = sess.Signal(ssh.Signal(sig))
 }
 
 // outcome maps the end of a session to Exec's result.
@@ -264,6 +289,9 @@ func (c *sshConn) Markers(ctx context.Context, token string, since time.Time) (M
 				return Marker{State: InDoubt}, nil // a torn .rc cannot happen, but is not a result
 			}
 			return Marker{State: Finished, ExitCode: n}, nil
+		case "S":
+			// Stopped part-way by a runbook: its code is our TERM's.
+			return Marker{State: InDoubt}, nil
 		case "R":
 			return Marker{State: StillRunning, PID: n}, nil
 		case "D":
@@ -339,7 +367,7 @@ func (c *sshConn) ForgetMarkers(ctx context.Context, token string) error {
 // too: a chrooted SFTP, say, sees another tree than a session's $HOME.
 func forgetSFTP(sc *sftp.Client, markerDir, token string) bool {
 	dir := sftpMarkerDir(markerDir)
-	exts := []string{".rc", ".started", ".log"}
+	exts := []string{".rc", ".started", ".log", ".stopped"}
 	// Sent together: one round trip, not three.
 	errs := make([]error, len(exts))
 	var wg sync.WaitGroup

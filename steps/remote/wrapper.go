@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -44,6 +43,7 @@ const (
 	trailerMarkerDir = 'M' // the marker directory cannot be written
 	trailerInDoubt   = 'I' // Wait: the run ended without an .rc
 	trailerSettled   = 'S' // the run was settled as never started before it began
+	trailerPID       = 'P' // a header: the process group of a plain run follows
 )
 
 func randomHex(n int) string {
@@ -114,10 +114,15 @@ func cdScript(dir, nonce string) string {
 // that a TERM sent through the session (a timeout) ends its whole process
 // group: the trap forwards it to the group, ignoring it itself so that it
 // lives to report the script's status. A subshell sourcing the
-// here-document costs a fork, not an exec of another sh.
+// here-document costs a fork, not an exec of another sh. Its first line
+// on stdout is a header, "runbook-NONCE:P<pid>", that names the group
+// (Exec strips it): sshd passes no signal on to the session of a root
+// login (it runs without privilege separation), so Exec signals the
+// group from a session of its own.
 func plainScript(spec ExecSpec, nonce string) string {
 	open, rest := heredoc(ScriptWithEnv(spec.Script, spec.Env))
-	return cdScript(spec.Dir, nonce) +
+	return fmt.Sprintf("printf '%%s%%s\\n' '%s' \"$$\"\n", trailer(nonce, trailerPID)) +
+		cdScript(spec.Dir, nonce) +
 		"( . /dev/stdin ) " + open + " &\n" + rest +
 		"p=$!\n" + forwardTerm + waitLoop
 }
@@ -219,16 +224,16 @@ exit "$rc"
 const MarkerRetention = 30 * 24 * time.Hour
 
 // sweepScript removes, in the background and at no cost to the run, the
-// marker files ($d/TOKEN.started, .rc, .log) of every run whose files are
-// all older than MarkerRetention (30 days: find -mtime +30, by the host's
-// own clock) and whose .started names no live process group; a claim
-// ("-") names none. Only plain names of the marker directory are looked
-// at (-prune), and never through a link.
+// marker files ($d/TOKEN.started, .rc, .log, .stopped) of every run
+// whose files are all older than MarkerRetention (30 days: find -mtime
+// +30, by the host's own clock) and whose .started names no live process
+// group; a claim ("-") names none. Only plain names of the marker
+// directory are looked at (-prune), and never through a link.
 const sweepScript = `(
 cd "$d" || exit 0
 set -f
-young=$(find . ! -name . -prune -type f ! -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' \))
-for m in $(find . ! -name . -prune -type f -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' \)); do
+young=$(find . ! -name . -prune -type f ! -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' -o -name '*.stopped' \))
+for m in $(find . ! -name . -prune -type f -mtime +30 \( -name '*.started' -o -name '*.rc' -o -name '*.log' -o -name '*.stopped' \)); do
   b=${m%.*}
   [ -e "$m" ] || continue
   case "
@@ -237,13 +242,14 @@ $b."*) continue ;; esac
   p=
   [ ! -f "$b.started" ] || read p t < "$b.started"
   [ -z "$p" ] || [ "$p" = - ] || ! kill -0 "-$p" || continue
-  rm -f "$b.started" "$b.rc" "$b.log"
+  rm -f "$b.started" "$b.rc" "$b.log" "$b.stopped"
 done
 ) </dev/null >/dev/null 2>&1 &
 `
 
 // waitScript reattaches to a detached run: it streams the log until the
-// run's process group is gone and exits with the recorded code.
+// run's process group is gone and exits with the recorded code; a run a
+// runbook stopped part-way (.stopped) ends in doubt whatever its code.
 func waitScript(markerDir, token, nonce string) string {
 	dir, base := markerBase(markerDir, token)
 	return fmt.Sprintf(`d=%s
@@ -255,11 +261,13 @@ LC_ALL=C tail -n +1 -s 0.05 -f --pid="$!" "$f.log" 2>/dev/null || { wait; cat "$
 rc=
 [ ! -e "$f.rc" ] || read rc < "$f.rc"
 [ -n "$rc" ] || %s
+[ ! -e "$f.stopped" ] || %s
 exit "$rc"
-`, dir, base, failWith(nonce, trailerInDoubt), failWith(nonce, trailerInDoubt))
+`, dir, base, failWith(nonce, trailerInDoubt), failWith(nonce, trailerInDoubt), failWith(nonce, trailerInDoubt))
 }
 
 // markersScript prints one line, "runbook-markers STATE [N]": F code,
+// S code (ended with it after a runbook stopped it part-way: in doubt),
 // R pid (alive), D pid (dead, no rc), N (never started); before it, where
 // the host has /proc/stat, "runbook-boot SECONDS", when it booted (see
 // boot.go).
@@ -279,7 +287,7 @@ f=%s
 while read k v; do [ "$k" != btime ] || { echo "runbook-boot $v"; break; }; done 2>/dev/null < /proc/stat
 rc=
 [ ! -e "$f.rc" ] || read rc < "$f.rc"
-if [ -n "$rc" ]; then echo "runbook-markers F $rc"; exit 0; fi
+if [ -n "$rc" ]; then [ -e "$f.stopped" ] && echo "runbook-markers S $rc" || echo "runbook-markers F $rc"; exit 0; fi
 if [ ! -e "$f.started" ]; then
   [ -d "$d" ] || (umask 077 && mkdir -p "$d") 2>/dev/null
   set -C
@@ -296,13 +304,19 @@ else echo "runbook-markers D $p"; fi
 
 func forgetScript(markerDir, token string) string {
 	dir, base := markerBase(markerDir, token)
-	return fmt.Sprintf("d=%s\nf=%s\nrm -f \"$f.rc\" \"$f.started\" \"$f.log\"\n", dir, base)
+	return fmt.Sprintf("d=%s\nf=%s\nrm -f \"$f.rc\" \"$f.started\" \"$f.log\" \"$f.stopped\"\n", dir, base)
 }
 
-// killScript sends sig to the process group of a detached run.
-func killScript(markerDir, token, sig string) string {
+// killScript sends sig to the process group of a detached run; with
+// stopped, it first marks the run as stopped part-way (<token>.stopped),
+// so that the code the run still records is not taken for its outcome.
+func killScript(markerDir, token, sig string, stopped bool) string {
 	dir, base := markerBase(markerDir, token)
-	return fmt.Sprintf("d=%s\nf=%s\nread p t < \"$f.started\" 2>/dev/null && kill -%s \"-$p\" 2>/dev/null\nexit 0\n", dir, base, sig)
+	mark := ""
+	if stopped {
+		mark = "(umask 077; : > \"$f.stopped\") 2>/dev/null\n"
+	}
+	return fmt.Sprintf("d=%s\nf=%s\n%sread p t < \"$f.started\" 2>/dev/null && kill -%s \"-$p\" 2>/dev/null\nexit 0\n", dir, base, mark, sig)
 }
 
 // hashScript prints the SHA-256 of the first n bytes of p (all of it when
@@ -351,59 +365,4 @@ func liveHashScript(p, guard string) string {
 	return hashChecks(p, guard) + fmt.Sprintf("exec 3< %s || exit 0\n", hostPath(p)) +
 		`{ while read n; do [ "$n" = x ] && exit 0; dd bs=1048576 count="$n" <&3 2>/dev/null || exit 0; done; cat <&3; } | ` +
 		sha256Command + "\n"
-}
-
-// trailerWriter forwards a session's stdout and strips the trailer line a
-// wrapper script may end it with. It holds back the last len(trailer)
-// bytes until the end, which costs nothing but that much latency.
-type trailerWriter struct {
-	w      io.Writer
-	prefix []byte // "\nrunbook-NONCE:"
-	held   []byte
-	failed bool
-	// first, when set, is called once, when the first output arrives
-	// (a crash point: the command is running on the host).
-	first func()
-}
-
-func newTrailerWriter(w io.Writer, nonce string) *trailerWriter {
-	return &trailerWriter{w: w, prefix: []byte("\nrunbook-" + nonce + ":")}
-}
-
-func (t *trailerWriter) size() int { return len(t.prefix) + 2 }
-
-func (t *trailerWriter) Write(p []byte) (int, error) {
-	if t.first != nil && len(p) > 0 {
-		f := t.first
-		t.first = nil
-		f()
-	}
-	t.held = append(t.held, p...)
-	if n := len(t.held) - t.size(); n > 0 {
-		t.forward(t.held[:n])
-		t.held = append(t.held[:0], t.held[n:]...)
-	}
-	return len(p), nil
-}
-
-// forward writes to the destination; once that fails, output is dropped
-// rather than blocking the session.
-func (t *trailerWriter) forward(p []byte) {
-	if t.failed {
-		return
-	}
-	if _, err := t.w.Write(p); err != nil {
-		t.failed = true
-	}
-}
-
-// finish flushes what is held and returns the trailer code, 0 for none.
-func (t *trailerWriter) finish() byte {
-	h := t.held
-	t.held = nil
-	if len(h) == t.size() && bytes.HasPrefix(h, t.prefix) && h[len(h)-1] == '\n' {
-		return h[len(h)-2]
-	}
-	t.forward(h)
-	return 0
 }

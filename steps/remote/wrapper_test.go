@@ -1,44 +1,12 @@
 package remote
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 )
-
-func TestTrailerWriter(t *testing.T) {
-	const nonce = "0123456789abcdef"
-	trailer := "\nrunbook-" + nonce + ":D\n"
-	for _, tc := range []struct {
-		name   string
-		chunks []string
-		out    string
-		code   byte
-	}{
-		{"plain output", []string{"hello ", "world\n"}, "hello world\n", 0},
-		{"short output", []string{"x"}, "x", 0},
-		{"trailer alone", []string{trailer}, "", 'D'},
-		{"trailer split", []string{"out\n", trailer[:5], trailer[5:]}, "out\n", 'D'},
-		{"trailer-like text mid-stream", []string{trailer, "more"}, trailer + "more", 0},
-		{"other nonce", []string{"\nrunbook-ffffffffffffffff:D\n"}, "\nrunbook-ffffffffffffffff:D\n", 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			w := newTrailerWriter(&buf, nonce)
-			for _, c := range tc.chunks {
-				if _, err := w.Write([]byte(c)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if code := w.finish(); code != tc.code || buf.String() != tc.out {
-				t.Errorf("got %q code %q, want %q code %q", buf.String(), code, tc.out, tc.code)
-			}
-		})
-	}
-}
 
 func TestHeredocDelimiterNeverInScript(t *testing.T) {
 	open, rest := heredoc("echo a\nRUNBOOK_x\n")

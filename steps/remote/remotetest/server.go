@@ -42,6 +42,9 @@ type Options struct {
 	ReadDelay time.Duration
 	// Home is $HOME for commands (where markers go); "" means a temp dir.
 	Home string
+	// NoSFTP refuses the sftp subsystem, as a host whose sshd has none
+	// configured: what runbook does over a shell alone.
+	NoSFTP bool
 	// Questions, when set, replace password auth by keyboard-interactive:
 	// the server asks them, none echoed, in one round, and accepts when
 	// every answer is Password. Answers tells what clients answered.

@@ -51,7 +51,7 @@ func (s *Server) session(nc net.Conn, ch ssh.Channel, reqs <-chan *ssh.Request) 
 				}()
 			case "subsystem":
 				var msg struct{ Name string }
-				if err := ssh.Unmarshal(req.Payload, &msg); err != nil || msg.Name != "sftp" {
+				if err := ssh.Unmarshal(req.Payload, &msg); err != nil || msg.Name != "sftp" || s.opts.NoSFTP {
 					_ = req.Reply(false, nil)
 					continue
 				}
