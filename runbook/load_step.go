@@ -13,7 +13,7 @@ var stepKeys = []string{
 	"name", "description", "on",
 	"run", "op", "upload", "activate", "confirm", "diff", "probe",
 	"signoff", "verify", "check", "undo", "timeout", "retries", "retry_delay",
-	"parallel", "serial", "max_fail", "idempotent", "auto", "env", "tty", "sudo_password",
+	"parallel", "serial", "max_fail", "idempotent", "auto", "env", "tty", "sudo_password", "relay",
 }
 
 // envVarPattern is what sh accepts as a variable name.
@@ -60,6 +60,7 @@ func (l *loader) decodeStep(i int, n *yaml.Node) *Step {
 	}
 	env := l.stepEnv(s, fs, what)
 	l.decodeAction(s, fs, env, what)
+	l.decodeRelay(s, fs, env, what)
 	l.decodeStepOptions(s, fs, what)
 	return s
 }

@@ -268,13 +268,14 @@ flavour: vanilla
 }
 
 func TestSuggest(t *testing.T) {
-	keys := []string{"name", "on", "op", "run", "retries", "retry_delay", "deploy_dir", "environments"}
+	keys := []string{"name", "on", "op", "run", "relay", "retries", "retry_delay", "deploy_dir", "environments"}
 	for word, want := range map[string]string{
 		"retry":       "retries",
 		"deploydir":   "deploy_dir",
 		"enviroments": "environments",
 		"nmae":        "name",
 		"xyz":         "",
+		"rely":        "relay",
 		"color":       "",
 	} {
 		if got := Suggest(word, keys); got != want {

@@ -161,6 +161,7 @@ type Step struct {
 	Signoff  []string // KindConfirm: roles that must sign off
 	Diff     []string // KindDiff: two environment names
 	Probe    *Probe   // KindProbe
+	Relay    *Relay   // KindUpload: nil when the artifact goes to each host from here
 
 	Verify     string
 	Check      string
@@ -185,6 +186,19 @@ type Step struct {
 	SudoPassword string
 
 	Pos Pos
+}
+
+// Relay is the `relay` of an upload step: a host of another environment
+// that receives the artifact once and sends it to every host of the
+// step's environment.
+type Relay struct {
+	Host string // a remote host of another environment, with a deploy_dir
+	// KeyFile, when set, is a private key file on the relay host with
+	// which it logs in to the step's hosts (the relay's own key). When
+	// empty, runbook lends each host's own key to the copy through a
+	// forwarded agent, never written on the relay.
+	KeyFile string
+	Pos     Pos
 }
 
 // Command returns the command template of a run or op step.

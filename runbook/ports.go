@@ -176,6 +176,17 @@ type StagedChecker interface {
 	StagedSHA256(ctx context.Context, h *Host, version string) (string, error)
 }
 
+// Warmer opens, ahead of a step's host runs, what they will need from the
+// hosts (connections), while the engine does something else first (hashes
+// the artifact for an upload). steps.Executor implements it.
+type Warmer interface {
+	// Warm starts opening what step s needs on hosts and returns at once.
+	// It changes nothing on a host and asks the operator nothing (a host
+	// key nobody trusted yet is left to the host run, which asks); what
+	// it cannot open, the host run reports.
+	Warm(ctx context.Context, s *Step, hosts []*Host)
+}
+
 // Secrets resolves secret references; nil means the runbook uses none.
 type Secrets interface {
 	// Secret returns the value of a vault secret; the value is registered

@@ -13,6 +13,11 @@ func Suggest(word string, candidates []string) string {
 			continue
 		}
 		d := editDistance(word, c)
+		if d > 1 && endingOnly(word, c) {
+			// Only the ending differs ("retry" for "retries"): one slip,
+			// closer than a word that differs in the middle ("relay").
+			d = 1
+		}
 		// One edit in a short word is as telling as three in a long one,
 		// and a word must keep at least one of its letters.
 		limit := max(1, min(3, max(len(word), len(c))/2))
@@ -24,6 +29,17 @@ func Suggest(word string, candidates []string) string {
 		}
 	}
 	return best
+}
+
+// endingOnly reports whether c begins with all of word but its last
+// letter, and word is long enough (four letters kept) for that to tell.
+func endingOnly(word, c string) bool {
+	w := []rune(word)
+	if len(w) < 5 {
+		return false
+	}
+	stem := string(w[:len(w)-1])
+	return len(c) > len(stem) && c[:len(stem)] == stem
 }
 
 // didYouMean formats Suggest's answer as the tail of an error message.

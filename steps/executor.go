@@ -29,6 +29,13 @@ type Dialer interface {
 	Conn(ctx context.Context, cfg remote.HostConfig) (remote.Conn, error)
 }
 
+// warmDialer is a Dialer that can connect ahead of use (remote.Pool).
+type warmDialer interface {
+	// Warm starts connecting in the background, asking nothing, and with
+	// sftp starts the SFTP subsystem too (remote.Pool.Warm).
+	Warm(ctx context.Context, cfg remote.HostConfig, sftp bool)
+}
+
 // Executor implements runbook.Executor over a Dialer.
 type Executor struct {
 	RB     *runbook.Runbook
@@ -43,12 +50,37 @@ type Executor struct {
 	Progress func(host string, total int64) Progress
 	// Closer ends the dialer's connections.
 	Closer io.Closer
+
+	relays relayCopies // the artifact on relay hosts (relay.go)
 }
 
 var (
 	_ runbook.Executor   = (*Executor)(nil)
 	_ runbook.HookRunner = (*Executor)(nil)
+	_ runbook.Warmer     = (*Executor)(nil)
 )
+
+// Warm implements runbook.Warmer: it connects to hosts ahead of step s,
+// with their SFTP subsystem for the kinds that move files, when the
+// Dialer can. A host whose configuration fails is left to its host run,
+// which reports it.
+func (e *Executor) Warm(ctx context.Context, s *runbook.Step, hosts []*runbook.Host) {
+	w, ok := e.Dialer.(warmDialer)
+	if !ok {
+		return
+	}
+	sftp := s.Kind == runbook.KindUpload || s.Kind == runbook.KindActivate
+	if s.Relay != nil {
+		if rh := e.RB.HostByName(s.Relay.Host); rh != nil {
+			hosts = append([]*runbook.Host{rh}, hosts...)
+		}
+	}
+	for _, h := range hosts {
+		if cfg, err := HostConfig(e.RB, h, e.MarkerDir, e.Secret); err == nil {
+			w.Warm(ctx, cfg, sftp)
+		}
+	}
+}
 
 func (e *Executor) conn(ctx context.Context, h *runbook.Host) (remote.Conn, error) {
 	cfg, err := HostConfig(e.RB, h, e.MarkerDir, e.Secret)

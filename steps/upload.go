@@ -3,8 +3,10 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -17,7 +19,10 @@ import (
 type uploadKind struct{ shellVerify }
 
 // Describe implements Kind.
-func (uploadKind) Describe(rb *runbook.Runbook, _ *runbook.Step, version string) string {
+func (uploadKind) Describe(rb *runbook.Runbook, s *runbook.Step, version string) string {
+	if s.Relay != nil {
+		return fmt.Sprintf("stage %s as releases/%s/%s through relay %s", rb.Artifact.Path, version, rb.Artifact.Name, s.Relay.Host)
+	}
 	return fmt.Sprintf("stage %s as releases/%s/%s", rb.Artifact.Path, version, rb.Artifact.Name)
 }
 
@@ -48,10 +53,11 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
 	}
 	spec := remote.UploadSpec{
-		Local:  art.Abs,
-		SHA256: c.Data.Artifact.SHA256,
-		Dir:    dir,
-		Name:   art.Name,
+		Local:    art.Abs,
+		SHA256:   c.Data.Artifact.SHA256,
+		Dir:      dir,
+		Name:     art.Name,
+		ReadBack: sharesMachine(e.RB, c.Step, c.Host),
 	}
 	var bar Progress
 	if e.Progress != nil {
@@ -60,7 +66,12 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 			spec.Progress = bar.Update
 		}
 	}
-	res, err := conn.Upload(ctx, spec)
+	var res remote.UploadResult
+	if c.Step.Relay != nil {
+		res, err = e.uploadVia(ctx, conn, c, spec)
+	} else {
+		res, err = conn.Upload(ctx, spec)
+	}
 	if bar != nil {
 		bar.Done(err)
 	}
@@ -69,6 +80,12 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	}
 	d := runbook.ActionDetail{SHA256: spec.SHA256, Skipped: res.Skipped, Resumed: res.Resumed, Bytes: res.Written}
 	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
+	if res.HashedAlong {
+		summary = fmt.Sprintf("staged %s (%s) in %s, hashed on the host as it arrived and verified %s after the last byte", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
+	}
+	if r := c.Step.Relay; r != nil && !res.Skipped {
+		summary = fmt.Sprintf("staged %s (%s) from relay %s in %s, verified on the host in %s", art.Name, human(res.Written), r.Host, short(res.Duration), short(res.Verify))
+	}
 	switch {
 	case res.Skipped:
 		summary = "already staged with the same checksum"
@@ -77,6 +94,39 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	}
 	fmt.Fprintf(c.Out, "%s sha256 %s verified on %s\n", path.Join(spec.Dir, spec.Name), spec.SHA256, c.Host.Name)
 	return runbook.Outcome{Detail: d.JSON(), Summary: summary}, nil
+}
+
+// sharesMachine reports whether h receives the artifact at the same time
+// as another host of the step that lives on the same machine (its
+// address names the same host, another port): their CPUs are then one,
+// and hashing the copy while it arrives, which costs the host more CPU
+// than reading it back (remote.UploadSpec.ReadBack), would be paid by the
+// other transfers. A test fleet of sshd on one machine is one; so are
+// several application servers of one box.
+func sharesMachine(rb *runbook.Runbook, s *runbook.Step, h *runbook.Host) bool {
+	env := rb.Envs[s.On]
+	if env == nil || h.Local {
+		return false
+	}
+	parallel := env.Parallel
+	if s.Parallel > 0 {
+		parallel = s.Parallel
+	}
+	if parallel < 2 {
+		return false
+	}
+	machine := func(addr string) string {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			return host
+		}
+		return strings.Trim(addr, "[]")
+	}
+	for _, o := range env.Hosts {
+		if o != h && !o.Local && machine(o.Address) == machine(h.Address) {
+			return true
+		}
+	}
+	return false
 }
 
 // unstage removes a staged release unless it is live or the previous one:

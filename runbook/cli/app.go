@@ -208,6 +208,7 @@ func (g *globals) engine(s *session, signoffs, acceptDiff map[string]string, sam
 		Exec:          s.exec,
 		Differ:        s.exec,
 		Staged:        s.exec,
+		Warm:          s.exec,
 		UI:            s.ui,
 		Masker:        s.masker,
 		Secrets:       s.secrets,

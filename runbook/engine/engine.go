@@ -34,6 +34,7 @@ type Config struct {
 	Exec    runbook.Executor
 	Differ  runbook.Differ        // collects facts for diff steps; nil: a diff step fails
 	Staged  runbook.StagedChecker // reads staged releases for rollback --to; nil: refused
+	Warm    runbook.Warmer        // opens connections ahead of a step's host runs; nil: none
 	UI      runbook.UI
 	Masker  runbook.Masker
 	Secrets runbook.Secrets // nil when no vault is open

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,5 +170,63 @@ func TestFanOutLimits(t *testing.T) {
 				t.Errorf("failed %v, want %d", res.Failed, len(tc.fail))
 			}
 		})
+	}
+}
+
+// The hosts that start first are warmed (connected) before the step's
+// host runs, as many as run at once, and only the ones that still run:
+// the upload's while its artifact is hashed.
+func TestWarmBeforeHostRuns(t *testing.T) {
+	rb := load(t, `
+name: warm
+artifact: {path: app.ear}
+environments:
+  prod:
+    local: true
+    parallel: 2
+    hosts:
+      - {name: p1, deploy_dir: hosts/p1}
+      - {name: p2, deploy_dir: hosts/p2}
+      - {name: p3, deploy_dir: hosts/p3}
+steps:
+  - {name: stage, on: prod, upload: artifact}
+  - {name: restart, on: prod, run: restart}
+`)
+	w := runbooktest.NewWorld(t, rb)
+	var p *runbooktest.Process
+	var notWarm []string
+	script := func(c *runbook.Call, what string) runbooktest.Fault {
+		if what == "do" && c.Host.Name != "p3" && !slices.Contains(p.Exec.Warmed(), c.Step.Name+"/"+c.Host.Name) {
+			notWarm = append(notWarm, c.Step.Name+"/"+c.Host.Name)
+		}
+		if what == "do" && c.Step.Name == "restart" && c.Host.Name == "p2" {
+			return runbooktest.Fault{Exit: 1}
+		}
+		return runbooktest.Fault{}
+	}
+	p = w.Process(runbooktest.ProcessOptions{Yes: true, Script: script})
+	if err, _ := p.Run(context.Background(), nil, start("1")); !errors.Is(err, runbook.ErrStepFailed) {
+		t.Fatalf("got %v, want restart to fail on p2", err)
+	}
+	if len(notWarm) > 0 {
+		t.Errorf("host runs started unwarmed: %v", notWarm)
+	}
+	if got, want := p.Exec.Warmed(), []string{"stage/p1", "stage/p2", "restart/p1", "restart/p2"}; !slices.Equal(got, want) {
+		t.Errorf("warmed %v, want %v (the first two hosts of each step)", got, want)
+	}
+	// The resume warms only what still runs: p2, which failed, and p3
+	// unless it ran before p2 failed.
+	var left []string
+	for _, hr := range w.Steps(w.Release().ID)[1].Hosts {
+		if hr.State != runbook.RunSucceeded {
+			left = append(left, "restart/"+hr.Host)
+		}
+	}
+	p = w.Process(runbooktest.ProcessOptions{Yes: true})
+	if err, _ := p.Run(context.Background(), nil, resume); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Exec.Warmed(); !slices.Equal(got, left) || !slices.Contains(got, "restart/p2") {
+		t.Errorf("warmed on resume %v, want %v", got, left)
 	}
 }

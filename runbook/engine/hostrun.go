@@ -31,17 +31,31 @@ type hostTask struct {
 // of the step, done or not, so a resumed step goes on in the batch it
 // stopped in and its hosts keep the batches they had.
 func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) error {
+	tasks := make([]hostTask, len(sr.Hosts))
+	for i, hr := range sr.Hosts {
+		tasks[i] = hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single}
+	}
+	lim := LimitsOf(w.rb.Envs[s.On], s)
+	if w.cfg.Warm != nil && len(tasks) > 0 {
+		// The hosts that start first connect while the artifact is hashed
+		// and what a crash left is settled: no more than start at once.
+		var first []*runbook.Host
+		for _, t := range tasks {
+			if len(first) == max(lim.Parallel, 1) {
+				break
+			}
+			if !t.done() && t.h != nil {
+				first = append(first, t.h)
+			}
+		}
+		w.cfg.Warm.Warm(ctx, s, first)
+	}
 	if s.Kind == runbook.KindUpload {
 		// Hashed once, before any host run starts: the host runs only read it.
 		if err := w.ensureArtifact(ctx); err != nil {
 			return err
 		}
 	}
-	tasks := make([]hostTask, len(sr.Hosts))
-	for i, hr := range sr.Hosts {
-		tasks[i] = hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single}
-	}
-	lim := LimitsOf(w.rb.Envs[s.On], s)
 	// What a crash left is settled first, on every host, before any host
 	// runs anything: a run that needs the operator's decision stops the
 	// step (exit 3 under --yes) with no host touched.

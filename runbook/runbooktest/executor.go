@@ -145,6 +145,25 @@ type Executor struct {
 	HookScript func(c runbook.HookCall) Fault
 	hooksMu    sync.Mutex
 	hookRuns   []HookRun
+
+	mu     sync.Mutex
+	warmed []string // "STEP/HOST" for every host Warm was given, in order
+}
+
+// Warm implements runbook.Warmer: it records what it was given.
+func (e *Executor) Warm(_ context.Context, s *runbook.Step, hosts []*runbook.Host) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range hosts {
+		e.warmed = append(e.warmed, s.Name+"/"+h.Name)
+	}
+}
+
+// Warmed lists the hosts Warm was given so far, as "STEP/HOST".
+func (e *Executor) Warmed() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.warmed)
 }
 
 // NewExecutor returns the executor of one process over world.

@@ -84,7 +84,7 @@ func (w *World) Process(o ProcessOptions) *Process {
 		prompter = p.Prompter
 	}
 	p.Engine = engine.New(w.RB, engine.Config{
-		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Hooks: p.Exec, UI: p.UI, Masker: Masker{},
+		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Warm: p.Exec, Hooks: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
 		Operator: o.operator(), OSUser: "tester", Machine: o.machine(), PID: 1000, Locker: p.Exec, StateLocation: "memory", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,

@@ -2,8 +2,10 @@
 // hosts on 127.0.0.1, for scripts/bench-upload.sh.
 //
 //	benchupload serve -n 8 -dir D    start 8 sshd, write D/hosts, D/known_hosts and D/pids, run until stdin closes
-//	benchupload upload -dir D -n 8 -file F
-//	                                 upload F to the first 8 hosts of D/hosts in parallel
+//	benchupload upload -dir D -n 8 -file F [-readback auto|on|off]
+//	                                 upload F to the first 8 hosts of D/hosts in parallel;
+//	                                 auto reads the copies back when several hosts (of this
+//	                                 one machine) receive at once, as runbook does
 //
 // upload prints one line: hosts, bytes, seconds (connecting included),
 // transfer seconds (until the last host has the bytes, before its checksum
@@ -129,7 +131,18 @@ func upload(args []string) error {
 	dir := fs.String("dir", "", "work directory of serve")
 	file := fs.String("file", "", "file to upload")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the upload to this file")
+	readBack := fs.String("readback", "auto", "hash the copies once complete (on), while they arrive (off), or as runbook does (auto)")
 	_ = fs.Parse(args)
+	var back bool
+	switch *readBack {
+	case "auto":
+		back = *n > 1 // the served hosts are all of this machine
+	case "on":
+		back = true
+	case "off":
+	default:
+		return fmt.Errorf("-readback %s: want auto, on or off", *readBack)
+	}
 	hosts, err := readHosts(filepath.Join(*dir, "hosts"))
 	if err != nil {
 		return err
@@ -174,7 +187,7 @@ func upload(args []string) error {
 				errs[i] = err
 				return
 			}
-			res, err := c.Upload(ctx, remote.UploadSpec{Local: *file, SHA256: sum, Dir: filepath.Join(h.deploy, "bench-"+run), Name: filepath.Base(*file)})
+			res, err := c.Upload(ctx, remote.UploadSpec{Local: *file, SHA256: sum, Dir: filepath.Join(h.deploy, "bench-"+run), Name: filepath.Base(*file), ReadBack: back})
 			sent[i] = time.Since(start) - res.Verify
 			errs[i] = err
 		}()

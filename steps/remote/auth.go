@@ -36,6 +36,48 @@ var defaultIdentities = []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh
 // with neither, the agent and OpenSSH's default key files are tried.
 func authFor(cfg HostConfig, identityFiles []string) (*credentials, error) {
 	c := &credentials{}
+	explicit := len(cfg.Key) > 0 || cfg.KeyFile != "" || cfg.Password != "" || cfg.Agent
+	signers, err := ownSigners(cfg, identityFiles)
+	if err != nil {
+		return nil, err
+	}
+	agentSigners, closer, err := agentKeys(cfg.Agent || !explicit)
+	if err != nil && cfg.Agent {
+		return nil, fmt.Errorf("ssh agent for %s: %w", cfg.Name, err)
+	}
+	if closer != nil {
+		c.closers = append(c.closers, closer)
+	}
+	if len(signers) > 0 || agentSigners != nil {
+		own := signers
+		c.methods = append(c.methods, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			all := own
+			if agentSigners != nil {
+				more, err := agentSigners()
+				if err == nil {
+					all = append(all[:len(all):len(all)], more...)
+				}
+			}
+			return all, nil
+		}))
+		c.names = append(c.names, "publickey")
+	}
+	if cfg.Password != "" {
+		c.methods = append(c.methods, ssh.Password(cfg.Password), ssh.KeyboardInteractive(passwordPrompt(cfg.Password)))
+		c.names = append(c.names, "password", "keyboard-interactive")
+	}
+	if len(c.methods) == 0 {
+		c.close()
+		return nil, fmt.Errorf("no credentials for %s: set auth (key, key_file, password or agent) for the host", cfg.Name)
+	}
+	return c, nil
+}
+
+// ownSigners are the keys of cfg that runbook holds itself, never the
+// agent's: the key from the vault, the key file, and when cfg names no
+// method, identityFiles (from ~/.ssh/config) or else OpenSSH's default
+// key files that exist.
+func ownSigners(cfg HostConfig, identityFiles []string) ([]ssh.Signer, error) {
 	var signers []ssh.Signer
 	explicit := len(cfg.Key) > 0 || cfg.KeyFile != "" || cfg.Password != "" || cfg.Agent
 	if len(cfg.Key) > 0 {
@@ -68,36 +110,36 @@ func authFor(cfg HostConfig, identityFiles []string) (*credentials, error) {
 			signers = append(signers, s)
 		}
 	}
-	agentSigners, closer, err := agentKeys(cfg.Agent || !explicit)
-	if err != nil && cfg.Agent {
-		return nil, fmt.Errorf("ssh agent for %s: %w", cfg.Name, err)
+	return signers, nil
+}
+
+// lendable are the keys of cfg that a relay may be lent to log in to
+// the host for runbook (relay.go): the keys runbook holds itself
+// (ownSigners) and, when the host logs in with the agent, the agent's,
+// whose connection closer must be closed once the copy is done. Never a
+// password.
+func lendable(cfg HostConfig, identityFiles []string) ([]ssh.Signer, io.Closer, error) {
+	signers, err := ownSigners(cfg, identityFiles)
+	if err != nil {
+		return nil, nil, err
 	}
-	if closer != nil {
-		c.closers = append(c.closers, closer)
+	explicit := len(cfg.Key) > 0 || cfg.KeyFile != "" || cfg.Password != "" || cfg.Agent
+	more, closer, err := agentKeys(cfg.Agent || !explicit)
+	if err != nil {
+		if cfg.Agent {
+			return nil, nil, fmt.Errorf("ssh agent for %s: %w", cfg.Name, err)
+		}
+		return signers, nil, nil
 	}
-	if len(signers) > 0 || agentSigners != nil {
-		own := signers
-		c.methods = append(c.methods, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
-			all := own
-			if agentSigners != nil {
-				more, err := agentSigners()
-				if err == nil {
-					all = append(all[:len(all):len(all)], more...)
-				}
-			}
-			return all, nil
-		}))
-		c.names = append(c.names, "publickey")
+	if more != nil {
+		s, err := more()
+		if err != nil && cfg.Agent {
+			closer.Close()
+			return nil, nil, fmt.Errorf("ssh agent for %s: %w", cfg.Name, err)
+		}
+		signers = append(signers, s...)
 	}
-	if cfg.Password != "" {
-		c.methods = append(c.methods, ssh.Password(cfg.Password), ssh.KeyboardInteractive(passwordPrompt(cfg.Password)))
-		c.names = append(c.names, "password", "keyboard-interactive")
-	}
-	if len(c.methods) == 0 {
-		c.close()
-		return nil, fmt.Errorf("no credentials for %s: set auth (key, key_file, password or agent) for the host", cfg.Name)
-	}
-	return c, nil
+	return signers, closer, nil
 }
 
 // errNotPasswordPrompt: a host asked a keyboard-interactive question that

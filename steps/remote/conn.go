@@ -113,6 +113,12 @@ type UploadSpec struct {
 	// Progress, when set, is called with bytes written so far (including a
 	// verified prefix that was resumed). It must be cheap.
 	Progress func(done, total int64)
+	// ReadBack makes the host hash the copy once it is complete, instead
+	// of while it arrives. Hashing along takes the bytes through a pipe on
+	// the host, which costs it more CPU than reading the file back (2.5
+	// times on the VM of BENCHMARKS.md) and pays only with a core to
+	// spare: set it when several hosts of one machine receive at once.
+	ReadBack bool
 }
 
 // UploadResult says what an upload did.
@@ -121,9 +127,13 @@ type UploadResult struct {
 	Resumed  int64 // bytes of a verified partial temp file that were kept
 	Written  int64 // bytes sent this time
 	Duration time.Duration
-	// Verify is the part of Duration spent hashing the copy on the host:
-	// what distribution costs beyond the transfer.
+	// Verify is the part of Duration from the last byte on the host's
+	// stable storage to its checksum verified there: what distribution
+	// costs beyond the transfer.
 	Verify time.Duration
+	// HashedAlong: the host hashed the copy while it arrived, so Verify
+	// is only what was left to read of it once the last byte was there.
+	HashedAlong bool
 }
 
 // FileInfo describes one directory entry as lstat(2) sees it: a symbolic

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // Upload implements Conn.
@@ -162,7 +163,7 @@ func localOwned(dir string) error {
 	return nil
 }
 
-func (localFS) write(_ context.Context, p string, offset int64, r *uploadReader) error {
+func (localFS) write(_ context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
 	// A fresh temp file is created exclusively (the caller removed what
 	// was there): never through a link someone planted. A partial one is
 	// reopened without following a link.
@@ -172,25 +173,27 @@ func (localFS) write(_ context.Context, p string, offset int64, r *uploadReader)
 	}
 	f, err := os.OpenFile(p, flags, 0o644)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", p, err)
+		return wrote{}, fmt.Errorf("open %s: %w", p, err)
 	}
 	defer f.Close()
 	if err := f.Truncate(offset); err != nil {
-		return fmt.Errorf("truncate %s: %w", p, err)
+		return wrote{}, fmt.Errorf("truncate %s: %w", p, err)
 	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return fmt.Errorf("seek %s: %w", p, err)
+		return wrote{}, fmt.Errorf("seek %s: %w", p, err)
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			return fmt.Errorf("write %s on the local machine: %w: free some space and upload again", p, errNoSpace)
+			return wrote{}, fmt.Errorf("write %s on the local machine: %w: free some space and upload again", p, errNoSpace)
 		}
-		return fmt.Errorf("write %s: %w", p, err)
+		return wrote{}, fmt.Errorf("write %s: %w", p, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", p, err)
+		return wrote{}, fmt.Errorf("sync %s: %w", p, err)
 	}
-	return f.Close()
+	// Hashed afterwards: reading back a local file costs what hashing
+	// it along the way would.
+	return wrote{synced: time.Now()}, f.Close()
 }
 
 func (localFS) rename(_ context.Context, from, to string) error {

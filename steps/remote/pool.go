@@ -47,7 +47,8 @@ type Pool struct {
 
 	mu     sync.Mutex
 	hosts  map[string]*hostSlot
-	swept  map[string]bool // hosts whose old markers this pool has swept
+	swept  map[string]bool       // hosts whose old markers this pool has swept
+	links  map[string]*relayLink // copy connections to relay hosts (relay.go)
 	closed bool
 	dials  atomic.Int64
 }
@@ -55,14 +56,28 @@ type Pool struct {
 type hostSlot struct {
 	mu   sync.Mutex // held while dialling, so concurrent callers share one dial
 	live *client
+	// warm is the last dial Warm started (under Pool.mu): a caller that
+	// came while it was under way takes its failure instead of dialling
+	// a host that just timed out a second time.
+	warm *warmDial
+}
+
+// warmDial is one dial started by Warm. done is closed, with slot.mu
+// held, once err is set.
+type warmDial struct {
+	done chan struct{}
+	err  error // a failure worth sharing (unreachable, refused credentials)
 }
 
 // client is one live SSH connection and what hangs off it.
 type client struct {
-	name     string // the runbook host name
-	addr     string // host:port dialled
-	user     string
-	ssh      *ssh.Client
+	name string // the runbook host name
+	addr string // host:port dialled
+	user string
+	ssh  *ssh.Client
+	// hostKey is the key the host presented and known_hosts vouched for:
+	// what a relay pins for it (relay.go).
+	hostKey  ssh.PublicKey
 	done     chan struct{} // closed when the connection has ended
 	sftpMu   sync.Mutex
 	sftp     *sftp.Client
@@ -73,6 +88,10 @@ type client struct {
 	// sftpOpening: readySFTP has started opening it in the background,
 	// which it does once per connection, answered or not.
 	sftpOpening bool
+	// agent answers the agent channels of a relay's copy jobs on this
+	// connection (agentfwd.go), set up on first use.
+	agentOnce sync.Once
+	agent     *agentForward
 }
 
 func (c *client) alive() bool {
@@ -104,6 +123,7 @@ func NewPool(opts PoolOptions) *Pool {
 		keys:  &hostKeys{file: opts.KnownHosts, acceptNew: opts.AcceptNewHostKeys},
 		hosts: make(map[string]*hostSlot),
 		swept: make(map[string]bool),
+		links: make(map[string]*relayLink),
 	}
 	p.sshConfig = sync.OnceValues(func() (*sshConfig, error) { return loadSSHConfig(opts.SSHConfig) })
 	return p
@@ -135,8 +155,13 @@ func (p *Pool) Close() error {
 	p.closed = true
 	slots := p.hosts
 	p.hosts = map[string]*hostSlot{}
+	links := p.links
+	p.links = map[string]*relayLink{}
 	p.mu.Unlock()
 	var errs []error
+	for _, l := range links {
+		_ = l.cl.close()
+	}
 	for _, s := range slots {
 		s.mu.Lock()
 		if s.live != nil {
@@ -176,6 +201,67 @@ const maxJumps = 8
 // client returns the live connection for cfg, dialling it when there is
 // none or it died.
 func (p *Pool) client(ctx context.Context, cfg HostConfig, depth int) (*client, error) {
+	return p.get(ctx, cfg, depth, dialMode{})
+}
+
+// dialMode says how get dials: quiet asks nothing about host keys (Warm,
+// and the jump hosts on its way), warm is Warm's own dial to report to.
+type dialMode struct {
+	quiet bool
+	warm  *warmDial
+}
+
+// Warm starts connecting to the host of cfg in the background, as Conn
+// would, and with sftp also starts its SFTP subsystem, so that a Conn
+// that comes later finds them open. It never asks about a host key: one
+// nobody trusted yet (AcceptNewHostKeys off) is left to the Conn that
+// follows, which asks. A Conn that comes while the warm dial is under way
+// waits for it, and shares its failure when the host was unreachable or
+// refused the credentials. A local host needs nothing.
+func (p *Pool) Warm(ctx context.Context, cfg HostConfig, sftp bool) {
+	if cfg.Local {
+		return
+	}
+	wd := &warmDial{done: make(chan struct{})}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	slot := p.slotLocked(cfg)
+	slot.warm = wd
+	p.mu.Unlock()
+	go func() {
+		cl, err := p.get(ctx, cfg, 0, dialMode{quiet: true, warm: wd})
+		if err == nil && sftp {
+			_, _ = (&sshConn{pool: p, cfg: cfg}).sftpOn(ctx, cl)
+		}
+	}()
+}
+
+// slotLocked returns the slot of cfg's host, made on first use; p.mu is held.
+func (p *Pool) slotLocked(cfg HostConfig) *hostSlot {
+	key := poolKey(cfg)
+	slot := p.hosts[key]
+	if slot == nil {
+		slot = &hostSlot{}
+		p.hosts[key] = slot
+	}
+	return slot
+}
+
+// get is client, dialling as m says.
+func (p *Pool) get(ctx context.Context, cfg HostConfig, depth int, m dialMode) (*client, error) {
+	wd := m.warm
+	if wd != nil {
+		defer func() {
+			select {
+			case <-wd.done:
+			default:
+				close(wd.done) // the slot was never dialled: a live connection, a closed pool
+			}
+		}()
+	}
 	if depth > maxJumps {
 		return nil, fmt.Errorf("more than %d jump hosts on the way to %s: check via and ProxyJump for a loop", maxJumps, cfg.Name)
 	}
@@ -184,12 +270,8 @@ func (p *Pool) client(ctx context.Context, cfg HostConfig, depth int) (*client, 
 		p.mu.Unlock()
 		return nil, fmt.Errorf("connect to %s: connection pool closed", cfg.Name)
 	}
-	key := poolKey(cfg)
-	slot := p.hosts[key]
-	if slot == nil {
-		slot = &hostSlot{}
-		p.hosts[key] = slot
-	}
+	slot := p.slotLocked(cfg)
+	warm := slot.warm
 	p.mu.Unlock()
 
 	slot.mu.Lock()
@@ -197,11 +279,35 @@ func (p *Pool) client(ctx context.Context, cfg HostConfig, depth int) (*client, 
 	if slot.live != nil && slot.live.alive() {
 		return slot.live, nil
 	}
+	if wd == nil && warm != nil {
+		select {
+		case <-warm.done:
+			if warm.err != nil {
+				// Shared with the callers that came meanwhile; the next
+				// ones dial again.
+				p.mu.Lock()
+				if slot.warm == warm {
+					slot.warm = nil
+				}
+				p.mu.Unlock()
+				return nil, warm.err
+			}
+		default: // it has not dialled yet: this dial is the one
+		}
+	}
 	if slot.live != nil {
 		_ = slot.live.close()
 		slot.live = nil
 	}
-	c, err := p.dial(ctx, cfg, depth)
+	c, err := p.dial(ctx, cfg, depth, m.quiet)
+	if wd != nil {
+		var ue *UnreachableError
+		var ae *AuthError
+		if errors.As(err, &ue) || errors.As(err, &ae) {
+			wd.err = err
+		}
+		close(wd.done)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +373,9 @@ func (c *client) close() error {
 }
 
 // dial connects and authenticates to cfg's host, directly or through its
-// jump host, within the connect timeout.
-func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, error) {
+// jump host, within the connect timeout. A quiet dial (Warm's) asks
+// nothing about a host key.
+func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int, quiet bool) (*client, error) {
 	t, err := p.resolve(cfg)
 	if err != nil {
 		return nil, err
@@ -284,7 +391,7 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, er
 	defer cancel()
 	var conn net.Conn
 	if t.via != nil {
-		jump, err := p.client(dctx, *t.via, depth+1)
+		jump, err := p.get(dctx, *t.via, depth+1, dialMode{quiet: quiet})
 		if err != nil {
 			return nil, fmt.Errorf("jump host for %s: %w", cfg.Name, err)
 		}
@@ -314,6 +421,9 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, er
 	})
 	stopCtx := context.AfterFunc(ctx, func() { conn.Close() })
 	ask := p.opts.AskHostKey
+	if quiet {
+		ask = nil
+	}
 	if ask != nil {
 		// The operator may take longer than the connect timeout to decide.
 		ask = func(host, addr, fp string) (bool, error) {
@@ -327,10 +437,17 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, er
 		conn.Close()
 		return nil, err
 	}
+	var presented ssh.PublicKey // set by the handshake's goroutine, read after it
 	sc := &ssh.ClientConfig{
-		User:              t.user,
-		Auth:              creds.methods,
-		HostKeyCallback:   hostKey,
+		User: t.user,
+		Auth: creds.methods,
+		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			err := hostKey(host, remote, key)
+			if err == nil {
+				presented = key
+			}
+			return err
+		},
 		HostKeyAlgorithms: algos,
 	}
 	sshConn, chans, reqs, err := ssh.NewClientConn(conn, t.addr, sc)
@@ -341,7 +458,7 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int) (*client, er
 		return nil, p.handshakeError(ctx, cfg.Name, t, creds, timedOut.Load(), err)
 	}
 	p.dials.Add(1)
-	c := &client{name: cfg.Name, addr: t.addr, user: t.user, ssh: ssh.NewClient(sshConn, chans, reqs), done: make(chan struct{})}
+	c := &client{name: cfg.Name, addr: t.addr, user: t.user, hostKey: presented, ssh: ssh.NewClient(sshConn, chans, reqs), done: make(chan struct{})}
 	go func() {
 		_ = c.ssh.Wait()
 		close(c.done)

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -205,6 +206,11 @@ func (c *sshConn) hash(ctx context.Context, p string, n int64, guard string) (st
 	if err != nil {
 		return "", fmt.Errorf("checksum of %s on %s: %w", p, c.name(), err)
 	}
+	return c.parseSum(out, p, guard)
+}
+
+// parseSum reads the answer of hashScript or liveHashScript.
+func (c *sshConn) parseSum(out []byte, p, guard string) (string, error) {
 	for line := range strings.Lines(string(out)) {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -283,25 +289,60 @@ func (f *sftpFS) hashPrefix(ctx context.Context, p string, n int64, guard string
 // honours without following a link. SFTP has no O_NOFOLLOW for a partial
 // file it reopens: stage only resumes one after the host has checked that
 // its directory, and the parent of that, belong to the connecting user.
-func (f *sftpFS) write(_ context.Context, p string, offset int64, r *uploadReader) error {
+// Unless the spec says to read it back, the host hashes the file while
+// it arrives (liveHash), a step behind the writes in flight.
+func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
+	file, err := f.openPart(p, offset)
+	if err != nil {
+		return wrote{}, err
+	}
+	defer file.Close()
+	if !r.hashAlong {
+		if err := f.send(file, p, r); err != nil {
+			return wrote{}, err
+		}
+		return wrote{synced: time.Now()}, nil
+	}
+	// Started once the file is there (and cut to the verified prefix).
+	// Its lag covers the writes in flight and the one being read.
+	live := f.c.startLiveHash(ctx, p, path.Dir(p), f.resumeMargin())
+	r.watch = live.advance
+	if err := f.send(file, p, r); err != nil {
+		live.abort()
+		return wrote{}, err
+	}
+	synced := time.Now()
+	sum, _ := live.finish(ctx) // a live hash that failed costs a read-back, nothing else
+	return wrote{liveSum: sum, synced: synced}, nil
+}
+
+// openPart opens the temp file p for writing from offset: created
+// exclusively at 0, else the partial file cut to its verified prefix.
+func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if offset > 0 {
 		flags = os.O_WRONLY
 	}
 	file, err := f.sc.OpenFile(p, flags)
 	if err != nil {
-		return f.explain(err, p)
+		return nil, f.explain(err, p)
 	}
-	defer file.Close()
 	if offset > 0 {
 		// Drop what lies past the verified prefix: it may have holes.
 		if err := file.Truncate(offset); err != nil {
-			return f.explain(err, p)
+			file.Close()
+			return nil, f.explain(err, p)
 		}
 		if _, err := file.Seek(offset, io.SeekStart); err != nil {
-			return fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
+			file.Close()
+			return nil, fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
 		}
 	}
+	return file, nil
+}
+
+// send streams r into file from its offset, syncs and closes it.
+func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader) error {
 	// ReadFromWithConcurrency keeps the writes pipelined whatever the
 	// reader is (0: the client's maximum).
 	if _, err := file.ReadFromWithConcurrency(r, 0); err != nil {

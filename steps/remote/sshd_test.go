@@ -60,10 +60,10 @@ func TestSSHDUploadAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("upload: %v\nsshd log:\n%s", err, h.Log())
 	}
-	if res.Written != 50<<20 {
-		t.Errorf("result %+v", res)
+	if res.Written != 50<<20 || !res.HashedAlong {
+		t.Errorf("result %+v, want 50 MiB written and hashed on the host as they arrived", res)
 	}
-	t.Logf("50 MiB in %s (%.0f MiB/s)", res.Duration, 50/res.Duration.Seconds())
+	t.Logf("50 MiB in %s (%.0f MiB/s), verified %s after the last byte", res.Duration, 50/res.Duration.Seconds(), res.Verify)
 	if got := fileSHA256(t, filepath.Join(dir, "billing.ear")); got != sum {
 		t.Errorf("hash %s, want %s", got, sum)
 	}
@@ -74,6 +74,45 @@ func TestSSHDUploadAndFiles(t *testing.T) {
 		t.Errorf("second upload %+v %v, want skipped", res, err)
 	}
 	filePrimitives(t, c, filepath.Join(h.DeployDir, "primitives"))
+}
+
+// A resumed upload is hashed along too: the host reads the verified
+// prefix first, then the bytes as they come. With ReadBack it is not.
+func TestSSHDUploadResumedHashesAlong(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	local, sum := randomFile(t, 40<<20)
+	dir := filepath.Join(h.DeployDir, "releases", "1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".a.ear.part"), b[:24<<20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Upload(context.Background(), remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "a.ear"})
+	if err != nil {
+		t.Fatalf("upload: %v\nsshd log:\n%s", err, h.Log())
+	}
+	if res.Resumed == 0 || res.Resumed+res.Written != 40<<20 || !res.HashedAlong {
+		t.Errorf("result %+v, want a resumed upload hashed along", res)
+	}
+	if got := fileSHA256(t, filepath.Join(dir, "a.ear")); got != sum {
+		t.Errorf("hash %s, want %s", got, sum)
+	}
+	// Asked to read it back, the host hashes the complete copy.
+	dir = filepath.Join(h.DeployDir, "releases", "2")
+	res, err = c.Upload(context.Background(), remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "a.ear", ReadBack: true})
+	if err != nil || res.HashedAlong || res.Written != 40<<20 {
+		t.Errorf("read back: %+v %v, want a full upload hashed once complete", res, err)
+	}
+	if got := fileSHA256(t, filepath.Join(dir, "a.ear")); got != sum {
+		t.Errorf("hash %s, want %s", got, sum)
+	}
 }
 
 // Production reached through a jump host, both real sshd: the jump host's

@@ -30,7 +30,7 @@ type stager interface {
 	// At offset 0 it creates p exclusively (the caller removed whatever
 	// was there); past 0, p is the existing partial file, truncated to
 	// offset first.
-	write(ctx context.Context, p string, offset int64, r *uploadReader) error
+	write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error)
 	// rename replaces to with from.
 	rename(ctx context.Context, from, to string) error
 	// remove removes the entry p (a link itself, never its target);
@@ -41,6 +41,17 @@ type stager interface {
 	// far back.
 	resumeMargin() int64
 	where() string
+}
+
+// wrote is what stager.write did.
+type wrote struct {
+	// liveSum, from a stager that hashes p on the host while it is
+	// written (liveHash), is the hex SHA-256 of all of p as the host read
+	// it; "" when it did not. A sum equal to the checksum of record proves
+	// the copy; any other proves nothing, and the caller hashes p.
+	liveSum string
+	// synced is when the last byte was on the host's stable storage.
+	synced time.Time
 }
 
 // lstatResult is one answer of lstatAll.
@@ -131,16 +142,21 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		}
 	}
 	report(spec.Progress, offset, total)
-	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress}
-	if err := st.write(ctx, part, offset, r); err != nil {
+	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack}
+	w, err := st.write(ctx, part, offset, r)
+	if err != nil {
 		return UploadResult{Resumed: offset, Written: r.done - offset}, err
 	}
 	if r.done != total {
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
-	verifyStart := time.Now()
-	remoteSum, err := st.hashPrefix(ctx, part, -1, spec.Dir)
-	verify := time.Since(verifyStart)
+	remoteSum, along := w.liveSum, w.liveSum == spec.SHA256
+	if !along {
+		// Not hashed while it arrived, or read before some bytes landed:
+		// the file as it is now decides.
+		remoteSum, err = st.hashPrefix(ctx, part, -1, spec.Dir)
+	}
+	verify := time.Since(w.synced)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", part, st.where(), err)
 	}
@@ -158,7 +174,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("rename %s to %s on %s: %w", part, spec.Name, st.where(), err)
 	}
 	Hit(PointRenameAfter)
-	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify}, nil
+	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify, HashedAlong: along}, nil
 }
 
 // resumable returns where to continue a partial upload of size n: after
@@ -204,7 +220,12 @@ type uploadReader struct {
 	done     int64
 	total    int64
 	progress func(done, total int64)
-	halfway  bool // PointUploadMid was hit
+	// hashAlong lets the stager hash the file on the host while it is
+	// written (UploadSpec.ReadBack).
+	hashAlong bool
+	// watch, when set, is told done after every read (liveHash.advance).
+	watch   func(done int64)
+	halfway bool // PointUploadMid was hit
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
@@ -215,6 +236,9 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	if n > 0 {
 		u.done += int64(n)
 		report(u.progress, u.done, u.total)
+		if u.watch != nil {
+			u.watch(u.done)
+		}
 		if !u.halfway && 2*u.done >= u.total {
 			u.halfway = true
 			Hit(PointUploadMid)

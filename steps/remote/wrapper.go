@@ -344,6 +344,20 @@ func killScript(markerDir, token, sig string, stopped bool) string {
 // sha256sum gets the whole input.
 func hashScript(p string, n int64, guard string) string {
 	q := hostPath(p)
+	if n >= 0 {
+		return hashChecks(p, guard) + fmt.Sprintf("head -c %d %s | %s\n", n, q, sha256Command)
+	}
+	return hashChecks(p, guard) + fmt.Sprintf("%s < %s\n", sha256Command, q)
+}
+
+// sha256Command hashes its stdin: openssl where there is one, else
+// coreutils (see hashScript).
+const sha256Command = "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
+
+// hashChecks is what hashScript checks before it reads p: the guard
+// directory, and that p is a regular file and no link.
+func hashChecks(p, guard string) string {
+	q := hostPath(p)
 	var b strings.Builder
 	if guard != "" {
 		g := hostPath(guard)
@@ -352,11 +366,18 @@ func hashScript(p string, n int64, guard string) string {
 	fmt.Fprintf(&b, "[ ! -h %s ] || { echo runbook-link; exit 0; }\n", q)
 	fmt.Fprintf(&b, "[ -e %s ] || { echo runbook-absent; exit 0; }\n", q)
 	fmt.Fprintf(&b, "[ -f %s ] || { echo runbook-link; exit 0; }\n", q)
-	sum := "{ openssl dgst -sha256 -r 2>/dev/null || sha256sum; }"
-	if n >= 0 {
-		fmt.Fprintf(&b, "head -c %d %s | %s\n", n, q, sum)
-	} else {
-		fmt.Fprintf(&b, "%s < %s\n", sum, q)
-	}
 	return b.String()
+}
+
+// liveHashScript hashes p while it is being written (liveHash): after
+// the checks of hashScript it opens p once, and each line it reads on
+// stdin, a count of MiB, has dd read that much more of p through the one
+// open file (dd stops early at the end of what is there; the next read
+// continues where it stopped). At the end of stdin cat reads the rest, to
+// the end of the file, and the sum of every byte read, in order, is
+// printed. A line "x" ends it without reading more: the upload failed.
+func liveHashScript(p, guard string) string {
+	return hashChecks(p, guard) + fmt.Sprintf("exec 3< %s || exit 0\n", hostPath(p)) +
+		`{ while read n; do [ "$n" = x ] && exit 0; dd bs=1048576 count="$n" <&3 2>/dev/null || exit 0; done; cat <&3; } | ` +
+		sha256Command + "\n"
 }

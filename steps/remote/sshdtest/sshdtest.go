@@ -314,6 +314,67 @@ func (h *Host) Stop() error {
 	return nil
 }
 
+// Crash ends the sshd as a machine that dies would: the daemon and every
+// process it started (its connection children leave its process group,
+// so Stop alone lets them run on), each by its PID, with SIGKILL. Restart
+// brings it back. Idempotent.
+func (h *Host) Crash() error {
+	if h.PID == 0 {
+		return nil
+	}
+	pids := descendants(h.PID)
+	err := h.Stop()
+	for _, pid := range pids {
+		if e := syscall.Kill(pid, syscall.SIGKILL); e != nil && e != syscall.ESRCH && err == nil {
+			err = fmt.Errorf("kill %d: %w", pid, e)
+		}
+	}
+	return err
+}
+
+// descendants lists the processes below pid, from /proc, children first.
+func descendants(pid int) []int {
+	parent := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		if f := strings.Fields(rest); len(f) >= 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				parent[pp] = append(parent[pp], p)
+			}
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range parent[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// Restart starts the sshd again after Stop: the same port, host key and
+// configuration, as a host that comes back after a crash.
+func (h *Host) Restart() error {
+	if h.PID != 0 {
+		return fmt.Errorf("sshd on %s is still running (pid %d)", h.Addr, h.PID)
+	}
+	return h.run(filepath.Join(h.Dir, "sshd_config"))
+}
+
 // Keygen writes a new unencrypted key pair of type typ (ssh-keygen -t) at
 // path and path.pub, e.g. a CA for Options.HostCA.
 func Keygen(typ, path string) error { return keygen(typ, path) }

@@ -1,0 +1,505 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// RelaySpec stages a file on a host from a copy on a relay host.
+type RelaySpec struct {
+	// UploadSpec is what Upload would stage: Local is the artifact on the
+	// operator's machine, which gives the size and against which a
+	// partial copy on the host is checked before it is resumed.
+	UploadSpec
+	// From is the path on the relay host of a copy of Local whose
+	// checksum was verified there against UploadSpec.SHA256.
+	From string
+	// KeyFile, when set, is a private key file on the relay host with
+	// which the relay logs in to this host (its own key); nothing is
+	// lent then. When empty, this host's keys are lent (see Relayer).
+	KeyFile string
+}
+
+// Relayer is implemented by the Conns of SSH hosts.
+type Relayer interface {
+	// UploadVia stages spec on this host as Upload does (temp name, synced,
+	// checked by SHA-256 on this host against spec.SHA256, renamed; skipped
+	// when there already; resumed from a verified prefix), except that the
+	// bytes come from spec.From on the relay host, sent there by OpenSSH's
+	// sftp. That sftp logs in to this host with this host's own keys,
+	// which runbook lends it through a forwarded agent for the copy alone
+	// (no key is ever written on the relay), or with spec.KeyFile, the
+	// relay's own key, when set; and it accepts only the host key
+	// that known_hosts vouched for when runbook connected here, with
+	// StrictHostKeyChecking. relay is a Conn of the same Pool. The
+	// operator's link carries only this host's control traffic: the
+	// checksum and the rename are runbook's, over this host's connection.
+	UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (UploadResult, error)
+}
+
+var _ Relayer = (*sshConn)(nil)
+
+// UploadVia implements Relayer.
+func (c *sshConn) UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (res UploadResult, err error) {
+	r, ok := relay.(*sshConn)
+	if !ok || r.pool != c.pool {
+		return UploadResult{}, fmt.Errorf("relay for %s: it must be an SSH host of the same run", c.name())
+	}
+	err = c.withFS(ctx, func(f *sftpFS) error {
+		res, err = stage(ctx, &relayedFS{sftpFS: f, relay: r, from: spec.From, keyFile: spec.KeyFile}, spec.UploadSpec)
+		return err
+	})
+	return res, err
+}
+
+// relayedFS is a host's file system through SFTP whose uploads the relay
+// sends: only write differs from sftpFS.
+type relayedFS struct {
+	*sftpFS
+	relay   *sshConn
+	from    string
+	keyFile string // the relay's own key; "" lends the host's
+}
+
+// relayPoll is how often the size of a relayed copy is read for progress.
+const relayPoll = 250 * time.Millisecond
+
+func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
+	file, err := f.openPart(p, offset)
+	if err != nil {
+		return wrote{}, err
+	}
+	file.Close()
+	if offset >= r.total {
+		// Nothing left to send (an empty artifact): sftp's resume would
+		// refuse a destination as large as its source.
+		r.done = r.total
+		return wrote{synced: time.Now()}, nil
+	}
+	target, err := f.c.pool.client(ctx, f.c.cfg, 0)
+	if err != nil {
+		return wrote{}, err
+	}
+	t, err := f.c.pool.resolve(f.c.cfg)
+	if err != nil {
+		return wrote{}, err
+	}
+	job := copyJob{from: f.from, to: p, target: f.c.name(), addr: target.addr, user: target.user, hostKey: target.hostKey, keyFile: f.keyFile}
+	if f.keyFile == "" {
+		signers, closer, err := lendable(f.c.cfg, t.identityFiles)
+		if err != nil {
+			return wrote{}, err
+		}
+		if closer != nil {
+			defer closer.Close()
+		}
+		if len(signers) == 0 {
+			return wrote{}, fmt.Errorf("relay %s cannot log in to %s for runbook: the host logs in with a password, and a relay is lent a key, nothing else: give %s a key, key_file or agent, or let the relay use its own key (relay: {host: %s, key_file: PATH})", f.relay.name(), f.c.name(), f.c.name(), f.relay.name())
+		}
+		job.signers = signers
+	}
+
+	// Progress: the size the copy has on the host, read over runbook's own
+	// connection to it.
+	stop := make(chan struct{})
+	var polled sync.WaitGroup
+	polled.Go(func() {
+		tick := time.NewTicker(relayPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if fi, err := f.sc.Lstat(p); err == nil {
+					report(r.progress, fi.Size(), r.total)
+				}
+			}
+		}
+	})
+	err = f.relay.sendCopy(ctx, job)
+	close(stop)
+	polled.Wait()
+	if err != nil {
+		return wrote{}, err
+	}
+	r.done = r.total
+	report(r.progress, r.done, r.total)
+	return wrote{synced: time.Now()}, nil
+}
+
+// copyJob is one copy a relay sends.
+type copyJob struct {
+	from, to string // on the relay, on the target
+	target   string // the target's name, for messages
+	addr     string // the target's host:port, as runbook dialled it
+	user     string
+	hostKey  ssh.PublicKey // what known_hosts vouched for when runbook connected
+	signers  []ssh.Signer  // the target's keys, lent for the copy
+	keyFile  string        // or the relay's own key, a path on the relay
+}
+
+// relayDir is where a relay's copy jobs keep their files, relative to the
+// relay user's home (where SFTP and a session start).
+const relayDir = ".runbook/relay"
+
+// sendCopy has the relay host send job.from to the target with OpenSSH's
+// sftp (`put -a -f`: it resumes from the size the temp file has, which
+// runbook cut to a verified prefix, and fsyncs). The job runs in a
+// session with a terminal, so that sshd hangs it up when the session
+// ends, whatever ends it: a copy never outlives runbook's connection to
+// the relay, and a resumed upload never meets a writer left over. Its
+// files (the job, the batch, the one known_hosts line) live in a private
+// directory of the relay user for the copy, removed after it; one left by
+// a connection that died is removed by the next copy through that relay.
+func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
+	if c.pool.firstRelay(c.cfg) {
+		_, _, _ = c.run(ctx, sweepRelayScript)
+	}
+	dir := path.Join(relayDir, randomHex(8))
+	files, err := job.files(dir)
+	if err != nil {
+		return err
+	}
+	if err := c.withFS(ctx, func(f *sftpFS) error { return writePrivate(f.sc, dir, files) }); err != nil {
+		return fmt.Errorf("prepare the copy to %s on relay %s: %w", job.target, c.name(), err)
+	}
+	defer func() {
+		_ = c.withFS(context.WithoutCancel(ctx), func(f *sftpFS) error { return f.sc.RemoveAll(dir) })
+	}()
+
+	link, err := c.pool.relayLink(ctx, c.cfg)
+	if err != nil {
+		return fmt.Errorf("connect to relay %s for its copies: %w", c.name(), err)
+	}
+	defer link.release()
+	lent := len(job.signers) > 0
+	if lent {
+		end := agentForwardOf(link.cl).lend(job.signers)
+		defer end()
+	}
+	sess, err := link.session(lent)
+	if err != nil {
+		return fmt.Errorf("relay %s: %w", c.name(), err)
+	}
+	defer sess.Close()
+	if err := sess.RequestPty("dumb", 24, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
+		return fmt.Errorf("relay %s refuses a terminal for the copy: %w", c.name(), err)
+	}
+	var out bytes.Buffer
+	sess.Stdout = &limitWriter{w: &out, n: 16 << 10}
+	// The job's paths are relative to the home SFTP wrote them in; a
+	// session starts there too on a usual host, and cd makes sure of it.
+	if err := sess.Start("cd && exec sh " + dir + "/job"); err != nil {
+		return fmt.Errorf("start the copy to %s on relay %s: %w", job.target, c.name(), err)
+	}
+	err = waitCtx(ctx, sess.Wait)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err == nil {
+		return nil
+	}
+	said := strings.ReplaceAll(out.String(), "\r", "")
+	var ee *ssh.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("lost relay %s while it sent %s to %s (%v)%s", c.name(), path.Base(job.from), job.target, err, lastLines(said, 3))
+	}
+	switch {
+	case strings.Contains(said, "Host key verification failed") || strings.Contains(said, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
+		return fmt.Errorf("relay %s refused to send %s to %s: the host showed it another key than the one known_hosts vouched for when runbook connected to it; find out why before you go on (a relay that reaches another machine under that address?)",
+			c.name(), path.Base(job.from), job.target)
+	case strings.Contains(said, "Permission denied"):
+		return fmt.Errorf("relay %s could not send %s to %s: the host refused its own key from the relay; check that it accepts logins from %s%s", c.name(), path.Base(job.from), job.target, c.name(), lastLines(said, 3))
+	case ee.ExitStatus() == 127:
+		return fmt.Errorf("relay %s has no sftp to send %s to %s: install openssh-client there%s", c.name(), path.Base(job.from), job.target, lastLines(said, 3))
+	}
+	return fmt.Errorf("relay %s could not send %s to %s (exit status %d)%s", c.name(), path.Base(job.from), job.target, ee.ExitStatus(), lastLines(said, 3))
+}
+
+// lastLines returns the last n lines of what a copy said, on one line
+// after a colon; "" when it said nothing.
+func lastLines(s string, n int) string {
+	var lines []string
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" && strings.Trim(line, "@") != "" {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(lines[max(0, len(lines)-n):], "; ")
+}
+
+// files are the files of the job in dir: the sh script the session runs,
+// sftp's batch, and a known_hosts with the one key of the target.
+func (job copyJob) files(dir string) (map[string]string, error) {
+	host, port, err := net.SplitHostPort(job.addr)
+	if err != nil {
+		return nil, fmt.Errorf("address of %s: %w", job.target, err)
+	}
+	key := job.hostKey
+	if key == nil {
+		return nil, fmt.Errorf("no host key of %s was seen", job.target)
+	}
+	if cert, ok := key.(*ssh.Certificate); ok {
+		key = cert.Key // pinned as the plain key it certifies
+	}
+	// The line is for an alias, and the alias is what ssh looks up: no
+	// question of how it writes an address (a port, IPv6) in known_hosts.
+	const alias = "runbook-relay-target"
+	opts := [][2]string{
+		{"BatchMode", "yes"},
+		{"HostName", host},
+		{"Port", port},
+		{"User", job.user},
+		{"HostKeyAlias", alias},
+		{"UserKnownHostsFile", dir + "/known_hosts"},
+		{"GlobalKnownHostsFile", "/dev/null"},
+		{"StrictHostKeyChecking", "yes"},
+		{"HostKeyAlgorithms", strings.Join(hostKeyAlgorithms(key), ",")},
+		{"UpdateHostKeys", "no"},
+		{"CheckHostIP", "no"},
+	}
+	if job.keyFile != "" {
+		// The relay's own key and nothing else: no agent, lent or not.
+		opts = append(opts, [][2]string{{"IdentityFile", job.keyFile}, {"IdentitiesOnly", "yes"}, {"IdentityAgent", "none"}}...)
+	} else {
+		// Only the keys the forwarded agent lends: no file of the relay's.
+		opts = append(opts, [2]string{"IdentityFile", "none"})
+	}
+	opts = append(opts, [][2]string{
+		{"PasswordAuthentication", "no"},
+		{"KbdInteractiveAuthentication", "no"},
+		{"ControlMaster", "no"},
+		{"ControlPath", "none"},
+		{"ProxyCommand", "none"},
+		{"ForwardAgent", "no"},
+		{"Ciphers", "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr"},
+		{"Compression", "no"},
+		{"ConnectTimeout", "10"},
+		{"ServerAliveInterval", "15"},
+		{"ServerAliveCountMax", "3"},
+		{"LogLevel", "ERROR"},
+	}...)
+	var b strings.Builder
+	b.WriteString("umask 077\necho $$ > " + ShellQuote(dir+"/pid") + "\n")
+	// -F /dev/null: neither the relay user's ssh config nor the system's
+	// (-F skips /etc/ssh/ssh_config) has a say. 512 KiB in flight
+	// (DESIGN "Relay"): sftp's 32 KiB requests, 16 at a time. Its stdout
+	// (the batch echoed, a progress meter on the terminal) is dropped;
+	// what goes wrong comes on stderr.
+	b.WriteString("exec sftp -B 32768 -R 16 -F /dev/null -b " + ShellQuote(dir+"/batch"))
+	for _, o := range opts {
+		b.WriteString(" -o " + ShellQuote(o[0]+"="+o[1]))
+	}
+	b.WriteString(" " + alias + " >/dev/null\n")
+	return map[string]string{
+		"job":         b.String(),
+		"batch":       "put -a -f " + sftpQuote(job.from) + " " + sftpQuote(job.to) + "\n",
+		"known_hosts": knownhosts.Line([]string{alias}, key) + "\n",
+	}, nil
+}
+
+// hostKeyAlgorithms are the algorithms that make a host present key.
+func hostKeyAlgorithms(key ssh.PublicKey) []string {
+	if key.Type() == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+	}
+	return []string{key.Type()}
+}
+
+// sftpQuote quotes a path for a command of sftp's batch: in double
+// quotes, with \ and " escaped. sftp escapes for its glob what is quoted
+// (TestRelayCopyPinsTheHostKeyAndQuotesPaths copies a path with * ? [ ]).
+func sftpQuote(p string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range p {
+		if r == '\\' || r == '"' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writePrivate creates dir (mode 0700, its parents too) and the files in
+// it (0600), each created exclusively: dir is new and random.
+func writePrivate(sc *sftp.Client, dir string, files map[string]string) error {
+	if err := sc.MkdirAll(path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := sc.Mkdir(dir); err != nil {
+		return err
+	}
+	if err := sc.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	for name, content := range files {
+		p := path.Join(dir, name)
+		f, err := sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return err
+		}
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := f.Write([]byte(content)); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepRelayScript removes the job directories of copies whose sftp is
+// gone (their connection died before runbook could remove them), and
+// those that never got as far as starting one and are older than ten
+// minutes; a job whose pid lives is another copy's, under way.
+const sweepRelayScript = `d="$HOME/` + relayDir + `"
+[ -d "$d" ] || exit 0
+for j in "$d"/*; do
+	[ -d "$j" ] || continue
+	if [ -f "$j/pid" ]; then
+		read p < "$j/pid" 2>/dev/null && kill -0 "$p" 2>/dev/null && continue
+	else
+		[ -n "$(find "$j" -maxdepth 0 -mmin +10 2>/dev/null)" ] || continue
+	fi
+	rm -rf "$j"
+done
+exit 0
+`
+
+// relayLink is the connection to a relay host that carries its copy
+// jobs, apart from the pooled one: OpenSSH forwards an agent once per
+// connection, and the socket it makes on the host then lives as long as
+// the connection and is in the environment of every later session. On a
+// connection of their own, the copies alone see it, and it goes when the
+// last copy under way ends and the connection is closed.
+type relayLink struct {
+	pool *Pool
+	key  string
+	cl   *client
+	// mu serialises the first session's forwarding request with the
+	// sessions that count on it.
+	mu         sync.Mutex
+	forwarding bool
+	users      int // copies under way, under Pool.mu
+}
+
+// relayLink returns the copy connection to the relay of cfg, dialled for
+// the first copy under way; release it after the copy.
+func (p *Pool) relayLink(ctx context.Context, cfg HostConfig) (*relayLink, error) {
+	key := poolKey(cfg)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("connect to %s: connection pool closed", cfg.Name)
+	}
+	l := p.links[key]
+	if l != nil && l.cl.alive() {
+		l.users++
+		p.mu.Unlock()
+		return l, nil
+	}
+	p.mu.Unlock()
+	cl, err := p.dial(ctx, cfg, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.links[key]; l != nil && l.cl.alive() {
+		// Another copy dialled meanwhile: share its link.
+		_ = cl.close()
+		l.users++
+		return l, nil
+	}
+	l = &relayLink{pool: p, key: key, cl: cl, users: 1}
+	p.links[key] = l
+	return l, nil
+}
+
+// session opens a session on the link, with the agent forwarded when
+// forward is set (asked for by the first such session; the later ones
+// have the socket already). A copy with the relay's own key does not ask:
+// its relay may well forbid agent forwarding.
+func (l *relayLink) session(forward bool) (*ssh.Session, error) {
+	sess, err := l.cl.ssh.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("open a session: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !forward || l.forwarding {
+		return sess, nil
+	}
+	if err := agent.RequestAgentForwarding(sess); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("it refuses to forward an agent (%v): its sshd_config must allow it (AllowAgentForwarding yes) for the copies", err)
+	}
+	l.forwarding = true
+	return sess, nil
+}
+
+// release ends one copy's use of the link; the last closes it, and with
+// it the agent socket on the relay.
+func (l *relayLink) release() {
+	p := l.pool
+	p.mu.Lock()
+	l.users--
+	last := l.users == 0
+	if last && p.links[l.key] == l {
+		delete(p.links, l.key)
+	}
+	p.mu.Unlock()
+	if last {
+		_ = l.cl.close()
+	}
+}
+
+// firstRelay reports whether this is the pool's first copy through the
+// relay of cfg (then stale job directories are swept), once per host.
+func (p *Pool) firstRelay(cfg HostConfig) bool {
+	key := poolKey(cfg) + "\x00relay"
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.swept[key] {
+		return false
+	}
+	p.swept[key] = true
+	return true
+}
+
+// limitWriter keeps the first n bytes written to it and drops the rest.
+type limitWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.w.Len(); room > 0 {
+		l.w.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,128 @@
+package remote
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
+)
+
+func newSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The forwarded agent signs only with what a copy under way was lent, at
+// most signaturesPerCopy times, and nothing once the copy ended; it never
+// takes keys.
+func TestAgentForwardLendsForTheCopyOnly(t *testing.T) {
+	f := &agentForward{}
+	s := newSigner(t)
+	if keys, _ := f.List(); len(keys) != 0 {
+		t.Fatalf("keys before any copy: %v", keys)
+	}
+	if _, err := f.Sign(s.PublicKey(), []byte("x")); err == nil {
+		t.Fatal("signed with nothing lent")
+	}
+	end := f.lend([]ssh.Signer{s})
+	if keys, _ := f.List(); len(keys) != 1 || string(keys[0].Blob) != string(s.PublicKey().Marshal()) {
+		t.Fatalf("keys lent: %v", keys)
+	}
+	for i := range signaturesPerCopy {
+		sig, err := f.Sign(s.PublicKey(), []byte("data"))
+		if err != nil || s.PublicKey().Verify([]byte("data"), sig) != nil {
+			t.Fatalf("signature %d: %v", i+1, err)
+		}
+	}
+	if _, err := f.Sign(s.PublicKey(), []byte("data")); err == nil {
+		t.Errorf("signed beyond the copy's budget of %d", signaturesPerCopy)
+	}
+	if _, err := f.Sign(newSigner(t).PublicKey(), []byte("data")); err == nil {
+		t.Error("signed with a key never lent")
+	}
+	end()
+	if keys, _ := f.List(); len(keys) != 0 {
+		t.Errorf("keys after the copy: %v", keys)
+	}
+	if f.RemoveAll() == nil || f.Lock(nil) == nil {
+		t.Error("the forwarded agent let its keys be managed")
+	}
+}
+
+// sshdHost connects a pool to h directly.
+func sshdHost(t *testing.T, p *Pool, name string, h *sshdtest.Host) *sshConn {
+	t.Helper()
+	cfg := HostConfig{Name: name, Address: h.Addr, User: h.User, KeyFile: h.ClientKey}
+	c, err := p.Conn(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*sshConn)
+}
+
+// The relay accepts only the host key runbook saw, and copies paths that
+// sftp's batch would otherwise split or glob.
+func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
+	relay := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
+	target := sshdtest.Start(t, sshdtest.Options{ClientKey: relay.ClientKey})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(relay.KnownHostsLine()+"\n"+target.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPool(PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	t.Cleanup(func() { p.Close() })
+	r := sshdHost(t, p, "pre1", relay)
+	c := sshdHost(t, p, "prod1", target)
+	cl, err := p.client(context.Background(), c.cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := readKeyFile(target.ClientKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := filepath.Join(relay.DeployDir, `a "b" *c [d]?`)
+	if err := os.WriteFile(from, []byte("the ear"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(target.DeployDir, "x y*", "part")
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := copyJob{from: from, to: to, target: "prod1", addr: cl.addr, user: cl.user, hostKey: cl.hostKey, signers: []ssh.Signer{key}}
+	if err := r.sendCopy(context.Background(), job); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if b, _ := os.ReadFile(to); string(b) != "the ear" {
+		t.Fatalf("copied %q", b)
+	}
+
+	// Another key than the one runbook saw: the relay refuses the host.
+	os.WriteFile(to, nil, 0o644)
+	job.hostKey = newSigner(t).PublicKey()
+	err = r.sendCopy(context.Background(), job)
+	if err == nil || !strings.Contains(err.Error(), "another key than the one known_hosts vouched for") {
+		t.Fatalf("copy to a host with another key: %v, want it refused", err)
+	}
+	if b, _ := os.ReadFile(to); len(b) != 0 {
+		t.Errorf("the copy reached a host whose key was not the one vouched for")
+	}
+}
