@@ -22,7 +22,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 # The example night, twice (1.0.0 then 1.1.0), non-interactively, on
-# directories of this machine; then where it stands and the history.
+# directories of this machine; then where it stands, the history and the
+# morning-after report.
 demo: build
 	rm -rf $(DEMO)
 	$(BIN) init $(DEMO)
@@ -31,6 +32,7 @@ demo: build
 	cd $(DEMO) && $(CURDIR)/$(BIN) start --version 1.1.0 --yes $(SIGNOFF)
 	cd $(DEMO) && $(CURDIR)/$(BIN) status
 	cd $(DEMO) && $(CURDIR)/$(BIN) history
+	cd $(DEMO) && $(CURDIR)/$(BIN) report
 
 # The HTML report of an example night as headless Chromium renders it:
 # bin/report-screenshot/report.{html,png}. CI runs the same script through

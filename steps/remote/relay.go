@@ -375,13 +375,16 @@ func writePrivate(sc *sftp.Client, dir string, files map[string]string) error {
 // sweepRelayScript removes the job directories of copies whose sftp is
 // gone (their connection died before runbook could remove them), and
 // those that never got as far as starting one and are older than ten
-// minutes; a job whose pid lives is another copy's, under way.
+// minutes; a job whose pid lives is another copy's, under way. A zombie
+// is dead: the sftp of a connection that died is one until something
+// reaps it, which a container's first process may never do.
 const sweepRelayScript = `d="$HOME/` + relayDir + `"
 [ -d "$d" ] || exit 0
 for j in "$d"/*; do
 	[ -d "$j" ] || continue
 	if [ -f "$j/pid" ]; then
-		read p < "$j/pid" 2>/dev/null && kill -0 "$p" 2>/dev/null && continue
+		read p < "$j/pid" 2>/dev/null && kill -0 "$p" 2>/dev/null &&
+			! grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && continue
 	else
 		[ -n "$(find "$j" -maxdepth 0 -mmin +10 2>/dev/null)" ] || continue
 	fi

@@ -78,20 +78,27 @@ func TestCPUCountsTheSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// About 0.3 s of CPU in a session's shell and what it starts.
+	// A fixed amount of work (not a time: a loaded machine gives a timed
+	// loop less CPU), costed first on this side in a plain sh.
+	const work = `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done`
+	local := exec.Command("sh", "-c", work)
+	if out, err := local.CombinedOutput(); err != nil {
+		t.Fatalf("sh: %v: %s", err, out)
+	}
+	want := (local.ProcessState.UserTime() + local.ProcessState.SystemTime()) / 2
 	loop := ssh()
-	loop.Args = append(loop.Args, `end=$(($(date +%s%N) + 300000000)); while [ "$(date +%s%N)" -lt "$end" ]; do :; done`)
+	loop.Args = append(loop.Args, work)
 	if out, err := loop.CombinedOutput(); err != nil {
 		t.Fatalf("ssh: %v: %s", err, out)
 	}
 	var after time.Duration
-	for deadline := time.Now().Add(10 * time.Second); after-before < 200*time.Millisecond && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); after-before < want && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond) // the session's end reaches its connection's sshd
 		if after, err = h.CPU(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if used := after - before; used < 200*time.Millisecond {
-		t.Errorf("the host used %v for a session that ran 0.3 s of loops", used)
+	if used := after - before; used < want {
+		t.Errorf("the host counted %v for a session whose loop costs %v here", used, 2*want)
 	}
 }
