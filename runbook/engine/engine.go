@@ -312,10 +312,10 @@ func (e *Engine) Abort(ctx context.Context, reason string) error {
 		reason = "aborted by " + e.cfg.Operator
 	}
 	w.rel().FinishedAt = w.rec.now()
+	w.unlockEnvs(ctx) // before the end is recorded: envlock.go says why
 	if err := w.rec.release(ctx, runbook.EvAbort, reason); err != nil {
 		return err
 	}
-	w.unlockEnvs(ctx)
 	w.rec.note(ctx, "deviation", "", "", "release aborted: "+reason)
 	e.cfg.UI.Info(fmt.Sprintf("release %s (#%d) aborted; nothing was undone", un.Version, un.ID))
 	return nil

@@ -21,7 +21,12 @@ import (
 // locks go when the release ends: succeeded, rolled back or aborted.
 //
 // This file is the whole policy; the walk calls lockEnv before a step or
-// an undo changes hosts, and unlockEnvs when the release ends.
+// an undo changes hosts, and unlockEnvs when the release ends — just
+// before its end is recorded, not after: killed in between, the release
+// is still unfinished and its resume takes the locks again and gives them
+// back; the other order left a finished release's lock on the hosts it
+// had not yet unlocked, which nothing would ever remove
+// (TestKillRandom found one).
 
 // changesEnv reports whether step s changes the hosts of its environment
 // (its build directory aside), which is what the lock guards.

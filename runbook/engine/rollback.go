@@ -80,10 +80,10 @@ func (e *Engine) rollback(ctx context.Context) error {
 		}
 	}
 	w.rel().FinishedAt = w.rec.now()
+	w.unlockEnvs(ctx) // before the end is recorded: envlock.go says why
 	if err := w.rec.release(ctx, runbook.EvRolledBack, ""); err != nil {
 		return err
 	}
-	w.unlockEnvs(ctx)
 	e.cfg.UI.Info(fmt.Sprintf("release %s rolled back%s", w.rel().Version, rb.liveNow(ctx)))
 	return nil
 }

@@ -241,10 +241,10 @@ func (w *walk) run(ctx context.Context) error {
 		}
 	}
 	w.rel().FinishedAt = w.rec.now()
+	w.unlockEnvs(ctx) // before the end is recorded: envlock.go says why
 	if err := w.rec.release(ctx, runbook.EvSucceed, ""); err != nil {
 		return err
 	}
-	w.unlockEnvs(ctx)
 	if w.rel().Kind == runbook.KindRollback {
 		w.cfg.UI.Info(fmt.Sprintf("rollback of %s to %s succeeded", strings.Join(w.rel().Envs, ", "), w.rel().Version))
 	} else {
