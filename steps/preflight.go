@@ -121,7 +121,7 @@ func (e *Executor) checkDeployDir(ctx context.Context, conn remote.Conn, h *runb
 	}
 	res.Free = free
 	if !res.Staged && free < n.Bytes {
-		return runbook.WithHint(fmt.Errorf("%s free in %s on %s, and the artifact takes %s", human(free), res.Dir, h.Name, human(n.Bytes)),
+		return runbook.WithHint(fmt.Errorf("%s free in %s on %s, and the artifact takes %s", runbook.Bytes(free), res.Dir, h.Name, runbook.Bytes(n.Bytes)),
 			fmt.Sprintf("make room on %s (lower keep: old releases go only at the next activate)", h.Name))
 	}
 	return nil

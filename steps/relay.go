@@ -110,7 +110,7 @@ func (e *Executor) stageOnRelay(ctx context.Context, rconn remote.Conn, rh *runb
 	case res.Skipped:
 		fmt.Fprintf(c.Out, "relay %s has %s with sha256 %s already: sending it from there\n", rh.Name, p, sum)
 	default:
-		fmt.Fprintf(c.Out, "staged %s (%s) on relay %s in %s: sha256 %s verified there\n", p, human(res.Written), rh.Name, short(res.Duration), sum)
+		fmt.Fprintf(c.Out, "staged %s (%s) on relay %s in %s: sha256 %s verified there\n", p, runbook.Bytes(res.Written), rh.Name, short(res.Duration), sum)
 	}
 	return p, nil
 }

@@ -79,18 +79,18 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)
 	}
 	d := runbook.ActionDetail{SHA256: spec.SHA256, Skipped: res.Skipped, Resumed: res.Resumed, Bytes: res.Written}
-	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
+	summary := fmt.Sprintf("staged %s (%s) in %s, verified on the host in %s", art.Name, runbook.Bytes(res.Written), short(res.Duration), short(res.Verify))
 	if res.HashedAlong {
-		summary = fmt.Sprintf("staged %s (%s) in %s, hashed on the host as it arrived and verified %s after the last byte", art.Name, human(res.Written), short(res.Duration), short(res.Verify))
+		summary = fmt.Sprintf("staged %s (%s) in %s, hashed on the host as it arrived and verified %s after the last byte", art.Name, runbook.Bytes(res.Written), short(res.Duration), short(res.Verify))
 	}
 	if r := c.Step.Relay; r != nil && !res.Skipped {
-		summary = fmt.Sprintf("staged %s (%s) from relay %s in %s, verified on the host in %s", art.Name, human(res.Written), r.Host, short(res.Duration), short(res.Verify))
+		summary = fmt.Sprintf("staged %s (%s) from relay %s in %s, verified on the host in %s", art.Name, runbook.Bytes(res.Written), r.Host, short(res.Duration), short(res.Verify))
 	}
 	switch {
 	case res.Skipped:
 		summary = "already staged with the same checksum"
 	case res.Resumed > 0:
-		summary += fmt.Sprintf(", resumed after %s", human(res.Resumed))
+		summary += fmt.Sprintf(", resumed after %s", runbook.Bytes(res.Resumed))
 	}
 	fmt.Fprintf(c.Out, "%s sha256 %s verified on %s\n", path.Join(spec.Dir, spec.Name), spec.SHA256, c.Host.Name)
 	return runbook.Outcome{Detail: d.JSON(), Summary: summary}, nil
@@ -154,18 +154,6 @@ func unstage(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Ou
 		return runbook.Outcome{Summary: "releases/" + v + " was not there"}, nil
 	}
 	return runbook.Outcome{Summary: "removed releases/" + v}, nil
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // StagedSHA256 implements runbook.StagedChecker.

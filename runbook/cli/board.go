@@ -300,7 +300,7 @@ func (p *printer) drawLocked() {
 			size += n
 			sent += bd.sent[h]
 		}
-		parts = append(parts, fmt.Sprintf("%s/%s sent", human(sent), human(size)))
+		parts = append(parts, fmt.Sprintf("%s/%s sent", runbook.Bytes(sent), runbook.Bytes(size)))
 	}
 	line := "  " + strings.Join(parts, " · ")
 	if w := p.termWidth(); visibleLen(line) >= w {
@@ -334,18 +334,6 @@ func visibleLen(s string) int {
 		}
 	}
 	return n
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // boardUpload follows one host's upload on the board: its bytes add up in

@@ -286,9 +286,9 @@ func (p *preflight) checkArtifact(todo []*runbook.Step) (checkLine, int64, []err
 		return checkLine{what: "artifact", text: art.Path}, 0, []error{runbook.WithHint(
 			fmt.Errorf("artifact %s is not a regular file", art.Path), "point artifact.path at the file the build makes")}
 	case err == nil && builder != "":
-		return checkLine{ok: true, what: "artifact", text: fmt.Sprintf("%s (%s now), built again by %s", art.Path, humanBytes(fi.Size()), builder)}, fi.Size(), nil
+		return checkLine{ok: true, what: "artifact", text: fmt.Sprintf("%s (%s now), built again by %s", art.Path, runbook.Bytes(fi.Size()), builder)}, fi.Size(), nil
 	case err == nil:
-		return checkLine{ok: true, what: "artifact", text: fmt.Sprintf("%s, %s", art.Path, humanBytes(fi.Size()))}, fi.Size(), nil
+		return checkLine{ok: true, what: "artifact", text: fmt.Sprintf("%s, %s", art.Path, runbook.Bytes(fi.Size()))}, fi.Size(), nil
 	case builder != "":
 		return checkLine{ok: true, what: "artifact", text: fmt.Sprintf("%s, built by %s before %s", art.Path, builder, todo[first].Name)}, 0, nil
 	}
@@ -395,22 +395,9 @@ func hostReport(h *runbook.Host, n steps.HostNeeds, c steps.HostCheck) hostResul
 		text += fmt.Sprintf("; %s staged already", n.Version)
 	case c.Free < 0:
 	case c.Dir == path.Join(h.DeployDir, "releases") || c.Dir == h.DeployDir:
-		text += fmt.Sprintf("; %s writable, %s free", c.Dir, humanBytes(c.Free))
+		text += fmt.Sprintf("; %s writable, %s free", c.Dir, runbook.Bytes(c.Free))
 	default:
-		text += fmt.Sprintf("; deploy_dir to be made in %s (writable), %s free", c.Dir, humanBytes(c.Free))
+		text += fmt.Sprintf("; deploy_dir to be made in %s (writable), %s free", c.Dir, runbook.Bytes(c.Free))
 	}
 	return hostResult{line: checkLine{ok: true, what: h.Name, text: text}}
-}
-
-// humanBytes formats a size as people read it.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
