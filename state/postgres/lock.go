@@ -299,6 +299,14 @@ func (s *Store) watch(l *held, every time.Duration) {
 
 const holderQuery = `SELECT operator, machine, pid, version, command, since FROM lock_holder WHERE id = 1`
 
+// liveHolderQuery reads the holder's row and whether the server process
+// it names holds the release lock now (pg_locks): $1 is releaseLockKey.
+const liveHolderQuery = `SELECT operator, machine, pid, version, command, since,
+	backend IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1)
+	FROM lock_holder WHERE id = 1`
+
 func scanHolder(row pgx.Row) (runbook.Holder, error) {
 	var h runbook.Holder
 	err := row.Scan(&h.User, &h.Machine, &h.PID, &h.Version, &h.Command, &h.Since)
@@ -313,11 +321,7 @@ func (s *Store) currentHolder(ctx context.Context) runbook.Holder {
 	for range holderPolls {
 		var h runbook.Holder
 		var ok bool
-		err := s.conn.QueryRow(ctx, `SELECT operator, machine, pid, version, command, since,
-				backend IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-					AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-					AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1)
-			FROM lock_holder WHERE id = 1`, releaseLockKey).
+		err := s.conn.QueryRow(ctx, liveHolderQuery, releaseLockKey).
 			Scan(&h.User, &h.Machine, &h.PID, &h.Version, &h.Command, &h.Since, &ok)
 		if err == nil && ok {
 			h.Since = stamp(h.Since)
@@ -345,11 +349,7 @@ func (s *Store) Holder(ctx context.Context) (runbook.Holder, bool, error) {
 		ok bool
 	)
 	err := s.read(ctx, "read the lock holder", func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT operator, machine, pid, version, command, since,
-				backend IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-					AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-					AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1)
-			FROM lock_holder WHERE id = 1`, releaseLockKey).
+		return tx.QueryRow(ctx, liveHolderQuery, releaseLockKey).
 			Scan(&h.User, &h.Machine, &h.PID, &h.Version, &h.Command, &h.Since, &ok)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
