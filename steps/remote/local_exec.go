@@ -86,11 +86,11 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 			return -1, fmt.Errorf("marker: %w", err)
 		}
 		// Written before the start: a crash between here and Start leaves
-		// "started, no rc", which settles as in doubt, never as "never ran".
-		// Not synced: a process crash leaves it in the page cache, and
-		// after a restart of the machine Markers does not trust its
-		// absence (see boot.go).
-		if err := writeAtomic(l.marker(spec.Token, ".started"), fmt.Sprintf("0 %d\n", time.Now().Unix())); err != nil {
+		// "started, no rc", which settles as in doubt, never as "never ran"
+		// (a torn write too: it reads as pid 0). Not synced: a process
+		// crash leaves it in the page cache, and after a restart of the
+		// machine Markers does not trust its absence (see boot.go).
+		if err := os.WriteFile(l.marker(spec.Token, ".started"), startedLine(0), 0o600); err != nil {
 			return -1, fmt.Errorf("marker: %w", err)
 		}
 	}
@@ -108,7 +108,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		// In place, not through a rename: a torn write reads as pid 0,
 		// which settles as in doubt — the safe side, since the script has
 		// not been sent yet.
-		_ = os.WriteFile(l.marker(spec.Token, ".started"), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, time.Now().Unix()), 0o600)
+		l.writeAt(spec.Token, ".started", startedLine(cmd.Process.Pid))
 		Hit(PointExecStart)
 	}
 	// sh reads the whole brace group before it runs any of it, so this
@@ -176,11 +176,26 @@ func (l *Local) writeRC(token string, code int) {
 	// Neither synced nor renamed: a lost or torn .rc (power cut, crash
 	// mid-write) does not parse and settles as in doubt, the safe side;
 	// the outcome commit that follows is synced anyway.
-	f, err := os.OpenFile(l.marker(token, ".rc"), os.O_WRONLY|os.O_CREATE, 0o600)
+	l.writeAt(token, ".rc", fmt.Appendf(nil, "%-*d\n", len(rcPlaceholder)-1, code))
+}
+
+// startedLine is what a .started holds: the pid of the run's shell (0
+// before it has one) and when the run began. Its width does not depend
+// on the pid, so that the pid is written over the 0 in place.
+func startedLine(pid int) []byte {
+	return fmt.Appendf(nil, "%-10d %d\n", pid, time.Now().Unix())
+}
+
+// writeAt overwrites the start of a marker that exists, without
+// truncating it first: on ext4 a truncate of a file with data makes its
+// close start writing the file out (auto_da_alloc), which the state
+// database's next fsync on the same disk then waits for — once per run.
+func (l *Local) writeAt(token, ext string, b []byte) {
+	f, err := os.OpenFile(l.marker(token, ext), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return
 	}
-	_, _ = f.WriteAt(fmt.Appendf(nil, "%-*d\n", len(rcPlaceholder)-1, code), 0)
+	_, _ = f.WriteAt(b, 0)
 	_ = f.Close()
 }
 
@@ -343,22 +358,4 @@ func orDiscard(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
-}
-
-// writeAtomic writes a small file through a temp name and a rename, so a
-// reader sees the old content or the new, never a torn one.
-func writeAtomic(path, content string) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
