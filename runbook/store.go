@@ -252,6 +252,17 @@ func NotRecorded(err error) error {
 // ErrNotFound is returned by Store lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 
+// RunMove is what RecordRuns records of one run: the step run's row and
+// its transition, the host run's row and its transition; either half may
+// be nil, and a transition is filled as RecordStep and RecordHost fill
+// theirs.
+type RunMove struct {
+	Step  *StepRun
+	StepT *Transition
+	Host  *HostRun
+	HostT *Transition
+}
+
 // Store is the durable record of releases. Package state implements it with
 // SQLite, package state/postgres with PostgreSQL, and one conformance
 // suite (state/storetest) holds both to this contract. Every write commits
@@ -299,9 +310,11 @@ type Store interface {
 	RecordStep(ctx context.Context, s *StepRun, t *Transition) error
 	// RecordHost updates the host run row and inserts t when non-nil.
 	RecordHost(ctx context.Context, h *HostRun, t *Transition) error
-	// RecordStepHost is RecordStep and RecordHost in one transaction, for a
-	// step that moves together with its only host run (one commit, not two).
-	RecordStepHost(ctx context.Context, s *StepRun, st *Transition, h *HostRun, ht *Transition) error
+	// RecordRuns is RecordStep and RecordHost for every move, in order, in
+	// one transaction: all of them are recorded or none. The engine moves
+	// a step with its only host run in one commit, and commits a step's
+	// success with the start of the next (engine/carry.go).
+	RecordRuns(ctx context.Context, moves ...RunMove) error
 	// AddSignoff records a sign-off.
 	AddSignoff(ctx context.Context, s Signoff) error
 	// AddNote records a note and fills its ID.
@@ -356,4 +369,35 @@ type Store interface {
 
 	// Close releases the database. It does not release the lock.
 	Close() error
+}
+
+// FilledMoves copies into the transitions of moves what a Store filled in
+// (ids, times, hashes), from filled, once its transaction committed: a
+// Store fills copies, so that a write that fails leaves its caller's
+// transitions as they were.
+func FilledMoves(moves, filled []RunMove) {
+	for i, m := range moves {
+		if m.StepT != nil {
+			*m.StepT = *filled[i].StepT
+		}
+		if m.HostT != nil {
+			*m.HostT = *filled[i].HostT
+		}
+	}
+}
+
+// DescribeMoves names the runs of moves for an error message.
+func DescribeMoves(moves []RunMove) string {
+	var names []string
+	for _, m := range moves {
+		switch {
+		case m.Step != nil && m.Host != nil:
+			names = append(names, fmt.Sprintf("step %s on %s", m.Step.Name, m.Host.Host))
+		case m.Step != nil:
+			names = append(names, "step "+m.Step.Name)
+		case m.Host != nil:
+			names = append(names, fmt.Sprintf("host run %s (%d)", m.Host.Host, m.Host.ID))
+		}
+	}
+	return "record " + strings.Join(names, " and ")
 }

@@ -68,23 +68,28 @@ func (s *Store) RecordHost(ctx context.Context, h *runbook.HostRun, t *runbook.T
 	return err
 }
 
-// RecordStepHost is RecordStep and RecordHost in one transaction: one
-// commit (one fsync) where a step and its only host move together.
-func (s *Store) RecordStepHost(ctx context.Context, st *runbook.StepRun, stT *runbook.Transition, h *runbook.HostRun, hT *runbook.Transition) error {
-	var str, htr runbook.Transition
-	err := s.write(ctx, fmt.Sprintf("record step %s and host run %s", st.Name, h.Host), func(ctx context.Context, tx *sql.Tx) error {
-		if err := s.recordStep(ctx, tx, st, stT, &str); err != nil {
-			return err
+// RecordRuns is RecordStep and RecordHost for every move, in one
+// transaction: one commit (one fsync) where runs move together.
+func (s *Store) RecordRuns(ctx context.Context, moves ...runbook.RunMove) error {
+	out := make([]runbook.RunMove, len(moves))
+	err := s.write(ctx, runbook.DescribeMoves(moves), func(ctx context.Context, tx *sql.Tx) error {
+		for i, m := range moves {
+			out[i] = runbook.RunMove{StepT: new(runbook.Transition), HostT: new(runbook.Transition)}
+			if m.Step != nil {
+				if err := s.recordStep(ctx, tx, m.Step, m.StepT, out[i].StepT); err != nil {
+					return err
+				}
+			}
+			if m.Host != nil {
+				if err := s.recordHost(ctx, tx, m.Host, m.HostT, out[i].HostT); err != nil {
+					return err
+				}
+			}
 		}
-		return s.recordHost(ctx, tx, h, hT, &htr)
+		return nil
 	})
 	if err == nil {
-		if stT != nil {
-			*stT = str
-		}
-		if hT != nil {
-			*hT = htr
-		}
+		runbook.FilledMoves(moves, out)
 	}
 	return err
 }

@@ -190,7 +190,7 @@ func (r *recorder) both(ctx context.Context, sr *runbook.StepRun, stepEv, stepRe
 	hm, err := runbook.NewRunMachine(hr.State, func(ctx context.Context, from, to, ev string) error {
 		old := hr.State
 		hr.State = runbook.RunState(to)
-		if err := r.store.RecordStepHost(ctx, sr, st, hr, r.transition(sr, hr, from, to, ev, hostReason)); err != nil {
+		if err := r.store.RecordRuns(ctx, runbook.RunMove{Step: sr, StepT: st, Host: hr, HostT: r.transition(sr, hr, from, to, ev, hostReason)}); err != nil {
 			hr.State = old
 			return runbook.NotRecorded(fmt.Errorf("record step %s and %s on %s: %w", sr.Name, to, hr.Host, err))
 		}

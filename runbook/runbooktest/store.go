@@ -295,13 +295,32 @@ func (s *Store) RecordHost(_ context.Context, h *runbook.HostRun, t *runbook.Tra
 	return s.write(func(db *memDB) error { return setHost(db, h, t) })
 }
 
-// RecordStepHost implements runbook.Store.
-func (s *Store) RecordStepHost(_ context.Context, st *runbook.StepRun, stT *runbook.Transition, h *runbook.HostRun, hT *runbook.Transition) error {
+// RecordRuns implements runbook.Store: all of moves or none.
+func (s *Store) RecordRuns(_ context.Context, moves ...runbook.RunMove) error {
 	return s.write(func(db *memDB) error {
-		if err := setStep(db, st, stT); err != nil {
-			return err
+		for _, m := range moves {
+			if m.Step != nil && db.findStep(m.Step.ID) == nil {
+				return runbook.ErrNotFound
+			}
+			if m.Host != nil {
+				if _, x := db.findHost(m.Host.ID); x == nil {
+					return runbook.ErrNotFound
+				}
+			}
 		}
-		return setHost(db, h, hT)
+		for _, m := range moves {
+			if m.Step != nil {
+				if err := setStep(db, m.Step, m.StepT); err != nil {
+					return err
+				}
+			}
+			if m.Host != nil {
+				if err := setHost(db, m.Host, m.HostT); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 }
 

@@ -33,22 +33,27 @@ func (s *Store) RecordHost(ctx context.Context, h *runbook.HostRun, t *runbook.T
 	return err
 }
 
-// RecordStepHost implements runbook.Store: one commit for both.
-func (s *Store) RecordStepHost(ctx context.Context, st *runbook.StepRun, stT *runbook.Transition, h *runbook.HostRun, hT *runbook.Transition) error {
-	var str, htr runbook.Transition
-	err := s.write(ctx, fmt.Sprintf("record step %s and host run %s", st.Name, h.Host), func(ctx context.Context, w *writeTx) error {
-		if err := s.recordStep(ctx, w, st, stT, &str); err != nil {
-			return err
+// RecordRuns implements runbook.Store: one commit for every move.
+func (s *Store) RecordRuns(ctx context.Context, moves ...runbook.RunMove) error {
+	out := make([]runbook.RunMove, len(moves))
+	err := s.write(ctx, runbook.DescribeMoves(moves), func(ctx context.Context, w *writeTx) error {
+		for i, m := range moves {
+			out[i] = runbook.RunMove{StepT: new(runbook.Transition), HostT: new(runbook.Transition)}
+			if m.Step != nil {
+				if err := s.recordStep(ctx, w, m.Step, m.StepT, out[i].StepT); err != nil {
+					return err
+				}
+			}
+			if m.Host != nil {
+				if err := s.recordHost(ctx, w, m.Host, m.HostT, out[i].HostT); err != nil {
+					return err
+				}
+			}
 		}
-		return s.recordHost(ctx, w, h, hT, &htr)
+		return nil
 	})
 	if err == nil {
-		if stT != nil {
-			*stT = str
-		}
-		if hT != nil {
-			*hT = htr
-		}
+		runbook.FilledMoves(moves, out)
 	}
 	return err
 }

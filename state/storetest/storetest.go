@@ -42,7 +42,7 @@ func Run(t *testing.T, newDB func(t *testing.T) DB) {
 		{"ReleasesAndUnfinished", testReleasesAndUnfinished},
 		{"NotFound", testNotFound},
 		{"RecordRoundTrip", testRecordRoundTrip},
-		{"RecordStepHostIsOneCommit", testRecordStepHost},
+		{"RecordRunsIsOneCommit", testRecordRuns},
 		{"TransitionsInCommitOrder", testTransitionsInCommitOrder},
 		{"Records", testRecords},
 		{"Live", testLive},
@@ -253,7 +253,7 @@ func testRecordRoundTrip(t *testing.T, db DB) {
 	}
 }
 
-func testRecordStepHost(t *testing.T, db DB) {
+func testRecordRuns(t *testing.T, db DB) {
 	ctx := context.Background()
 	s := open(t, db)
 	r, steps := create(t, s, "2.4.0")
@@ -261,24 +261,40 @@ func testRecordStepHost(t *testing.T, db DB) {
 	st.State, h.State = runbook.RunRunning, runbook.RunRunning
 	stT := &runbook.Transition{From: "pending", To: "running", Event: "start"}
 	hT := &runbook.Transition{From: "pending", To: "running", Event: "start"}
-	if err := s.RecordStepHost(ctx, st, stT, h, hT); err != nil {
+	if err := s.RecordRuns(ctx, runbook.RunMove{Step: st, StepT: stT, Host: h, HostT: hT}); err != nil {
 		t.Fatal(err)
 	}
 	if stT.ID == 0 || hT.ID != stT.ID+1 || stT.Scope != "step" || hT.Scope != "host" || hT.HostRunID != h.ID {
 		t.Errorf("transitions filled as %+v and %+v", *stT, *hT)
 	}
-	// A failure in the second half leaves the first unrecorded too.
-	st.State = runbook.RunSucceeded
+	// A step's success and the next step's start, its host's alone: one
+	// commit, the transitions in the order of the moves.
+	st.State, h.State = runbook.RunSucceeded, runbook.RunSucceeded
+	next, nextHost := steps[1], steps[1].Hosts[0]
+	nextHost.State = runbook.RunRunning
+	done := []*runbook.Transition{{From: "running", To: "succeeded", Event: "succeed"}, {From: "running", To: "succeeded", Event: "succeed"}}
+	started := &runbook.Transition{From: "pending", To: "running", Event: "start", StepRunID: next.ID, ReleaseID: r.ID}
+	if err := s.RecordRuns(ctx, runbook.RunMove{Step: st, StepT: done[0], Host: h, HostT: done[1]},
+		runbook.RunMove{Host: nextHost, HostT: started}); err != nil {
+		t.Fatal(err)
+	}
+	if done[1].ID != done[0].ID+1 || started.ID != done[1].ID+1 || started.HostRunID != nextHost.ID {
+		t.Errorf("transitions filled as %+v, %+v and %+v", *done[0], *done[1], *started)
+	}
+	// A failure in the last move leaves the first unrecorded too.
+	nextHost.State = runbook.RunSucceeded
 	missing := &runbook.HostRun{ID: 9999, Host: "gone", State: runbook.RunSucceeded}
-	if err := s.RecordStepHost(ctx, st, &runbook.Transition{From: "running", To: "succeeded", Event: "succeed"}, missing, nil); err == nil {
-		t.Fatal("RecordStepHost with a missing host run succeeded")
+	err := s.RecordRuns(ctx, runbook.RunMove{Host: nextHost, HostT: &runbook.Transition{From: "running", To: "succeeded", Event: "succeed"}},
+		runbook.RunMove{Step: next, Host: missing})
+	if err == nil {
+		t.Fatal("RecordRuns with a missing host run succeeded")
 	}
 	got, err := s.Steps(ctx, r.ID)
-	if err != nil || got[0].State != runbook.RunRunning {
-		t.Errorf("after a failed RecordStepHost the step is %v (%v), want running", got[0].State, err)
+	if err != nil || got[0].State != runbook.RunSucceeded || got[1].Hosts[0].State != runbook.RunRunning {
+		t.Errorf("after a failed RecordRuns the steps are %+v (%v), want the second's host still running", got, err)
 	}
-	if ts, _ := s.Transitions(ctx, r.ID); len(ts) != 3 {
-		t.Errorf("after a failed RecordStepHost there are %d transitions, want 3", len(ts))
+	if ts, _ := s.Transitions(ctx, r.ID); len(ts) != 6 {
+		t.Errorf("after a failed RecordRuns there are %d transitions, want 6", len(ts))
 	}
 }
 
@@ -437,8 +453,8 @@ func chainOf(t *testing.T, db DB) (runbook.Store, []runbook.Transition) {
 		}
 		st, h := steps[0], steps[0].Hosts[0]
 		st.State, h.State = runbook.RunRunning, runbook.RunRunning
-		if err := s.RecordStepHost(ctx, st, &runbook.Transition{From: "pending", To: "running", Event: "start"},
-			h, &runbook.Transition{From: "pending", To: "running", Event: "start", Operator: "alice"}); err != nil {
+		if err := s.RecordRuns(ctx, runbook.RunMove{Step: st, StepT: &runbook.Transition{From: "pending", To: "running", Event: "start"},
+			Host: h, HostT: &runbook.Transition{From: "pending", To: "running", Event: "start", Operator: "alice"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
