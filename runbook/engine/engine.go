@@ -89,6 +89,9 @@ type Engine struct {
 	// hooks are the hooks whose moment came, to run once the command is
 	// done walking (hooks.go).
 	hooks []hookRun
+	// carrier is cfg.Store: it commits a step's success with the next
+	// step's start (carry.go); afterWalk commits what it still carries.
+	carrier *carrier
 }
 
 // New returns an engine for rb. cfg.Ask nil means nobody can be asked.
@@ -99,7 +102,9 @@ func New(rb *runbook.Runbook, cfg Config) *Engine {
 	if cfg.AcceptDiff == nil {
 		cfg.AcceptDiff = map[string]string{}
 	}
-	return &Engine{rb: rb, cfg: cfg}
+	c := newCarrier(cfg.Store)
+	cfg.Store = c
+	return &Engine{rb: rb, cfg: cfg, carrier: c}
 }
 
 // Release returns the release walked last (nil before any).

@@ -93,6 +93,11 @@ type hookRun struct {
 // afterWalk runs the hooks the command queued, in the order their moments
 // came, and passes err on: a hook never changes how a command ends.
 func (e *Engine) afterWalk(ctx context.Context, err error) error {
+	// What the walk still carries is committed before anything else
+	// reads the record (a hook, the cli's recap).
+	if ferr := e.carrier.Flush(ctx); ferr != nil && err == nil {
+		err = runbook.NotRecorded(ferr)
+	}
 	queued := e.hooks
 	e.hooks = nil
 	for _, q := range queued {

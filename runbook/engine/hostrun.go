@@ -237,16 +237,21 @@ func (h *hostRuns) finishHost(ctx context.Context, t hostTask, call *runbook.Cal
 			return err
 		}
 	}
+	forget := func() { h.cfg.Exec.Forget(context.WithoutCancel(ctx), call) }
+	carried := false
 	if ok && t.endsStep && sr.State == runbook.RunRunning {
 		sr.FinishedAt = hr.FinishedAt
-		if err := h.rec.both(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, ""); err != nil {
+		var err error
+		if carried, err = h.rec.succeed(ctx, sr, hr, forget); err != nil {
 			return err
 		}
 	} else if err := h.rec.host(ctx, sr, hr, ev, reason); err != nil {
 		return err
 	}
 	runbook.Hit(runbook.PointOutcomeAfter)
-	h.cfg.Exec.Forget(context.WithoutCancel(ctx), call)
+	if !carried {
+		forget()
+	}
 	h.cfg.UI.HostDone(s, hr, outcome.Summary)
 	return nil
 }

@@ -29,6 +29,10 @@ type recorder struct {
 	// moved, when set, is told of each release transition once committed.
 	moved func(ctx context.Context, from, to runbook.ReleaseState, event, reason string)
 
+	// carrier, when the store is the engine's, carries a step's success
+	// into the next commit (carry.go).
+	carrier *carrier
+
 	mu sync.Mutex
 	// deferred holds a step's start that waits to be committed with the
 	// first transition of its only host run: one commit (one fsync)
@@ -37,7 +41,8 @@ type recorder struct {
 }
 
 func newRecorder(cfg *Config, rel *runbook.Release) *recorder {
-	return &recorder{store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, osUser: cfg.OSUser, machine: cfg.Machine, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
+	c, _ := cfg.Store.(*carrier)
+	return &recorder{carrier: c, store: cfg.Store, mask: cfg.Masker, operator: cfg.Operator, osUser: cfg.OSUser, machine: cfg.Machine, clock: cfg.Now, ui: cfg.UI, rel: rel, deferred: map[*runbook.StepRun]string{}}
 }
 
 func (r *recorder) now() time.Time {
@@ -171,6 +176,27 @@ func (r *recorder) host(ctx context.Context, sr *runbook.StepRun, hr *runbook.Ho
 // transition is staged by its machine and committed with the host's. Both
 // records are restored when the commit fails.
 func (r *recorder) both(ctx context.Context, sr *runbook.StepRun, stepEv, stepReason string, hr *runbook.HostRun, hostEv, hostReason string) error {
+	return r.moveBoth(ctx, sr, stepEv, stepReason, hr, hostEv, hostReason, func(m runbook.RunMove) error { return r.store.RecordRuns(ctx, m) })
+}
+
+// succeed moves a step that succeeded on its only host run. Under the
+// engine's carrier the outcome is carried into the next commit
+// (carry.go), and forget, which drops the run's markers, runs once that
+// is committed (carried is true); otherwise the outcome is committed now
+// and forget is the caller's to run.
+func (r *recorder) succeed(ctx context.Context, sr *runbook.StepRun, hr *runbook.HostRun, forget func()) (carried bool, err error) {
+	if r.carrier == nil {
+		return false, r.both(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, "")
+	}
+	return true, r.moveBoth(ctx, sr, runbook.EvSucceed, "", hr, runbook.EvSucceed, "", func(m runbook.RunMove) error {
+		r.carrier.carry([]runbook.RunMove{m}, forget)
+		return nil
+	})
+}
+
+// moveBoth fires the machines of a step and its only host run, and hands
+// both moves to commit.
+func (r *recorder) moveBoth(ctx context.Context, sr *runbook.StepRun, stepEv, stepReason string, hr *runbook.HostRun, hostEv, hostReason string, commit func(runbook.RunMove) error) error {
 	oldStep, oldReason := sr.State, sr.Reason
 	var st *runbook.Transition
 	sm, err := runbook.NewRunMachine(sr.State, func(_ context.Context, from, to, ev string) error {
@@ -190,7 +216,7 @@ func (r *recorder) both(ctx context.Context, sr *runbook.StepRun, stepEv, stepRe
 	hm, err := runbook.NewRunMachine(hr.State, func(ctx context.Context, from, to, ev string) error {
 		old := hr.State
 		hr.State = runbook.RunState(to)
-		if err := r.store.RecordRuns(ctx, runbook.RunMove{Step: sr, StepT: st, Host: hr, HostT: r.transition(sr, hr, from, to, ev, hostReason)}); err != nil {
+		if err := commit(runbook.RunMove{Step: sr, StepT: st, Host: hr, HostT: r.transition(sr, hr, from, to, ev, hostReason)}); err != nil {
 			hr.State = old
 			return runbook.NotRecorded(fmt.Errorf("record step %s and %s on %s: %w", sr.Name, to, hr.Host, err))
 		}

@@ -511,3 +511,11 @@ func (w *Hosts) MarkerState(host, token string) string {
 	}
 	return "in doubt"
 }
+
+// MarkerCount says how many runs have markers on host: what Forget has
+// not removed.
+func (w *Hosts) MarkerCount(host string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.host(host).markers)
+}
