@@ -143,13 +143,20 @@ func (h *hostRuns) runHost(ctx context.Context, t hostTask) error {
 	hr.Token = token(h.rel().ID, s, hr.Attempts, hr.Host)
 	hr.StartedAt, hr.FinishedAt, hr.ExitCode, hr.DurationMS = h.rec.now(), time.Time{}, -1, 0
 	call.Token, call.Attempt = hr.Token, hr.Attempts
+	// The log file is opened while the intent commits: the commit waits
+	// on the database, and creating a file on a disk that the database
+	// has just synced is slow (the file system's journal).
+	logc := make(chan logFile, 1)
+	spot := h.logSpot()
+	go func() { logc <- spot.open(s, hr) }()
 	// Committed before anything touches the host (DESIGN "Resume exactly" 1).
 	runbook.Hit(runbook.PointIntentBefore)
 	if err := h.rec.host(ctx, sr, hr, ev, ""); err != nil {
+		(<-logc).close()
 		return err
 	}
 	runbook.Hit(runbook.PointIntentAfter)
-	out := h.output(s, hr)
+	out := newHostOutputTo(h.cfg.UI, h.cfg.Masker, <-logc, s, hr, h.rec.now())
 	call.Out = out
 	outcome, doErr := h.cfg.Exec.Do(ctx, call)
 	if errors.Is(doErr, runbook.ErrPromptInterrupted) {

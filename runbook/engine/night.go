@@ -294,8 +294,10 @@ func (n *night) stagedOn(ctx context.Context, env, host string) ([]string, error
 
 // output opens the output of the current attempt of a host run.
 func (n *night) output(s *runbook.Step, hr *runbook.HostRun) *hostOutput {
-	return newHostOutput(n.cfg.UI, n.cfg.Masker, logSpot{dir: n.cfg.LogDir, release: n.rel().ID}, s, hr, n.rec.now())
+	return newHostOutput(n.cfg.UI, n.cfg.Masker, n.logSpot(), s, hr, n.rec.now())
 }
+
+func (n *night) logSpot() logSpot { return logSpot{dir: n.cfg.LogDir, release: n.rel().ID} }
 
 // recordEffects writes what a succeeded built-in changed on the host to the
 // handbook tables (staged versions, live versions) before the host run is

@@ -39,21 +39,51 @@ type logSpot struct {
 // operator through ui, to the log file, and to the tail kept in the
 // database, behind the masker.
 func newHostOutput(ui runbook.UI, mask runbook.Masker, spot logSpot, s *runbook.Step, hr *runbook.HostRun, now time.Time) *hostOutput {
+	return newHostOutputTo(ui, mask, spot.open(s, hr), s, hr, now)
+}
+
+// logFile is a host run's log file as logSpot.open left it: f is nil
+// when it could not be opened, dir says where it was to be.
+type logFile struct {
+	f   *os.File
+	dir string
+}
+
+// open opens (creating) the log file of host run hr of step s, to append
+// to it; nothing is written yet. Safe to call before the run's intent is
+// committed: an empty log file says nothing that is not so.
+func (spot logSpot) open(s *runbook.Step, hr *runbook.HostRun) logFile {
+	if spot.dir == "" {
+		return logFile{}
+	}
+	dir := filepath.Join(spot.dir, fmt.Sprint(spot.release), fmt.Sprintf("%02d-%s", s.Index+1, s.Name))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return logFile{dir: dir}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, hr.Host+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return logFile{dir: dir}
+	}
+	return logFile{f: f, dir: dir}
+}
+
+// close closes a log file that will not be used.
+func (l logFile) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
+}
+
+// newHostOutputTo is newHostOutput with its log file opened already.
+func newHostOutputTo(ui runbook.UI, mask runbook.Masker, log logFile, s *runbook.Step, hr *runbook.HostRun, now time.Time) *hostOutput {
 	o := &hostOutput{ui: ui.HostOutput(s, hr.Host)}
 	sinks := []io.Writer{o.ui, &o.tail}
-	if spot.dir != "" {
-		dir := filepath.Join(spot.dir, fmt.Sprint(spot.release), fmt.Sprintf("%02d-%s", s.Index+1, s.Name))
-		if err := os.MkdirAll(dir, 0o700); err == nil {
-			f, err := os.OpenFile(filepath.Join(dir, hr.Host+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-			if err == nil {
-				o.log = f
-				fmt.Fprintf(f, "=== %s attempt %d on %s, %s\n", s.Name, hr.Attempts, hr.Host, now.Format("2006-01-02T15:04:05Z"))
-				sinks = append(sinks, f)
-			}
-		}
-		if o.log == nil {
-			ui.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, dir))
-		}
+	if log.f != nil {
+		o.log = log.f
+		fmt.Fprintf(log.f, "=== %s attempt %d on %s, %s\n", s.Name, hr.Attempts, hr.Host, now.Format("2006-01-02T15:04:05Z"))
+		sinks = append(sinks, log.f)
+	} else if log.dir != "" {
+		ui.Warn(fmt.Sprintf("cannot write the log of %s on %s under %s; output is kept only in the terminal and the database tail", s.Name, hr.Host, log.dir))
 	}
 	// Terminal-safe first, then masked: a secret a host splits with escape
 	// sequences is whole again when the masker looks (runbook/termsafe.go).
