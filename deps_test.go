@@ -81,6 +81,8 @@ var rooms = []room{
 	// Tools: the upload benchmark measures the transport against real sshd.
 	{"scripts/benchupload", tooling, []string{"steps/remote", "steps/remote/sshdtest"}},
 	{"scripts/benchfleet", tooling, []string{"runbook/cli", "steps/remote/sshdtest"}},
+	{"scripts/walkphases", tooling, []string{"runbook", "runbook/cli", "steps/remote"}}, // where a step's time goes
+	{"scripts/refwalk", tooling, nil},                                                   // the reference for the engine on PostgreSQL
 }
 
 // libraries says which packages of the module may import each
@@ -100,7 +102,7 @@ var libraries = []library{
 	{"golang.org/x/term", []string{"runbook/cli"}},
 
 	{"modernc.org/sqlite", []string{"state"}},
-	{"github.com/jackc/pgx/v5", []string{"state/postgres"}},
+	{"github.com/jackc/pgx/v5", []string{"state/postgres", "scripts/refwalk"}},
 
 	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest"}},
 	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest"}},
