@@ -22,9 +22,13 @@ import (
 // nothing to reattach to across a crash but the exit code it left.
 type Local struct {
 	cfg HostConfig
+	// shells, when set, holds a shell started ahead for the next command
+	// (local_shells.go); the Pool's local hosts share one.
+	shells *shells
 }
 
-// NewLocal returns the transport for a local host. cfg.MarkerDir must be set.
+// NewLocal returns the transport for a local host, which forks a shell
+// for each command. cfg.MarkerDir must be set.
 func NewLocal(cfg HostConfig) *Local { return &Local{cfg: cfg} }
 
 func (l *Local) marker(token, ext string) string {
@@ -38,77 +42,88 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
 		defer cancel()
 	}
-	cmd := exec.Command("/bin/sh", "-s")
-	// The script goes in only once .started holds the shell's pid (below):
-	// until then sh waits on its stdin, and if runbook dies first, the
-	// pipe closes empty and nothing runs. Fed at Start, a command could
-	// run while .started still said pid 0, and a resume would take it for
-	// dead, not wait for it, and run it a second time beside it.
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return -1, fmt.Errorf("stdin of sh: %w", err)
-	}
-	cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
-	// Explicit, never inherited whole: runbook's own variables (the vault
-	// passphrase and identity among them) stay in this process. spec.Env
-	// is exported by the script itself.
-	cmd.Env = ChildEnv(os.Environ())
 	if spec.Dir != "" {
 		if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
 			return -1, fmt.Errorf("working directory %s does not exist", spec.Dir)
 		}
-		cmd.Dir = spec.Dir
 	}
-	// Its own process group, so a timeout or cancel ends the whole command
-	// tree and not just the shell.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The script goes in only once .started holds the shell's pid (below):
+	// until then sh waits on its stdin, and if runbook dies first, the
+	// pipe closes empty and nothing runs. Fed at Start, a command could
+	// run while .started still said pid 0, and a resume would take it for
+	// dead, not wait for it, and run it a second time beside it. So a
+	// shell started ahead (local_shells.go) is as good as one forked now.
+	var ahead *shell
+	if !spec.TTY && l.shells != nil {
+		ahead = l.shells.take(spec.Dir)
+	}
+	var cmd *exec.Cmd
+	var stdin io.WriteCloser
+	if ahead != nil {
+		cmd, stdin = ahead.cmd, ahead.stdin
+		ahead.stdout.set(orDiscard(spec.Stdout))
+		ahead.stderr.set(orDiscard(spec.Stderr))
+	} else {
+		cmd = exec.Command("/bin/sh", "-s")
+		var err error
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return -1, fmt.Errorf("stdin of sh: %w", err)
+		}
+		cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
+		// Explicit, never inherited whole: runbook's own variables (the
+		// vault passphrase and identity among them) stay in this process.
+		// spec.Env is exported by the script itself.
+		cmd.Env = ChildEnv(os.Environ())
+		cmd.Dir = spec.Dir
+		// Its own process group, so a timeout or cancel ends the whole
+		// command tree and not just the shell.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	ctx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	spec, marker := withSudoPrompt(spec)
 	var term *localTerminal
 	if spec.TTY {
+		var err error
 		if term, err = newLocalTerminal(cmd, marker, spec.SudoPassword, stopRun); err != nil {
 			return -1, fmt.Errorf("%w (the step has tty: true)", err)
 		}
 		defer term.close()
 	}
-
 	if spec.Token != "" {
-		if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
-			return -1, fmt.Errorf("marker directory: %w", err)
-		}
-		if _, done := localSwept.LoadOrStore(l.cfg.MarkerDir, true); !done {
-			sweepMarkers(l.cfg.MarkerDir, time.Now().Add(-MarkerRetention))
-		}
-		// The .rc gets its room now (see rcPlaceholder); a run that cannot
-		// have it does not start, rather than end with no outcome.
-		if err := os.WriteFile(l.marker(spec.Token, ".rc"), []byte(rcPlaceholder), 0o600); err != nil {
-			return -1, fmt.Errorf("marker: %w", err)
-		}
-		// Written before the start: a crash between here and Start leaves
-		// "started, no rc", which settles as in doubt, never as "never ran"
-		// (a torn write too: it reads as pid 0). Not synced: a process
-		// crash leaves it in the page cache, and after a restart of the
-		// machine Markers does not trust its absence (see boot.go).
-		if err := os.WriteFile(l.marker(spec.Token, ".started"), startedLine(0), 0o600); err != nil {
-			return -1, fmt.Errorf("marker: %w", err)
+		if err := l.writeIntent(spec.Token, ahead == nil); err != nil {
+			if ahead != nil {
+				ahead.discard()
+			}
+			return -1, err
 		}
 	}
-	if err := cmd.Start(); err != nil {
-		if spec.Token != "" {
-			_ = os.Remove(l.marker(spec.Token, ".started"))
+	if ahead == nil {
+		if err := cmd.Start(); err != nil {
+			if spec.Token != "" {
+				_ = os.Remove(l.marker(spec.Token, ".started"))
+			}
+			return -1, fmt.Errorf("start sh: %w", err)
 		}
-		return -1, fmt.Errorf("start sh: %w", err)
 	}
 	if term != nil {
 		term.started()
 	}
 	if spec.Token != "" {
 		Hit(PointExecForked)
-		// In place, not through a rename: a torn write reads as pid 0,
-		// which settles as in doubt — the safe side, since the script has
-		// not been sent yet.
-		l.writeAt(spec.Token, ".started", startedLine(cmd.Process.Pid))
+		if ahead != nil {
+			// Its first and only write: without a .started the run never
+			// began, and the shell gets no script.
+			if err := os.WriteFile(l.marker(spec.Token, ".started"), startedLine(cmd.Process.Pid), 0o600); err != nil {
+				ahead.discard()
+				return -1, fmt.Errorf("marker: %w", err)
+			}
+		} else {
+			// In place, not through a rename: a torn write reads as pid
+			// 0, which settles as in doubt — the safe side, since the
+			// script has not been sent yet.
+			l.writeAt(spec.Token, ".started", startedLine(cmd.Process.Pid))
+		}
 		Hit(PointExecStart)
 	}
 	// sh reads the whole brace group before it runs any of it, so this
@@ -128,7 +143,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		case <-done:
 		}
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	close(done)
 	if term != nil {
 		term.finish()
@@ -159,6 +174,34 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	}
 	l.writeRC(spec.Token, code)
 	return code, nil
+}
+
+// writeIntent writes a run's markers before its shell gets its script:
+// the .rc's room and, for a shell not forked yet, a .started with pid 0.
+func (l *Local) writeIntent(token string, beforeFork bool) error {
+	if err := os.MkdirAll(l.cfg.MarkerDir, 0o700); err != nil {
+		return fmt.Errorf("marker directory: %w", err)
+	}
+	if _, done := localSwept.LoadOrStore(l.cfg.MarkerDir, true); !done {
+		sweepMarkers(l.cfg.MarkerDir, time.Now().Add(-MarkerRetention))
+	}
+	// The .rc gets its room now (see rcPlaceholder); a run that cannot
+	// have it does not start, rather than end with no outcome.
+	if err := os.WriteFile(l.marker(token, ".rc"), []byte(rcPlaceholder), 0o600); err != nil {
+		return fmt.Errorf("marker: %w", err)
+	}
+	if !beforeFork {
+		return nil
+	}
+	// Written before the fork: a crash between here and Start leaves
+	// "started, no rc", which settles as in doubt, never as "never ran"
+	// (a torn write too: it reads as pid 0). Not synced: a process crash
+	// leaves it in the page cache, and after a restart of the machine
+	// Markers does not trust its absence (see boot.go).
+	if err := os.WriteFile(l.marker(token, ".started"), startedLine(0), 0o600); err != nil {
+		return fmt.Errorf("marker: %w", err)
+	}
+	return nil
 }
 
 // rcPlaceholder is what an .rc holds while its run lasts: blanks, which

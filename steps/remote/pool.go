@@ -51,6 +51,9 @@ type Pool struct {
 	links  map[string]*relayLink // copy connections to relay hosts (relay.go)
 	closed bool
 	dials  atomic.Int64
+	// shells holds a shell started ahead for the next local command
+	// (local_shells.go), for every local host of the pool.
+	shells shells
 }
 
 type hostSlot struct {
@@ -136,7 +139,7 @@ func NewPool(opts PoolOptions) *Pool {
 // dies; Close on it closes the host's pooled connection.
 func (p *Pool) Conn(ctx context.Context, cfg HostConfig) (Conn, error) {
 	if cfg.Local {
-		return NewLocal(cfg), nil
+		return &Local{cfg: cfg, shells: &p.shells}, nil
 	}
 	if _, err := p.client(ctx, cfg, 0); err != nil {
 		return nil, err
@@ -158,6 +161,7 @@ func (p *Pool) Close() error {
 	links := p.links
 	p.links = map[string]*relayLink{}
 	p.mu.Unlock()
+	p.shells.close()
 	var errs []error
 	for _, l := range links {
 		_ = l.cl.close()
