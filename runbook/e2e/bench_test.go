@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // difference between the two is what the durable commits (fsync) cost.
 // The postgres variant keeps the record on a PostgreSQL server of this
 // machine (pgtest: synchronous_commit on, fsync on, its cluster on the
-// same disk as the temporary directory), over TCP on 127.0.0.1.
+// same disk as the temporary directory), over TCP on 127.0.0.1; the
+// postgres-reference variant runs scripts/refwalk there instead of
+// runbook: two commits and the spawn per step, nothing else.
 //
 //	go test -run '^$' -bench Walk500 -benchtime 3x ./runbook/e2e/
 func BenchmarkWalk500(b *testing.B) {
@@ -30,6 +33,7 @@ func BenchmarkWalk500(b *testing.B) {
 		b.Run("tmpfs", func(b *testing.B) { benchWalk(b, "tmpfs") })
 	}
 	b.Run("postgres", func(b *testing.B) { benchWalk(b, "postgres") })
+	b.Run("postgres-reference", func(b *testing.B) { benchWalk(b, "postgres-reference") })
 }
 
 func benchWalk(b *testing.B, record string) {
@@ -52,7 +56,7 @@ func benchWalk(b *testing.B, record string) {
 			}
 			defer os.RemoveAll(shm)
 			args = append(args, "--state", filepath.Join(shm, "state.db"))
-		case "postgres":
+		case "postgres", "postgres-reference":
 			c := pgtest.Shared(b)
 			b.Setenv("PGPASSWORD", pgtest.Password)
 			db, err := c.NewDatabase()
@@ -60,12 +64,25 @@ func benchWalk(b *testing.B, record string) {
 				b.Fatal(err)
 			}
 			args = append(args, "--state", c.URL(db, false))
+			if record == "postgres-reference" {
+				// The smallest program that commits an intent, runs sh -s
+				// and commits the outcome (scripts/refwalk), timed as a
+				// whole process like runbook.
+				args = []string{refwalkBin(b), "-walk", "-n", fmt.Sprint(n), "-url", c.URL(db, false)}
+			}
 		}
 		t0 := time.Now()
-		r := run(b, dir, args...)
-		walk += time.Since(t0)
-		if r.code != 0 {
-			b.Fatalf("%s", r)
+		if record == "postgres-reference" {
+			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				b.Fatalf("refwalk: %v\n%s", err, out)
+			}
+			walk += time.Since(t0)
+		} else {
+			r := run(b, dir, args...)
+			walk += time.Since(t0)
+			if r.code != 0 {
+				b.Fatalf("%s", r)
+			}
 		}
 
 		t0 = time.Now()
@@ -84,4 +101,27 @@ func benchWalk(b *testing.B, record string) {
 	b.ReportMetric(perStep, "ms/step")
 	b.ReportMetric(perSpawn, "ms/spawn")
 	b.ReportMetric(perStep-perSpawn, "ms-overhead/step")
+}
+
+// refwalkBin is scripts/refwalk, built once beside the runbook binary
+// (TestMain removes both).
+func refwalkBin(b *testing.B) string {
+	b.Helper()
+	refwalkBuild.once.Do(func() {
+		refwalkBuild.path = filepath.Join(filepath.Dir(bin), "refwalk")
+		out, err := exec.Command("go", "build", "-o", refwalkBuild.path, "github.com/runbook-dev/runbook/scripts/refwalk").CombinedOutput()
+		if err != nil {
+			refwalkBuild.err = fmt.Errorf("go build scripts/refwalk: %v\n%s", err, out)
+		}
+	})
+	if refwalkBuild.err != nil {
+		b.Fatal(refwalkBuild.err)
+	}
+	return refwalkBuild.path
+}
+
+var refwalkBuild struct {
+	once sync.Once
+	path string
+	err  error
 }

@@ -9,6 +9,9 @@
 //
 //	go run ./scripts/refwalk -url postgres://USER@127.0.0.1:PORT/DB -n 500 -rounds 3
 //
+// With -walk it walks once and says nothing: BenchmarkWalk500 times the
+// whole process beside runbook's, as its postgres-reference row.
+//
 // The database is scratch: refwalk creates and drops its own table.
 package main
 
@@ -28,14 +31,18 @@ func main() {
 	url := flag.String("url", os.Getenv("RUNBOOK_STATE"), "PostgreSQL URL (password from PGPASSWORD)")
 	n := flag.Int("n", 500, "steps per round")
 	rounds := flag.Int("rounds", 3, "rounds")
+	walkOnly := flag.Bool("walk", false, "walk once, with the commits, and print nothing")
 	flag.Parse()
-	if err := run(*url, *n, *rounds); err != nil {
+	if *walkOnly {
+		*rounds = 0
+	}
+	if err := run(*url, *n, *rounds, *walkOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "refwalk:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url string, n, rounds int) error {
+func run(url string, n, rounds int, walkOnly bool) error {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -48,6 +55,10 @@ func run(url string, n, rounds int) error {
 		return err
 	}
 	defer conn.Exec(ctx, "DROP TABLE refwalk")
+	if walkOnly {
+		_, err := walk(ctx, conn, n)
+		return err
+	}
 	for r := 0; r < rounds; r++ {
 		spawnOnly, err := walk(ctx, nil, n)
 		if err != nil {
