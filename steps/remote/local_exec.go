@@ -24,7 +24,7 @@ type Local struct {
 	cfg HostConfig
 	// shells, when set, holds a shell started ahead for the next command
 	// (local_shells.go); the Pool's local hosts share one.
-	shells *shells
+	shells *aheadShells
 }
 
 // NewLocal returns the transport for a local host, which forks a shell
@@ -53,7 +53,7 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	// run while .started still said pid 0, and a resume would take it for
 	// dead, not wait for it, and run it a second time beside it. So a
 	// shell started ahead (local_shells.go) is as good as one forked now.
-	var ahead *shell
+	var ahead *aheadShell
 	if !spec.TTY && l.shells != nil {
 		ahead = l.shells.take(spec.Dir)
 	}

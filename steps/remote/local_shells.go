@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// shells keeps one `sh -s` started ahead of the local command that will
+// aheadShells keeps one `sh -s` started ahead of the local command that will
 // use it. Forking and starting a shell is most of what a quick local step
 // costs (a millisecond and more on a small machine); started ahead, it
 // happens while the engine commits the step's intent, instead of after.
@@ -20,31 +20,31 @@ import (
 // directory) sees its stdin close empty and exits having run nothing.
 // Its environment is the one every local command gets (ChildEnv), so it
 // holds nothing a freshly forked shell would not.
-type shells struct {
+type aheadShells struct {
 	mu      sync.Mutex
-	ready   *shell // started, waiting on its stdin; nil while none is
-	filling bool   // a shell is being started
+	ready   *aheadShell // started, waiting on its stdin; nil while none is
+	filling bool        // a shell is being started
 	closed  bool
 }
 
-// shell is a started `sh -s` and the ends of its pipes.
-type shell struct {
+// aheadShell is a started `sh -s` and the ends of its pipes.
+type aheadShell struct {
 	cmd            *exec.Cmd
 	stdin          io.WriteCloser
 	stdout, stderr *laterWriter
 	dir            string
 }
 
-// newShell starts `sh -s` in dir (this process's directory when ""),
+// startAhead starts `sh -s` in dir (this process's directory when ""),
 // waiting on its stdin, in a process group of its own, so that a timeout
 // or Ctrl-C ends the whole command tree and not just the shell.
-func newShell(dir string) (*shell, error) {
+func startAhead(dir string) (*aheadShell, error) {
 	cmd := exec.Command("/bin/sh", "-s")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	sh := &shell{cmd: cmd, stdin: stdin, stdout: &laterWriter{w: io.Discard}, stderr: &laterWriter{w: io.Discard}, dir: dir}
+	sh := &aheadShell{cmd: cmd, stdin: stdin, stdout: &laterWriter{w: io.Discard}, stderr: &laterWriter{w: io.Discard}, dir: dir}
 	cmd.Stdout, cmd.Stderr = sh.stdout, sh.stderr
 	// Explicit, never inherited whole: runbook's own variables (the vault
 	// passphrase and identity among them) stay in this process. A run's
@@ -60,7 +60,7 @@ func newShell(dir string) (*shell, error) {
 }
 
 // discard ends a shell that got no script: its stdin closes empty.
-func (sh *shell) discard() {
+func (sh *aheadShell) discard() {
 	_ = sh.stdin.Close()
 	go func() { _ = sh.cmd.Wait() }()
 }
@@ -68,7 +68,7 @@ func (sh *shell) discard() {
 // take returns the shell started ahead in dir, or nil when there is none
 // (the first command, or one in another directory); either way it starts
 // the next one in the background.
-func (s *shells) take(dir string) *shell {
+func (s *aheadShells) take(dir string) *aheadShell {
 	s.mu.Lock()
 	sh := s.ready
 	s.ready = nil
@@ -87,8 +87,8 @@ func (s *shells) take(dir string) *shell {
 	return sh
 }
 
-func (s *shells) fill(dir string) {
-	sh, err := newShell(dir)
+func (s *aheadShells) fill(dir string) {
+	sh, err := startAhead(dir)
 	s.mu.Lock()
 	s.filling = false
 	keep := err == nil && !s.closed && s.ready == nil
@@ -102,7 +102,7 @@ func (s *shells) fill(dir string) {
 }
 
 // close ends the shell started ahead, if any; take returns nil after it.
-func (s *shells) close() {
+func (s *aheadShells) close() {
 	s.mu.Lock()
 	s.closed = true
 	sh := s.ready

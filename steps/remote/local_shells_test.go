@@ -13,7 +13,7 @@ import (
 )
 
 // readyShell waits for the shell started ahead and returns its pid.
-func readyShell(t *testing.T, s *shells) int {
+func readyShell(t *testing.T, s *aheadShells) int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -42,7 +42,7 @@ func runLocal(t *testing.T, l *Local, dir, script string) string {
 }
 
 func shellsLocal(t *testing.T) *Local {
-	l := &Local{cfg: HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()}, shells: &shells{}}
+	l := &Local{cfg: HostConfig{Name: "local", Local: true, MarkerDir: t.TempDir()}, shells: &aheadShells{}}
 	t.Cleanup(l.shells.close)
 	return l
 }

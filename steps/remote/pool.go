@@ -53,7 +53,7 @@ type Pool struct {
 	dials  atomic.Int64
 	// shells holds a shell started ahead for the next local command
 	// (local_shells.go), for every local host of the pool.
-	shells shells
+	shells aheadShells
 }
 
 type hostSlot struct {
