@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,25 +102,7 @@ func benchWalk(b *testing.B, record string) {
 	b.ReportMetric(perStep-perSpawn, "ms-overhead/step")
 }
 
-// refwalkBin is scripts/refwalk, built once beside the runbook binary
-// (TestMain removes both).
+// refwalkBin is scripts/refwalk, built once beside the runbook binary.
 func refwalkBin(b *testing.B) string {
-	b.Helper()
-	refwalkBuild.once.Do(func() {
-		refwalkBuild.path = filepath.Join(filepath.Dir(bin), "refwalk")
-		out, err := exec.Command("go", "build", "-o", refwalkBuild.path, "github.com/runbook-dev/runbook/scripts/refwalk").CombinedOutput()
-		if err != nil {
-			refwalkBuild.err = fmt.Errorf("go build scripts/refwalk: %v\n%s", err, out)
-		}
-	})
-	if refwalkBuild.err != nil {
-		b.Fatal(refwalkBuild.err)
-	}
-	return refwalkBuild.path
-}
-
-var refwalkBuild struct {
-	once sync.Once
-	path string
-	err  error
+	return built(b, "refwalk", "github.com/runbook-dev/runbook/scripts/refwalk")
 }

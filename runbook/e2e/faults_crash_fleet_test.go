@@ -30,27 +30,31 @@ import (
 // hosts on which every case gets its own deploy directories, and the
 // invariants checked after every kill.
 
-var faultsBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // faultsBin is the runbook binary built with -tags faults, once, beside
 // the plain one (TestMain removes both).
-func faultsBin(t *testing.T) string {
+func faultsBin(t testing.TB) string {
+	return built(t, "runbook-faults", "-tags", "faults", "github.com/runbook-dev/runbook")
+}
+
+// builds are the programs built once beside the runbook binary.
+var builds sync.Map // name → func() error, the build
+
+// built builds a program with `go build ARGS` into name beside the
+// runbook binary, once per test binary, and returns its path.
+func built(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	faultsBuild.once.Do(func() {
-		faultsBuild.path = filepath.Join(filepath.Dir(bin), "runbook-faults")
-		out, err := exec.Command("go", "build", "-tags", "faults", "-o", faultsBuild.path, "github.com/runbook-dev/runbook").CombinedOutput()
+	path := filepath.Join(filepath.Dir(bin), name)
+	f, _ := builds.LoadOrStore(name, sync.OnceValue(func() error {
+		out, err := exec.Command("go", append([]string{"build", "-o", path}, args...)...).CombinedOutput()
 		if err != nil {
-			faultsBuild.err = fmt.Errorf("go build -tags faults: %v\n%s", err, out)
+			return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-	})
-	if faultsBuild.err != nil {
-		t.Fatal(faultsBuild.err)
+		return nil
+	}))
+	if err := f.(func() error)(); err != nil {
+		t.Fatal(err)
 	}
-	return faultsBuild.path
+	return path
 }
 
 // proc is one finished run of a binary; killed says it died of SIGKILL.
