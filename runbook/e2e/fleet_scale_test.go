@@ -255,6 +255,13 @@ func TestFleetResourcesDoNotGrowWithSteps(t *testing.T) {
 			t.Errorf("%s accepted %d SSH connections for %d steps, want 1", name, c, steps)
 		}
 	}
+	// Every command without a terminal, the transport's own scripts
+	// included, runs in the connection's one host shell.
+	for name, h := range f.hosts {
+		if c := strings.Count(h.Log(), "Starting session: command"); c != 1 {
+			t.Errorf("%s started %d command sessions for %d steps, want 1 (the host shell)", name, c, steps)
+		}
+	}
 	spanLog := read(t, spans)
 	most, now := 0, 0
 	for _, c := range spanLog {

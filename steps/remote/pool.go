@@ -95,6 +95,11 @@ type client struct {
 	// connection (agentfwd.go), set up on first use.
 	agentOnce sync.Once
 	agent     *agentForward
+	// shellUse is held by the one run in the connection's host shell
+	// (shell.go); a call that finds it taken opens a session instead.
+	shellUse sync.Mutex
+	shell    *hostShell // under shellUse; nil before the first run
+	noShell  bool       // under shellUse: the host cannot keep one
 }
 
 func (c *client) alive() bool {

@@ -60,6 +60,13 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	if spec.Token != "" {
 		script = detachedScript(spec, c.cfg.MarkerDir, nonce, time.Now().Unix(), c.pool.firstRun(c.cfg))
 	}
+	if !spec.TTY {
+		// A command with a terminal keeps a session of its own: sshd's
+		// pty is per session.
+		if code, err, ok := c.execInShell(ctx, spec, script, nonce); ok {
+			return c.result(ctx, spec, code, err)
+		}
+	}
 	cl, sess, err := c.session(ctx)
 	if err != nil {
 		return -1, err
@@ -122,6 +129,11 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	if errors.Is(err, ErrInDoubt) {
 		c.pool.discard(c.cfg, cl)
 	}
+	return c.result(ctx, spec, code, err)
+}
+
+// result is Exec's result, told apart by why ctx ended, if it did.
+func (c *sshConn) result(ctx context.Context, spec ExecSpec, code int, err error) (int, error) {
 	if err != nil || ctx.Err() == nil {
 		return code, err
 	}
@@ -227,21 +239,15 @@ func (c *sshConn) signal(cl *client, sess *ssh.Session, run runRef, sig string, 
 	case run.pid > 0:
 		_, _, _ = c.runOn(cl, fmt.Sprintf("kill -%s -%d 2>/dev/null\nexit 0\n", sig, run.pid))
 	}
-	_ = sess.Signal(ssh.Signal(sig))
+	if sess != nil {
+		_ = sess.Signal(ssh.Signal(sig))
+	}
 }
 
 // outcome maps the end of a session to Exec's result.
 func (c *sshConn) outcome(waitErr error, code byte, spec ExecSpec) (int, error) {
-	switch code {
-	case trailerNoDir:
-		return -1, fmt.Errorf("working directory %s does not exist on %s: create it or fix workdir", spec.Dir, c.name())
-	case trailerSettled:
-		// Only a wrapper whose runbook died before it began gets here:
-		// a resume has since settled its run as never started.
-		return -1, fmt.Errorf("the run %s on %s was settled as never started before it began, and was not run", spec.Token, c.name())
-	case trailerMarkerDir:
-		return -1, fmt.Errorf("cannot write run markers on %s (%s): check that the user may write to its home and that its file system has room",
-			c.name(), orDefault(c.cfg.MarkerDir, "~/.runbook/runs"))
+	if err := c.trailerError(code, spec); err != nil {
+		return -1, err
 	}
 	if waitErr == nil {
 		return 0, nil
@@ -256,6 +262,22 @@ func (c *sshConn) outcome(waitErr error, code byte, spec ExecSpec) (int, error) 
 	// ExitMissingError (the session ended without a status) or a dropped
 	// connection: the command may have run.
 	return -1, fmt.Errorf("lost %s while the command ran (%v): %w", c.name(), waitErr, ErrInDoubt)
+}
+
+// trailerError is the error a wrapper's trailer code reports; nil for none.
+func (c *sshConn) trailerError(code byte, spec ExecSpec) error {
+	switch code {
+	case trailerNoDir:
+		return fmt.Errorf("working directory %s does not exist on %s: create it or fix workdir", spec.Dir, c.name())
+	case trailerSettled:
+		// Only a wrapper whose runbook died before it began gets here:
+		// a resume has since settled its run as never started.
+		return fmt.Errorf("the run %s on %s was settled as never started before it began, and was not run", spec.Token, c.name())
+	case trailerMarkerDir:
+		return fmt.Errorf("cannot write run markers on %s (%s): check that the user may write to its home and that its file system has room",
+			c.name(), orDefault(c.cfg.MarkerDir, "~/.runbook/runs"))
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {
@@ -278,6 +300,9 @@ func signalNumber(name string) int {
 // run executes a small script of ours on the pool's connection and returns
 // its stdout and exit code.
 func (c *sshConn) run(ctx context.Context, script string) ([]byte, int, error) {
+	if out, code, err, ok := c.runInShell(ctx, script); ok {
+		return out, code, err
+	}
 	_, sess, err := c.session(ctx)
 	if err != nil {
 		return nil, -1, err

@@ -18,9 +18,10 @@ import (
 // any subshell, $$ in the script is then the wrapper's pid.
 //
 // The wrapper's process group is the run's: $g (groupVar). It is the
-// wrapper's own pid ($$), since sshd makes the session's sh a group
-// leader, except on a terminal, where the wrapper is not the leader and
-// is given the leader's pid as $1 (see sshConn.terminal).
+// wrapper's own pid ($$), since the wrapper's sh leads a group (started
+// by setsid in the host shell, see shell.go; sshd makes a session's sh
+// one), except on a terminal, where the wrapper is not the leader and is
+// given the leader's pid as $1 (see sshConn.terminal).
 //
 // A script reports its own failures (no working directory, no marker
 // directory, a run that left no exit code) with a trailer line on stdout,

@@ -3,7 +3,6 @@ package sshdtest
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +13,13 @@ import (
 const userHZ = 100
 
 // CPU returns the processor time the host has used so far: its sshd
-// listener, and each connection's sshd (a direct child) with the sessions
-// it has reaped — the shells, wrappers and commands of the runs that have
-// ended. Benchmarks read it before and after to say what the host's side
-// of a run costs. Linux only (/proc).
+// listener and every live process below it (each connection's sshd, a
+// host shell that lives as long as its connection, what runs in it),
+// each with the processes it has reaped: the shells, wrappers and
+// commands of the runs that have ended. A live process's time is in no
+// parent's yet, so nothing is counted twice. Benchmarks read it before
+// and after to say what the host's side of a run costs. Linux only
+// (/proc).
 func (h *Host) CPU() (time.Duration, error) {
 	if h.PID == 0 {
 		return 0, fmt.Errorf("sshd is not running")
@@ -26,17 +28,8 @@ func (h *Host) CPU() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // ended meanwhile
-		}
-		f := statFields(string(b))
-		if len(f) < 15 || f[1] != strconv.Itoa(h.PID) {
-			continue
-		}
-		if t, err := ticks(f); err == nil {
+	for _, pid := range descendants(h.PID) {
+		if t, err := procCPU(pid); err == nil { // else it ended meanwhile
 			total += t
 		}
 	}
