@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path"
@@ -24,9 +25,10 @@ type RelaySpec struct {
 	// operator's machine, which gives the size and against which a
 	// partial copy on the host is checked before it is resumed.
 	UploadSpec
-	// From is the path on the relay host of a copy of Local whose
-	// checksum was verified there against UploadSpec.SHA256.
-	From string
+	// From is the copy of Local on the relay host: complete and verified
+	// there against UploadSpec.SHA256, or still being staged, in which
+	// case the copy follows it as it grows.
+	From *RelayCopy
 	// KeyFile, when set, is a private key file on the relay host with
 	// which the relay logs in to this host (its own key); nothing is
 	// lent then. When empty, this host's keys are lent (see Relayer).
@@ -39,11 +41,14 @@ type Relayer interface {
 	// checked by SHA-256 on this host against spec.SHA256, renamed; skipped
 	// when there already; resumed from a verified prefix), except that the
 	// bytes come from spec.From on the relay host, sent there by OpenSSH's
-	// sftp. That sftp logs in to this host with this host's own keys,
-	// which runbook lends it through a forwarded agent for the copy alone
-	// (no key is ever written on the relay), or with spec.KeyFile, the
-	// relay's own key, when set; and it accepts only the host key
-	// that known_hosts vouched for when runbook connected here, with
+	// ssh. While spec.From is being staged, the bytes that have landed on
+	// the relay are sent as they land; the copy is renamed only once
+	// spec.From is complete and verified on the relay, and fails when
+	// spec.From fails. That ssh logs in to this host with this host's own
+	// keys, which runbook lends it through a forwarded agent for the copy
+	// alone (no key is ever written on the relay), or with spec.KeyFile,
+	// the relay's own key, when set; and it accepts only the host key that
+	// known_hosts vouched for when runbook connected here, with
 	// StrictHostKeyChecking. relay is a Conn of the same Pool. The
 	// operator's link carries only this host's control traffic: the
 	// checksum and the rename are runbook's, over this host's connection.
@@ -52,11 +57,92 @@ type Relayer interface {
 
 var _ Relayer = (*sshConn)(nil)
 
+// RelayCopy is the artifact on a relay host that the copies of a step are
+// sent from: complete, or being staged there by an Upload, which tells it
+// how far it has landed (UploadSpec.Landed) so that the copies can follow
+// it. Its methods are safe for concurrent use.
+type RelayCopy struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, on every change
+	path    string        // the copy's path on the relay once it is complete
+	part    string        // its temp path while it is staged, "" if none
+	landed  int64         // bytes of it that are on the relay, in order
+	done    bool          // complete and verified, or failed (err)
+	err     error
+}
+
+// StagedCopy is a complete copy at p on the relay, verified there.
+func StagedCopy(p string) *RelayCopy {
+	return &RelayCopy{changed: make(chan struct{}), path: p, done: true}
+}
+
+// NewRelayCopy is a copy that is yet to be found or staged on the relay:
+// copies from it wait for Staging or Finish.
+func NewRelayCopy() *RelayCopy {
+	return &RelayCopy{changed: make(chan struct{})}
+}
+
+// Staging says that spec is about to stage the copy, and sets
+// spec.Landed so that the copies follow it as it lands; Finish says how
+// it ended.
+func (rc *RelayCopy) Staging(spec *UploadSpec) {
+	rc.mu.Lock()
+	rc.path = path.Join(spec.Dir, spec.Name)
+	rc.part = path.Join(spec.Dir, partName(spec.Name))
+	rc.mu.Unlock()
+	spec.Landed = rc.setLanded
+}
+
+func (rc *RelayCopy) setLanded(n int64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n > rc.landed {
+		rc.landed = n
+		rc.changedLocked()
+	}
+}
+
+// Finish says that the copy is complete at p and verified against the
+// checksum of record (err nil), or that it failed.
+func (rc *RelayCopy) Finish(p string, err error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.path, rc.done, rc.err = p, true, err
+	rc.changedLocked()
+}
+
+func (rc *RelayCopy) changedLocked() {
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+// relayState is what a copy from a RelayCopy knows of it at one moment.
+type relayState struct {
+	path, part string
+	landed     int64
+	done       bool
+	err        error
+	changed    <-chan struct{} // closed at the next change
+}
+
+func (rc *RelayCopy) state() relayState {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return relayState{path: rc.path, part: rc.part, landed: rc.landed, done: rc.done, err: rc.err, changed: rc.changed}
+}
+
+// has reports whether the copy has landed past n bytes or is done (over
+// all of it), in which case a copy can start sending from n.
+func (s relayState) has(n int64) bool { return s.done || s.landed > n }
+
 // UploadVia implements Relayer.
 func (c *sshConn) UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (res UploadResult, err error) {
 	r, ok := relay.(*sshConn)
 	if !ok || r.pool != c.pool {
 		return UploadResult{}, fmt.Errorf("relay for %s: it must be an SSH host of the same run", c.name())
+	}
+	if spec.From == nil {
+		return UploadResult{}, fmt.Errorf("relay for %s: no copy to send from", c.name())
 	}
 	err = c.withFS(ctx, func(f *sftpFS) error {
 		res, err = stage(ctx, &relayedFS{sftpFS: f, relay: r, from: spec.From, keyFile: spec.KeyFile}, spec.UploadSpec)
@@ -70,12 +156,16 @@ func (c *sshConn) UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (re
 type relayedFS struct {
 	*sftpFS
 	relay   *sshConn
-	from    string
+	from    *RelayCopy
 	keyFile string // the relay's own key; "" lends the host's
 }
 
 // relayPoll is how often the size of a relayed copy is read for progress.
 const relayPoll = 250 * time.Millisecond
+
+// relayStep is how much more of a relay's copy that is still landing a
+// copy from it is told to send at a time (one dd on the relay each).
+const relayStep = 4 << 20
 
 func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
 	file, err := f.openPart(p, offset)
@@ -84,10 +174,21 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 	}
 	file.Close()
 	if offset >= r.total {
-		// Nothing left to send (an empty artifact): sftp's resume would
-		// refuse a destination as large as its source.
+		// Nothing left to send (an empty artifact).
 		r.done = r.total
-		return wrote{synced: time.Now()}, nil
+		return wrote{synced: time.Now()}, f.relayVerified(ctx)
+	}
+	// Wait for the relay's copy to have bytes past the prefix here (its
+	// temp file exists then, or it is complete).
+	for st := f.from.state(); !st.has(offset); st = f.from.state() {
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return wrote{}, ctx.Err()
+		}
+	}
+	if st := f.from.state(); st.err != nil {
+		return wrote{}, st.err
 	}
 	target, err := f.c.pool.client(ctx, f.c.cfg, 0)
 	if err != nil {
@@ -97,7 +198,11 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 	if err != nil {
 		return wrote{}, err
 	}
-	job := copyJob{from: f.from, to: p, target: f.c.name(), addr: target.addr, user: target.user, hostKey: target.hostKey, keyFile: f.keyFile}
+	st := f.from.state()
+	job := copyJob{from: st.path, to: p, offset: offset, total: r.total, target: f.c.name(), addr: target.addr, user: target.user, hostKey: target.hostKey, keyFile: f.keyFile}
+	if !st.done {
+		job.part = st.part
+	}
 	if f.keyFile == "" {
 		signers, closer, err := lendable(f.c.cfg, t.identityFiles)
 		if err != nil {
@@ -130,42 +235,91 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 			}
 		}
 	})
-	err = f.relay.sendCopy(ctx, job)
+	err = f.relay.sendCopy(ctx, job, f.from)
 	close(stop)
 	polled.Wait()
 	if err != nil {
 		return wrote{}, err
 	}
+	// The bytes came through ssh and cat: runbook syncs them, as sftp's
+	// fsync would.
+	if err := f.syncPart(p); err != nil {
+		return wrote{}, err
+	}
+	synced := time.Now()
 	r.done = r.total
 	report(r.progress, r.done, r.total)
-	return wrote{synced: time.Now()}, nil
+	return wrote{synced: synced}, f.relayVerified(ctx)
+}
+
+// relayVerified waits for the relay's copy to be complete and verified:
+// a copy from it must not be renamed into place before, even though its
+// own checksum is checked against the checksum of record too.
+func (f *relayedFS) relayVerified(ctx context.Context) error {
+	for {
+		st := f.from.state()
+		if st.done {
+			return st.err
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// syncPart syncs the temp file p to the host's stable storage, when its
+// SFTP server can.
+func (f *relayedFS) syncPart(p string) error {
+	if _, ok := f.sc.HasExtension("fsync@openssh.com"); !ok {
+		return nil
+	}
+	file, err := f.sc.OpenFile(p, os.O_WRONLY)
+	if err != nil {
+		return f.explain(err, p)
+	}
+	defer file.Close()
+	if err := file.Sync(); err != nil {
+		return fmt.Errorf("sync %s on %s: %w", p, f.c.name(), err)
+	}
+	return nil
 }
 
 // copyJob is one copy a relay sends.
 type copyJob struct {
 	from, to string // on the relay, on the target
-	target   string // the target's name, for messages
-	addr     string // the target's host:port, as runbook dialled it
-	user     string
-	hostKey  ssh.PublicKey // what known_hosts vouched for when runbook connected
-	signers  []ssh.Signer  // the target's keys, lent for the copy
-	keyFile  string        // or the relay's own key, a path on the relay
+	// part, when set, is the temp path on the relay of from while it is
+	// staged: the job reads it, and from only if it is gone, i.e. renamed.
+	part          string
+	offset, total int64  // the copy sends from offset to total
+	target        string // the target's name, for messages
+	addr          string // the target's host:port, as runbook dialled it
+	user          string
+	hostKey       ssh.PublicKey // what known_hosts vouched for when runbook connected
+	signers       []ssh.Signer  // the target's keys, lent for the copy
+	keyFile       string        // or the relay's own key, a path on the relay
 }
 
 // relayDir is where a relay's copy jobs keep their files, relative to the
 // relay user's home (where SFTP and a session start).
 const relayDir = ".runbook/relay"
 
-// sendCopy has the relay host send job.from to the target with OpenSSH's
-// sftp (`put -a -f`: it resumes from the size the temp file has, which
-// runbook cut to a verified prefix, and fsyncs). The job runs in a
-// session with a terminal, so that sshd hangs it up when the session
-// ends, whatever ends it: a copy never outlives runbook's connection to
-// the relay, and a resumed upload never meets a writer left over. Its
-// files (the job, the batch, the one known_hosts line) live in a private
-// directory of the relay user for the copy, removed after it; one left by
-// a connection that died is removed by the next copy through that relay.
-func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
+// sendCopy has the relay host send job.from, from job.offset to
+// job.total, to the end of the target's temp file job.to: OpenSSH's ssh
+// to the target, whose cat appends to the file, which runbook cut to a
+// verified prefix; runbook syncs and verifies it afterwards. The job
+// reads the copy on the relay through one open file as far as runbook
+// tells it over its stdin: as far as from has landed while it is staged
+// (so that the copies follow it as it grows), all of it once it is
+// complete. The job runs in a session with a terminal, so that sshd hangs
+// it up when the session ends, whatever ends it: a copy never outlives
+// runbook's connection to the relay, and a resumed upload never meets a
+// writer left over. Its files (the job, the one known_hosts line) live
+// in a private directory of the relay user for the copy, removed after
+// it; one left by a connection that died is removed by the next copy
+// through that relay.
+func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) error {
 	if c.pool.firstRelay(c.cfg) {
 		_, _, _ = c.run(ctx, sweepRelayScript)
 	}
@@ -199,6 +353,10 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
 	if err := sess.RequestPty("dumb", 24, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
 		return fmt.Errorf("relay %s refuses a terminal for the copy: %w", c.name(), err)
 	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("relay %s: %w", c.name(), err)
+	}
 	var out bytes.Buffer
 	sess.Stdout = &limitWriter{w: &out, n: 16 << 10}
 	// The job's paths are relative to the home SFTP wrote them in; a
@@ -206,12 +364,26 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
 	if err := sess.Start("cd && exec sh " + dir + "/job"); err != nil {
 		return fmt.Errorf("start the copy to %s on relay %s: %w", job.target, c.name(), err)
 	}
-	err = waitCtx(ctx, sess.Wait)
+	exited := make(chan error, 1)
+	go func() { exited <- sess.Wait() }()
+	ended, err := feedCopy(ctx, stdin, job, from, exited)
+	if !ended && err == nil {
+		ended = true
+		select {
+		case err = <-exited:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err == nil {
 		return nil
+	}
+	if !ended {
+		// The relay's copy failed, or the job could not be told more.
+		return err
 	}
 	said := strings.ReplaceAll(out.String(), "\r", "")
 	var ee *ssh.ExitError
@@ -222,12 +394,49 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
 	case strings.Contains(said, "Host key verification failed") || strings.Contains(said, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
 		return fmt.Errorf("relay %s refused to send %s to %s: the host showed it another key than the one known_hosts vouched for when runbook connected to it; find out why before you go on (a relay that reaches another machine under that address?)",
 			c.name(), path.Base(job.from), job.target)
-	case strings.Contains(said, "Permission denied"):
+	case strings.Contains(said, "Permission denied (publickey"):
 		return fmt.Errorf("relay %s could not send %s to %s: the host refused its own key from the relay; check that it accepts logins from %s%s", c.name(), path.Base(job.from), job.target, c.name(), lastLines(said, 3))
 	case ee.ExitStatus() == 127:
-		return fmt.Errorf("relay %s has no sftp to send %s to %s: install openssh-client there%s", c.name(), path.Base(job.from), job.target, lastLines(said, 3))
+		return fmt.Errorf("relay %s cannot send %s to %s: a command is missing there (ssh, dd) or on the host (cat); install openssh-client on the relay%s", c.name(), path.Base(job.from), job.target, lastLines(said, 3))
 	}
 	return fmt.Errorf("relay %s could not send %s to %s (exit status %d)%s", c.name(), path.Base(job.from), job.target, ee.ExitStatus(), lastLines(said, 3))
+}
+
+// feedCopy tells the job how far it may send, a line with an offset at
+// a time, as the relay's copy lands, up to job.total; the job ends once it
+// has sent that far. It returns early with the relay copy's failure, or
+// with ended set and what the job's session ended with when it ended
+// before it was told to send everything.
+func feedCopy(ctx context.Context, stdin io.Writer, job copyJob, from *RelayCopy, exited <-chan error) (ended bool, err error) {
+	sent := job.offset
+	for sent < job.total {
+		st := from.state()
+		if st.err != nil {
+			return false, st.err
+		}
+		limit := st.landed
+		if st.done || limit > job.total {
+			limit = job.total
+		}
+		if limit == job.total || limit-sent >= relayStep {
+			if _, err := fmt.Fprintf(stdin, "%d\n", limit); err != nil {
+				return false, fmt.Errorf("tell the copy to %s how far to send: %w", job.target, err)
+			}
+			sent = limit
+			continue
+		}
+		select {
+		case <-st.changed:
+		case err := <-exited:
+			if err == nil {
+				err = fmt.Errorf("the copy to %s ended after %d of %d bytes", job.target, sent, job.total)
+			}
+			return true, err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return false, nil
 }
 
 // lastLines returns the last n lines of what a copy said, on one line
@@ -245,8 +454,8 @@ func lastLines(s string, n int) string {
 	return ": " + strings.Join(lines[max(0, len(lines)-n):], "; ")
 }
 
-// files are the files of the job in dir: the sh script the session runs,
-// sftp's batch, and a known_hosts with the one key of the target.
+// files are the files of the job in dir: the sh script the session runs
+// and a known_hosts with the one key of the target.
 func (job copyJob) files(dir string) (map[string]string, error) {
 	host, port, err := net.SplitHostPort(job.addr)
 	if err != nil {
@@ -298,19 +507,32 @@ func (job copyJob) files(dir string) (map[string]string, error) {
 	}...)
 	var b strings.Builder
 	b.WriteString("umask 077\necho $$ > " + ShellQuote(dir+"/pid") + "\n")
+	// The copy on the relay, through one open file: its temp name while
+	// it is staged, which the staging renames once it is complete and
+	// verified (the file stays open across that), else its name.
+	if job.part != "" {
+		b.WriteString("if [ -e " + ShellQuote(job.part) + " ] && command exec 3<" + ShellQuote(job.part) + "; then :; else exec 3<" + ShellQuote(job.from) + "; fi\n")
+	} else {
+		b.WriteString("exec 3<" + ShellQuote(job.from) + "\n")
+	}
+	// send N copies the next N bytes of it to stdout: whole MiB, then the
+	// rest (dd reads a regular file in whole blocks as far as it goes, and
+	// runbook never asks past what has landed).
+	b.WriteString(`send() { dd bs=1048576 count=$(($1 / 1048576)) 2>/dev/null; r=$(($1 % 1048576)); [ $r -eq 0 ] || dd bs=$r count=1 2>/dev/null; }` + "\n")
+	fmt.Fprintf(&b, "send %d <&3 >/dev/null\npos=%d\n", job.offset, job.offset)
+	// Each line of stdin is how far it may send now; the last, total.
+	fmt.Fprintf(&b, "while [ $pos -lt %d ] && read lim; do send $((lim - pos)) <&3; pos=$lim; done |\n", job.total)
 	// -F /dev/null: neither the relay user's ssh config nor the system's
-	// (-F skips /etc/ssh/ssh_config) has a say. 512 KiB in flight
-	// (DESIGN "Relay"): sftp's 32 KiB requests, 16 at a time. Its stdout
-	// (the batch echoed, a progress meter on the terminal) is dropped;
-	// what goes wrong comes on stderr.
-	b.WriteString("exec sftp -B 32768 -R 16 -F /dev/null -b " + ShellQuote(dir+"/batch"))
+	// (-F skips /etc/ssh/ssh_config) has a say. The host's cat appends
+	// to the temp file runbook cut to the verified prefix. What goes
+	// wrong comes on stderr.
+	b.WriteString("exec ssh -T -F /dev/null")
 	for _, o := range opts {
 		b.WriteString(" -o " + ShellQuote(o[0]+"="+o[1]))
 	}
-	b.WriteString(" " + alias + " >/dev/null\n")
+	b.WriteString(" " + alias + " " + ShellQuote("exec cat >> "+ShellQuote(job.to)) + " >/dev/null\n")
 	return map[string]string{
 		"job":         b.String(),
-		"batch":       "put -a -f " + sftpQuote(job.from) + " " + sftpQuote(job.to) + "\n",
 		"known_hosts": knownhosts.Line([]string{alias}, key) + "\n",
 	}, nil
 }
@@ -321,22 +543,6 @@ func hostKeyAlgorithms(key ssh.PublicKey) []string {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 	}
 	return []string{key.Type()}
-}
-
-// sftpQuote quotes a path for a command of sftp's batch: in double
-// quotes, with \ and " escaped. sftp escapes for its glob what is quoted
-// (TestRelayCopyPinsTheHostKeyAndQuotesPaths copies a path with * ? [ ]).
-func sftpQuote(p string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range p {
-		if r == '\\' || r == '"' {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // writePrivate creates dir (mode 0700, its parents too) and the files in

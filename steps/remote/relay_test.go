@@ -54,7 +54,7 @@ func TestRelayUploadVia(t *testing.T) {
 		var last, total int64
 		spec := remote.RelaySpec{
 			UploadSpec: remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "app.ear", Progress: func(d, t int64) { last, total = d, t }},
-			From:       filepath.Join(copyDir, "app.ear"),
+			From:       remote.StagedCopy(filepath.Join(copyDir, "app.ear")),
 		}
 		res, err := c.(remote.Relayer).UploadVia(ctx, relay, spec)
 		if err != nil {
@@ -102,7 +102,7 @@ func TestRelayUploadViaOwnKey(t *testing.T) {
 	dir := filepath.Join(f.t1.DeployDir, "releases", "1")
 	spec := remote.RelaySpec{
 		UploadSpec: remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "app.ear"},
-		From:       filepath.Join(copyDir, "app.ear"),
+		From:       remote.StagedCopy(filepath.Join(copyDir, "app.ear")),
 	}
 	_, err := c.(remote.Relayer).UploadVia(ctx, relay, spec)
 	if err == nil || !strings.Contains(err.Error(), "AllowAgentForwarding") {

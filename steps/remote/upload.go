@@ -142,7 +142,9 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		}
 	}
 	report(spec.Progress, offset, total)
-	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack}
+	report1(spec.Landed, offset)
+	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack,
+		landed: spec.Landed, lag: st.resumeMargin()}
 	w, err := st.write(ctx, part, offset, r)
 	if err != nil {
 		return UploadResult{Resumed: offset, Written: r.done - offset}, err
@@ -150,6 +152,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	if r.done != total {
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
+	report1(spec.Landed, total)
 	remoteSum, along := w.liveSum, w.liveSum == spec.SHA256
 	if !along {
 		// Not hashed while it arrived, or read before some bytes landed:
@@ -211,6 +214,12 @@ func report(progress func(done, total int64), done, total int64) {
 	}
 }
 
+func report1(landed func(n int64), n int64) {
+	if landed != nil {
+		landed(n)
+	}
+}
+
 // uploadReader streams the artifact: it reports progress and stops on
 // cancellation. Size lets sftp.File.ReadFrom keep its concurrent
 // writes; a plain wrapper reader would silently make them sequential.
@@ -224,7 +233,12 @@ type uploadReader struct {
 	// written (UploadSpec.ReadBack).
 	hashAlong bool
 	// watch, when set, is told done after every read (liveHash.advance).
-	watch   func(done int64)
+	watch func(done int64)
+	// landed, when set, is told done-lag after every read: the bytes
+	// surely on the host, lag (the stager's resumeMargin) being what may
+	// still be in flight (UploadSpec.Landed).
+	landed  func(n int64)
+	lag     int64
 	halfway bool // PointUploadMid was hit
 }
 
@@ -238,6 +252,9 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 		report(u.progress, u.done, u.total)
 		if u.watch != nil {
 			u.watch(u.done)
+		}
+		if u.landed != nil && u.done > u.lag {
+			u.landed(u.done - u.lag)
 		}
 		if !u.halfway && 2*u.done >= u.total {
 			u.halfway = true
