@@ -108,7 +108,7 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := copyJob{from: from, to: to, total: 7, target: "prod1", addr: cl.addr, user: cl.user, hostKey: cl.hostKey, signers: []ssh.Signer{key}}
-	if err := r.sendCopy(context.Background(), job, StagedCopy(from)); err != nil {
+	if _, err := r.sendCopy(context.Background(), job, StagedCopy(from)); err != nil {
 		t.Fatalf("copy: %v", err)
 	}
 	if b, _ := os.ReadFile(to); string(b) != "the ear" {
@@ -118,7 +118,7 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	// Another key than the one runbook saw: the relay refuses the host.
 	os.WriteFile(to, nil, 0o644)
 	job.hostKey = newSigner(t).PublicKey()
-	err = r.sendCopy(context.Background(), job, StagedCopy(from))
+	_, err = r.sendCopy(context.Background(), job, StagedCopy(from))
 	if err == nil || !strings.Contains(err.Error(), "another key than the one known_hosts vouched for") {
 		t.Fatalf("copy to a host with another key: %v, want it refused", err)
 	}

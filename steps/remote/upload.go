@@ -142,7 +142,6 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		}
 	}
 	report(spec.Progress, offset, total)
-	report1(spec.Landed, offset)
 	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack,
 		landed: spec.Landed, lag: st.resumeMargin()}
 	w, err := st.write(ctx, part, offset, r)
