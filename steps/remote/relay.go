@@ -77,7 +77,8 @@ func StagedCopy(p string) *RelayCopy {
 }
 
 // NewRelayCopy is a copy that is yet to be found or staged on the relay:
-// copies from it wait for Staging or Finish.
+// copies from it wait until some of it has landed (Staging) or it is
+// finished (Finish).
 func NewRelayCopy() *RelayCopy {
 	return &RelayCopy{changed: make(chan struct{})}
 }
