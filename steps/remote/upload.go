@@ -233,9 +233,9 @@ type uploadReader struct {
 	hashAlong bool
 	// watch, when set, is told done after every read (liveHash.advance).
 	watch func(done int64)
-	// landed, when set, is told done-lag after every read: the bytes
-	// surely on the host, lag (the stager's resumeMargin) being what may
-	// still be in flight (UploadSpec.Landed).
+	// landed, when set, is told before every read how much of what was
+	// read before is surely on the host: all of it but lag, the stager's
+	// resumeMargin, what may still be in flight (UploadSpec.Landed).
 	landed  func(n int64)
 	lag     int64
 	halfway bool // PointUploadMid was hit
@@ -245,15 +245,17 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	if err := u.ctx.Err(); err != nil {
 		return 0, err
 	}
+	// What earlier reads returned has gone to the writer, which writes it
+	// before it reads again (local) or has at most lag of it in flight.
+	if u.landed != nil && u.done > u.lag {
+		u.landed(u.done - u.lag)
+	}
 	n, err := u.r.Read(p)
 	if n > 0 {
 		u.done += int64(n)
 		report(u.progress, u.done, u.total)
 		if u.watch != nil {
 			u.watch(u.done)
-		}
-		if u.landed != nil && u.done > u.lag {
-			u.landed(u.done - u.lag)
 		}
 		if !u.halfway && 2*u.done >= u.total {
 			u.halfway = true
