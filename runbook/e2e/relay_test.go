@@ -126,8 +126,9 @@ func TestSSHRelay(t *testing.T) {
 }
 
 // TestSSHRelayDiesMidFanOut kills the relay's sshd and every process
-// it started (every connection through it ends) while it sends the artifact to production, then
-// brings it back and resumes: the relay's copy is reused, the hosts
+// it started (every connection through it ends) while it sends the
+// artifact to production, then brings it back and resumes: the relay's
+// copy is reused (or resumed, when it was still landing), the hosts
 // continue from their verified prefix, and every one ends verified and
 // live.
 func TestSSHRelayDiesMidFanOut(t *testing.T) {
@@ -159,8 +160,13 @@ func TestSSHRelayDiesMidFanOut(t *testing.T) {
 		t.Fatalf("resume: %s\nfirst run:\n%s\nrelay log:\n%s", r, out, f.pre.Log())
 	}
 	t.Logf("resume:\n%s", r)
-	if strings.Contains(r.stdout, "on relay pre1 in") {
-		t.Errorf("the relay's copy was sent again instead of reused:\n%s", r.stdout)
+	// The copies follow the relay's copy as it lands: pre1 may have died
+	// before its copy was complete, which is then resumed, never sent
+	// again from its start.
+	for line := range strings.Lines(r.stdout) {
+		if strings.Contains(line, "on relay pre1 in") && !strings.Contains(line, "resumed after") {
+			t.Errorf("the relay's copy was sent again instead of reused or resumed:\n%s", r.stdout)
+		}
 	}
 	if !strings.Contains(r.stdout, "resumed after") {
 		t.Errorf("no host resumed its copy:\n%s", r.stdout)

@@ -119,6 +119,13 @@ type UploadSpec struct {
 	// times on the VM of BENCHMARKS.md) and pays only with a core to
 	// spare: set it when several hosts of one machine receive at once.
 	ReadBack bool
+	// Landed, when set, is told how many bytes from the start of the temp
+	// file are on the host: written there (in order, with no hole before
+	// them), not yet synced nor verified. It only grows, reaches the size
+	// once the last byte is synced, and is called from the goroutine of
+	// the upload; it must be cheap. A relay's copy reports it so that the
+	// copies from the relay can follow it as it grows (RelayCopy).
+	Landed func(n int64)
 }
 
 // UploadResult says what an upload did.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path"
@@ -24,9 +25,10 @@ type RelaySpec struct {
 	// operator's machine, which gives the size and against which a
 	// partial copy on the host is checked before it is resumed.
 	UploadSpec
-	// From is the path on the relay host of a copy of Local whose
-	// checksum was verified there against UploadSpec.SHA256.
-	From string
+	// From is the copy of Local on the relay host: complete and verified
+	// there against UploadSpec.SHA256, or still being staged, in which
+	// case the copy follows it as it grows.
+	From *RelayCopy
 	// KeyFile, when set, is a private key file on the relay host with
 	// which the relay logs in to this host (its own key); nothing is
 	// lent then. When empty, this host's keys are lent (see Relayer).
@@ -39,11 +41,14 @@ type Relayer interface {
 	// checked by SHA-256 on this host against spec.SHA256, renamed; skipped
 	// when there already; resumed from a verified prefix), except that the
 	// bytes come from spec.From on the relay host, sent there by OpenSSH's
-	// sftp. That sftp logs in to this host with this host's own keys,
-	// which runbook lends it through a forwarded agent for the copy alone
-	// (no key is ever written on the relay), or with spec.KeyFile, the
-	// relay's own key, when set; and it accepts only the host key
-	// that known_hosts vouched for when runbook connected here, with
+	// sftp. While spec.From is being staged, the bytes that have landed on
+	// the relay are sent as they land; the copy is renamed only once
+	// spec.From is complete and verified on the relay, and fails when
+	// spec.From fails. That sftp logs in to this host with this host's own
+	// keys, which runbook lends it through a forwarded agent for the copy
+	// alone (no key is ever written on the relay), or with spec.KeyFile,
+	// the relay's own key, when set; and it accepts only the host key that
+	// known_hosts vouched for when runbook connected here, with
 	// StrictHostKeyChecking. relay is a Conn of the same Pool. The
 	// operator's link carries only this host's control traffic: the
 	// checksum and the rename are runbook's, over this host's connection.
@@ -52,11 +57,93 @@ type Relayer interface {
 
 var _ Relayer = (*sshConn)(nil)
 
+// RelayCopy is the artifact on a relay host that the copies of a step are
+// sent from: complete, or being staged there by an Upload, which tells it
+// how far it has landed (UploadSpec.Landed) so that the copies can follow
+// it. Its methods are safe for concurrent use.
+type RelayCopy struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, on every change
+	path    string        // the copy's path on the relay once it is complete
+	part    string        // its temp path while it is staged, "" if none
+	landed  int64         // bytes of it that are on the relay, in order
+	done    bool          // complete and verified, or failed (err)
+	err     error
+}
+
+// StagedCopy is a complete copy at p on the relay, verified there.
+func StagedCopy(p string) *RelayCopy {
+	return &RelayCopy{changed: make(chan struct{}), path: p, done: true}
+}
+
+// NewRelayCopy is a copy that is yet to be found or staged on the relay:
+// copies from it wait until some of it has landed (Staging) or it is
+// finished (Finish).
+func NewRelayCopy() *RelayCopy {
+	return &RelayCopy{changed: make(chan struct{})}
+}
+
+// Staging says that spec is about to stage the copy, and sets
+// spec.Landed so that the copies follow it as it lands; Finish says how
+// it ended.
+func (rc *RelayCopy) Staging(spec *UploadSpec) {
+	rc.mu.Lock()
+	rc.path = path.Join(spec.Dir, spec.Name)
+	rc.part = path.Join(spec.Dir, partName(spec.Name))
+	rc.mu.Unlock()
+	spec.Landed = rc.setLanded
+}
+
+func (rc *RelayCopy) setLanded(n int64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if n > rc.landed {
+		rc.landed = n
+		rc.changedLocked()
+	}
+}
+
+// Finish says that the copy is complete at p and verified against the
+// checksum of record (err nil), or that it failed.
+func (rc *RelayCopy) Finish(p string, err error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.path, rc.done, rc.err = p, true, err
+	rc.changedLocked()
+}
+
+func (rc *RelayCopy) changedLocked() {
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+// relayState is what a copy from a RelayCopy knows of it at one moment.
+type relayState struct {
+	path, part string
+	landed     int64
+	done       bool
+	err        error
+	changed    <-chan struct{} // closed at the next change
+}
+
+func (rc *RelayCopy) state() relayState {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return relayState{path: rc.path, part: rc.part, landed: rc.landed, done: rc.done, err: rc.err, changed: rc.changed}
+}
+
+// has reports whether the copy has landed past n bytes or is done (over
+// all of it), in which case a copy can start sending from n.
+func (s relayState) has(n int64) bool { return s.done || s.landed > n }
+
 // UploadVia implements Relayer.
 func (c *sshConn) UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (res UploadResult, err error) {
 	r, ok := relay.(*sshConn)
 	if !ok || r.pool != c.pool {
 		return UploadResult{}, fmt.Errorf("relay for %s: it must be an SSH host of the same run", c.name())
+	}
+	if spec.From == nil {
+		return UploadResult{}, fmt.Errorf("relay for %s: no copy to send from", c.name())
 	}
 	err = c.withFS(ctx, func(f *sftpFS) error {
 		res, err = stage(ctx, &relayedFS{sftpFS: f, relay: r, from: spec.From, keyFile: spec.KeyFile}, spec.UploadSpec)
@@ -70,12 +157,17 @@ func (c *sshConn) UploadVia(ctx context.Context, relay Conn, spec RelaySpec) (re
 type relayedFS struct {
 	*sftpFS
 	relay   *sshConn
-	from    string
+	from    *RelayCopy
 	keyFile string // the relay's own key; "" lends the host's
 }
 
 // relayPoll is how often the size of a relayed copy is read for progress.
 const relayPoll = 250 * time.Millisecond
+
+// relayStep is how much more of a relay's copy that is still landing
+// makes a copy from it run another round (an sftp put, a few round trips
+// on the data-centre network each).
+const relayStep = 4 << 20
 
 func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *uploadReader) (wrote, error) {
 	file, err := f.openPart(p, offset)
@@ -84,10 +176,21 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 	}
 	file.Close()
 	if offset >= r.total {
-		// Nothing left to send (an empty artifact): sftp's resume would
-		// refuse a destination as large as its source.
+		// Nothing left to send (an empty artifact).
 		r.done = r.total
-		return wrote{synced: time.Now()}, nil
+		return wrote{synced: time.Now()}, f.relayVerified(ctx)
+	}
+	// Wait for the relay's copy to have bytes past the prefix here (its
+	// temp file exists then, or it is complete).
+	for st := f.from.state(); !st.has(offset); st = f.from.state() {
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return wrote{}, ctx.Err()
+		}
+	}
+	if st := f.from.state(); st.err != nil {
+		return wrote{}, st.err
 	}
 	target, err := f.c.pool.client(ctx, f.c.cfg, 0)
 	if err != nil {
@@ -97,7 +200,11 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 	if err != nil {
 		return wrote{}, err
 	}
-	job := copyJob{from: f.from, to: p, target: f.c.name(), addr: target.addr, user: target.user, hostKey: target.hostKey, keyFile: f.keyFile}
+	st := f.from.state()
+	job := copyJob{from: st.path, to: p, offset: offset, total: r.total, target: f.c.name(), addr: target.addr, user: target.user, hostKey: target.hostKey, keyFile: f.keyFile}
+	if !st.done {
+		job.part = st.part
+	}
 	if f.keyFile == "" {
 		signers, closer, err := lendable(f.c.cfg, t.identityFiles)
 		if err != nil {
@@ -130,26 +237,79 @@ func (f *relayedFS) write(ctx context.Context, p string, offset int64, r *upload
 			}
 		}
 	})
-	err = f.relay.sendCopy(ctx, job)
+	said, err := f.relay.sendCopy(ctx, job, f.from)
 	close(stop)
 	polled.Wait()
 	if err != nil {
 		return wrote{}, err
 	}
+	// sftp's rounds go on past a failure (one with nothing new fails): the
+	// size tells whether they sent it all, and what sftp said why not.
+	if fi, err := f.sc.Lstat(p); err != nil || fi.Size() != r.total {
+		size := int64(-1)
+		if err == nil {
+			size = fi.Size()
+		}
+		return wrote{}, fmt.Errorf("relay %s could not send %s to %s: %s has %d of its %d bytes%s", f.relay.name(), path.Base(job.from), f.c.name(), path.Base(p), size, r.total, lastLines(said, 3))
+	}
+	// The rounds do not fsync (put -f would, every round): runbook syncs
+	// the file once, over its own connection.
+	if err := f.syncPart(p); err != nil {
+		return wrote{}, err
+	}
+	synced := time.Now()
 	r.done = r.total
 	report(r.progress, r.done, r.total)
-	return wrote{synced: time.Now()}, nil
+	return wrote{synced: synced}, f.relayVerified(ctx)
+}
+
+// relayVerified waits for the relay's copy to be complete and verified:
+// a copy from it must not be renamed into place before, even though its
+// own checksum is checked against the checksum of record too.
+func (f *relayedFS) relayVerified(ctx context.Context) error {
+	for {
+		st := f.from.state()
+		if st.done {
+			return st.err
+		}
+		select {
+		case <-st.changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// syncPart syncs the temp file p to the host's stable storage, when its
+// SFTP server can.
+func (f *relayedFS) syncPart(p string) error {
+	if _, ok := f.sc.HasExtension("fsync@openssh.com"); !ok {
+		return nil
+	}
+	file, err := f.sc.OpenFile(p, os.O_WRONLY)
+	if err != nil {
+		return f.explain(err, p)
+	}
+	defer file.Close()
+	if err := file.Sync(); err != nil {
+		return fmt.Errorf("sync %s on %s: %w", p, f.c.name(), err)
+	}
+	return nil
 }
 
 // copyJob is one copy a relay sends.
 type copyJob struct {
 	from, to string // on the relay, on the target
-	target   string // the target's name, for messages
-	addr     string // the target's host:port, as runbook dialled it
-	user     string
-	hostKey  ssh.PublicKey // what known_hosts vouched for when runbook connected
-	signers  []ssh.Signer  // the target's keys, lent for the copy
-	keyFile  string        // or the relay's own key, a path on the relay
+	// part, when set, is the temp path on the relay of from while it is
+	// staged: the job reads it, and from only if it is gone, i.e. renamed.
+	part          string
+	offset, total int64  // the target has offset bytes; the copy, total
+	target        string // the target's name, for messages
+	addr          string // the target's host:port, as runbook dialled it
+	user          string
+	hostKey       ssh.PublicKey // what known_hosts vouched for when runbook connected
+	signers       []ssh.Signer  // the target's keys, lent for the copy
+	keyFile       string        // or the relay's own key, a path on the relay
 }
 
 // relayDir is where a relay's copy jobs keep their files, relative to the
@@ -157,25 +317,29 @@ type copyJob struct {
 const relayDir = ".runbook/relay"
 
 // sendCopy has the relay host send job.from to the target with OpenSSH's
-// sftp (`put -a -f`: it resumes from the size the temp file has, which
-// runbook cut to a verified prefix, and fsyncs). The job runs in a
-// session with a terminal, so that sshd hangs it up when the session
-// ends, whatever ends it: a copy never outlives runbook's connection to
-// the relay, and a resumed upload never meets a writer left over. Its
-// files (the job, the batch, the one known_hosts line) live in a private
-// directory of the relay user for the copy, removed after it; one left by
-// a connection that died is removed by the next copy through that relay.
-func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
+// sftp, appending to the temp file job.to from its size (runbook cut it
+// to a verified prefix); runbook syncs and verifies it afterwards. While
+// from is staged on the relay, the copy runs in rounds, one each time
+// enough more of it has landed, so that it follows the relay's copy as
+// it grows; its last round runs once the relay's copy is all there. It
+// returns what the job said. The job runs in a session with a terminal,
+// so that sshd hangs it up when the session ends, whatever ends it: a
+// copy never outlives runbook's connection to the relay, and a resumed
+// upload never meets a writer left over. Its files (the job, the one
+// known_hosts line) live in a private directory of the relay user for
+// the copy, removed after it; one left by a connection that died is
+// removed by the next copy through that relay.
+func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) (said string, err error) {
 	if c.pool.firstRelay(c.cfg) {
 		_, _, _ = c.run(ctx, sweepRelayScript)
 	}
 	dir := path.Join(relayDir, randomHex(8))
 	files, err := job.files(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := c.withFS(ctx, func(f *sftpFS) error { return writePrivate(f.sc, dir, files) }); err != nil {
-		return fmt.Errorf("prepare the copy to %s on relay %s: %w", job.target, c.name(), err)
+		return "", fmt.Errorf("prepare the copy to %s on relay %s: %w", job.target, c.name(), err)
 	}
 	defer func() {
 		_ = c.withFS(context.WithoutCancel(ctx), func(f *sftpFS) error { return f.sc.RemoveAll(dir) })
@@ -183,7 +347,7 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
 
 	link, err := c.pool.relayLink(ctx, c.cfg)
 	if err != nil {
-		return fmt.Errorf("connect to relay %s for its copies: %w", c.name(), err)
+		return "", fmt.Errorf("connect to relay %s for its copies: %w", c.name(), err)
 	}
 	defer link.release()
 	lent := len(job.signers) > 0
@@ -193,41 +357,96 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob) error {
 	}
 	sess, err := link.session(lent)
 	if err != nil {
-		return fmt.Errorf("relay %s: %w", c.name(), err)
+		return "", fmt.Errorf("relay %s: %w", c.name(), err)
 	}
 	defer sess.Close()
 	if err := sess.RequestPty("dumb", 24, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
-		return fmt.Errorf("relay %s refuses a terminal for the copy: %w", c.name(), err)
+		return "", fmt.Errorf("relay %s refuses a terminal for the copy: %w", c.name(), err)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return "", fmt.Errorf("relay %s: %w", c.name(), err)
 	}
 	var out bytes.Buffer
 	sess.Stdout = &limitWriter{w: &out, n: 16 << 10}
 	// The job's paths are relative to the home SFTP wrote them in; a
 	// session starts there too on a usual host, and cd makes sure of it.
 	if err := sess.Start("cd && exec sh " + dir + "/job"); err != nil {
-		return fmt.Errorf("start the copy to %s on relay %s: %w", job.target, c.name(), err)
+		return "", fmt.Errorf("start the copy to %s on relay %s: %w", job.target, c.name(), err)
 	}
-	err = waitCtx(ctx, sess.Wait)
+	exited := make(chan error, 1)
+	go func() { exited <- sess.Wait() }()
+	ended, err := feedCopy(ctx, stdin, job, from, exited)
+	if !ended && err == nil {
+		ended = true
+		select {
+		case err = <-exited:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return "", ctx.Err()
 	}
+	said = strings.ReplaceAll(out.String(), "\r", "")
 	if err == nil {
-		return nil
+		return said, nil
 	}
-	said := strings.ReplaceAll(out.String(), "\r", "")
+	if !ended {
+		// The relay's copy failed, or the job could not be told more.
+		return "", err
+	}
 	var ee *ssh.ExitError
 	if !errors.As(err, &ee) {
-		return fmt.Errorf("lost relay %s while it sent %s to %s (%v)%s", c.name(), path.Base(job.from), job.target, err, lastLines(said, 3))
+		return "", fmt.Errorf("lost relay %s while it sent %s to %s (%v)%s", c.name(), path.Base(job.from), job.target, err, lastLines(said, 3))
 	}
 	switch {
 	case strings.Contains(said, "Host key verification failed") || strings.Contains(said, "REMOTE HOST IDENTIFICATION HAS CHANGED"):
-		return fmt.Errorf("relay %s refused to send %s to %s: the host showed it another key than the one known_hosts vouched for when runbook connected to it; find out why before you go on (a relay that reaches another machine under that address?)",
+		return "", fmt.Errorf("relay %s refused to send %s to %s: the host showed it another key than the one known_hosts vouched for when runbook connected to it; find out why before you go on (a relay that reaches another machine under that address?)",
 			c.name(), path.Base(job.from), job.target)
-	case strings.Contains(said, "Permission denied"):
-		return fmt.Errorf("relay %s could not send %s to %s: the host refused its own key from the relay; check that it accepts logins from %s%s", c.name(), path.Base(job.from), job.target, c.name(), lastLines(said, 3))
+	case strings.Contains(said, "Permission denied (publickey"):
+		return "", fmt.Errorf("relay %s could not send %s to %s: the host refused its own key from the relay; check that it accepts logins from %s%s", c.name(), path.Base(job.from), job.target, c.name(), lastLines(said, 3))
 	case ee.ExitStatus() == 127:
-		return fmt.Errorf("relay %s has no sftp to send %s to %s: install openssh-client there%s", c.name(), path.Base(job.from), job.target, lastLines(said, 3))
+		return "", fmt.Errorf("relay %s has no sftp to send %s to %s: install openssh-client there%s", c.name(), path.Base(job.from), job.target, lastLines(said, 3))
 	}
-	return fmt.Errorf("relay %s could not send %s to %s (exit status %d)%s", c.name(), path.Base(job.from), job.target, ee.ExitStatus(), lastLines(said, 3))
+	return "", fmt.Errorf("relay %s could not send %s to %s (exit status %d)%s", c.name(), path.Base(job.from), job.target, ee.ExitStatus(), lastLines(said, 3))
+}
+
+// feedCopy starts the job's rounds as the relay's copy lands: one each
+// relayStep, and the last once all of it is on the relay. It returns
+// early with the relay copy's failure, or with ended set and what the
+// job's session ended with when it ended before its last round.
+func feedCopy(ctx context.Context, stdin io.Writer, job copyJob, from *RelayCopy, exited <-chan error) (ended bool, err error) {
+	round := job.offset // what had landed at the last round
+	for {
+		st := from.state()
+		if st.err != nil {
+			return false, st.err
+		}
+		if st.done || st.landed >= job.total {
+			if _, err := io.WriteString(stdin, "last\n"); err != nil {
+				return false, fmt.Errorf("start the last round of the copy to %s: %w", job.target, err)
+			}
+			return false, nil
+		}
+		if st.landed-round >= relayStep {
+			if _, err := io.WriteString(stdin, "more\n"); err != nil {
+				return false, fmt.Errorf("start a round of the copy to %s: %w", job.target, err)
+			}
+			round = st.landed
+			continue
+		}
+		select {
+		case <-st.changed:
+		case err := <-exited:
+			if err == nil {
+				err = fmt.Errorf("the copy to %s ended before its last round", job.target)
+			}
+			return true, err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
 }
 
 // lastLines returns the last n lines of what a copy said, on one line
@@ -245,8 +464,8 @@ func lastLines(s string, n int) string {
 	return ": " + strings.Join(lines[max(0, len(lines)-n):], "; ")
 }
 
-// files are the files of the job in dir: the sh script the session runs,
-// sftp's batch, and a known_hosts with the one key of the target.
+// files are the files of the job in dir: the sh script the session runs
+// and a known_hosts with the one key of the target.
 func (job copyJob) files(dir string) (map[string]string, error) {
 	host, port, err := net.SplitHostPort(job.addr)
 	if err != nil {
@@ -298,19 +517,33 @@ func (job copyJob) files(dir string) (map[string]string, error) {
 	}...)
 	var b strings.Builder
 	b.WriteString("umask 077\necho $$ > " + ShellQuote(dir+"/pid") + "\n")
+	// The copy on the relay, through one open file: its temp name while
+	// it is staged, which the staging renames once it is complete and
+	// verified (the file stays open across that), else its name.
+	if job.part != "" {
+		b.WriteString("if [ -e " + ShellQuote(job.part) + " ] && command exec 3<" + ShellQuote(job.part) + "; then :; else exec 3<" + ShellQuote(job.from) + "; fi\n")
+	} else {
+		b.WriteString("exec 3<" + ShellQuote(job.from) + "\n")
+	}
+	// A round for each line of stdin: sftp's put -a appends to the temp
+	// file, from its size, what the copy holds past it (/dev/fd/3 opens
+	// the same file again, whatever its name is now). The copy grows in
+	// order, so what it holds is what landed. A round with nothing new
+	// fails, and - lets the batch go on: runbook checks the size and the
+	// checksum of the temp file afterwards. The last line is "last".
+	put := "-put -a /dev/fd/3 " + sftpQuote(job.to)
+	b.WriteString("while read what; do echo " + ShellQuote(put) + "; [ \"$what\" = last ] && break; done |\n")
 	// -F /dev/null: neither the relay user's ssh config nor the system's
 	// (-F skips /etc/ssh/ssh_config) has a say. 512 KiB in flight
 	// (DESIGN "Relay"): sftp's 32 KiB requests, 16 at a time. Its stdout
-	// (the batch echoed, a progress meter on the terminal) is dropped;
-	// what goes wrong comes on stderr.
-	b.WriteString("exec sftp -B 32768 -R 16 -F /dev/null -b " + ShellQuote(dir+"/batch"))
+	// (the batch echoed) is dropped; what goes wrong comes on stderr.
+	b.WriteString("exec sftp -B 32768 -R 16 -F /dev/null -b -")
 	for _, o := range opts {
 		b.WriteString(" -o " + ShellQuote(o[0]+"="+o[1]))
 	}
 	b.WriteString(" " + alias + " >/dev/null\n")
 	return map[string]string{
 		"job":         b.String(),
-		"batch":       "put -a -f " + sftpQuote(job.from) + " " + sftpQuote(job.to) + "\n",
 		"known_hosts": knownhosts.Line([]string{alias}, key) + "\n",
 	}, nil
 }

@@ -76,7 +76,7 @@ func sshdHost(t *testing.T, p *Pool, name string, h *sshdtest.Host) *sshConn {
 }
 
 // The relay accepts only the host key runbook saw, and copies paths that
-// sftp's batch would otherwise split or glob.
+// a shell would otherwise split or glob.
 func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	relay := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
 	target := sshdtest.Start(t, sshdtest.Options{ClientKey: relay.ClientKey})
@@ -96,7 +96,7 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := filepath.Join(relay.DeployDir, `a "b" *c [d]?`)
+	from := filepath.Join(relay.DeployDir, `a "b" *c [d]? $x 'e'`)
 	if err := os.WriteFile(from, []byte("the ear"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +107,8 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	if err := os.WriteFile(to, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	job := copyJob{from: from, to: to, target: "prod1", addr: cl.addr, user: cl.user, hostKey: cl.hostKey, signers: []ssh.Signer{key}}
-	if err := r.sendCopy(context.Background(), job); err != nil {
+	job := copyJob{from: from, to: to, total: 7, target: "prod1", addr: cl.addr, user: cl.user, hostKey: cl.hostKey, signers: []ssh.Signer{key}}
+	if _, err := r.sendCopy(context.Background(), job, StagedCopy(from)); err != nil {
 		t.Fatalf("copy: %v", err)
 	}
 	if b, _ := os.ReadFile(to); string(b) != "the ear" {
@@ -118,7 +118,7 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	// Another key than the one runbook saw: the relay refuses the host.
 	os.WriteFile(to, nil, 0o644)
 	job.hostKey = newSigner(t).PublicKey()
-	err = r.sendCopy(context.Background(), job)
+	_, err = r.sendCopy(context.Background(), job, StagedCopy(from))
 	if err == nil || !strings.Contains(err.Error(), "another key than the one known_hosts vouched for") {
 		t.Fatalf("copy to a host with another key: %v, want it refused", err)
 	}

@@ -142,7 +142,8 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		}
 	}
 	report(spec.Progress, offset, total)
-	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack}
+	r := &uploadReader{ctx: ctx, r: local, done: offset, total: total, progress: spec.Progress, hashAlong: !spec.ReadBack,
+		landed: spec.Landed, lag: st.resumeMargin()}
 	w, err := st.write(ctx, part, offset, r)
 	if err != nil {
 		return UploadResult{Resumed: offset, Written: r.done - offset}, err
@@ -150,6 +151,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	if r.done != total {
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
+	report1(spec.Landed, total)
 	remoteSum, along := w.liveSum, w.liveSum == spec.SHA256
 	if !along {
 		// Not hashed while it arrived, or read before some bytes landed:
@@ -211,6 +213,12 @@ func report(progress func(done, total int64), done, total int64) {
 	}
 }
 
+func report1(landed func(n int64), n int64) {
+	if landed != nil {
+		landed(n)
+	}
+}
+
 // uploadReader streams the artifact: it reports progress and stops on
 // cancellation. Size lets sftp.File.ReadFrom keep its concurrent
 // writes; a plain wrapper reader would silently make them sequential.
@@ -224,13 +232,23 @@ type uploadReader struct {
 	// written (UploadSpec.ReadBack).
 	hashAlong bool
 	// watch, when set, is told done after every read (liveHash.advance).
-	watch   func(done int64)
+	watch func(done int64)
+	// landed, when set, is told before every read how much of what was
+	// read before is surely on the host: all of it but lag, the stager's
+	// resumeMargin, what may still be in flight (UploadSpec.Landed).
+	landed  func(n int64)
+	lag     int64
 	halfway bool // PointUploadMid was hit
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
 	if err := u.ctx.Err(); err != nil {
 		return 0, err
+	}
+	// What earlier reads returned has gone to the writer, which writes it
+	// before it reads again (local) or has at most lag of it in flight.
+	if u.landed != nil && u.done > u.lag {
+		u.landed(u.done - u.lag)
 	}
 	n, err := u.r.Read(p)
 	if n > 0 {
