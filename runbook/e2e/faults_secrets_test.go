@@ -180,8 +180,16 @@ steps:
 
 	w := watchProcesses(traces)
 	// The watcher must catch a secret that is there: a planted process
-	// with it in its arguments (sh's $0), before the release starts.
-	canary := exec.Command("sh", "-c", "sleep 0.3", testSecret)
+	// with it in its arguments (sh's $0), before the release starts. It
+	// waits in a builtin (read) until told to end: a sh that forked a
+	// sleep would show the secret in the fork's command line too, for as
+	// long as the fork takes to exec, and a loaded machine lets the
+	// watcher see that second process.
+	canary := exec.Command("sh", "-c", "read x", testSecret)
+	end, err := canary.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := canary.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +198,7 @@ steps:
 		defer w.mu.Unlock()
 		return len(w.leaks) > 0
 	})
+	end.Close()
 	_ = canary.Wait()
 	w.mu.Lock()
 	planted := w.leaks
