@@ -202,19 +202,28 @@ func stagingOnRelay(t *testing.T, spec remote.UploadSpec, local []byte, n int64)
 	spec.Landed(n)
 }
 
-// The copies from the relay follow its copy as it lands, and none is
-// done or renamed before the relay's copy is complete and verified.
-func TestRelayCopyFollowsTheRelaysCopyAsItLands(t *testing.T) {
-	f := startRelayFleet(t)
-	local, sum := randomFile(t, 9<<20+3)
-	art, err := os.ReadFile(local)
+// followRelay starts a copy to prod1 that follows a relay's copy of an
+// artifact of size random bytes, which the test then lands on the relay
+// (stagingOnRelay) and finishes (rc.Finish).
+func followRelay(t *testing.T, size int64) (f *relayFleet, art []byte, sum string, spec remote.UploadSpec, rc *remote.RelayCopy, u *relayedUpload) {
+	f = startRelayFleet(t)
+	var local string
+	local, sum = randomFile(t, size)
+	var err error
+	art, err = os.ReadFile(local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := remote.NewRelayCopy()
-	spec := remote.UploadSpec{Local: local, SHA256: sum, Dir: filepath.Join(f.relay.DeployDir, ".relay"), Name: "app.ear"}
+	rc = remote.NewRelayCopy()
+	spec = remote.UploadSpec{Local: local, SHA256: sum, Dir: filepath.Join(f.relay.DeployDir, ".relay"), Name: "app.ear"}
 	rc.Staging(&spec)
-	u := startRelayedUpload(t, f, local, sum, rc)
+	return f, art, sum, spec, rc, startRelayedUpload(t, f, local, sum, rc)
+}
+
+// The copies from the relay follow its copy as it lands, and none is
+// done or renamed before the relay's copy is complete and verified.
+func TestRelayCopyFollowsTheRelaysCopyAsItLands(t *testing.T) {
+	f, art, sum, spec, rc, u := followRelay(t, 9<<20+3)
 
 	// A part of it: prod1 gets that much before the relay has the rest.
 	stagingOnRelay(t, spec, art, 5<<20+1)
@@ -251,16 +260,7 @@ func TestRelayCopyFailsWithTheRelaysCopy(t *testing.T) {
 		{"short", 4<<20 + 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startRelayFleet(t)
-			local, sum := randomFile(t, 6<<20+9)
-			art, err := os.ReadFile(local)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc := remote.NewRelayCopy()
-			spec := remote.UploadSpec{Local: local, SHA256: sum, Dir: filepath.Join(f.relay.DeployDir, ".relay"), Name: "app.ear"}
-			rc.Staging(&spec)
-			u := startRelayedUpload(t, f, local, sum, rc)
+			f, art, _, spec, rc, u := followRelay(t, 6<<20+9)
 			onRelay := append([]byte(nil), art...)
 			if tc.flip {
 				onRelay[1<<20] ^= 1
