@@ -33,6 +33,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// boardPrinter is a printer on a terminal, without colours, writing to
+// out.
+func boardPrinter(t *testing.T) (*printer, *syncBuffer) {
+	plainColors(t)
+	out := &syncBuffer{}
+	p := newPrinter(&outputGate{}, out, out, noMask{})
+	p.live = true
+	return p, out
+}
+
 func plainColors(t *testing.T) {
 	old := color.NoColor
 	color.NoColor = true
@@ -68,11 +78,7 @@ func names(from, to int) []string {
 // of a host that failed, a summary at the end, and a status line that is
 // erased before any other line and drawn again after it.
 func TestBoardShowsFailuresInFullAndTheRestInSummary(t *testing.T) {
-	plainColors(t)
-	var g outputGate
-	out := &syncBuffer{}
-	p := newPrinter(&g, out, out, noMask{})
-	p.live = true
+	p, out := boardPrinter(t)
 	s := &runbook.Step{Name: "restart", On: "prod"}
 
 	p.Batch(s, runbook.HostBatch{Index: 1, Count: 2, Hosts: names(1, 10), Total: 20})
@@ -127,11 +133,7 @@ func TestBoardShowsFailuresInFullAndTheRestInSummary(t *testing.T) {
 // A failing host that printed more than the board holds shows its last
 // part and says where the rest is.
 func TestBoardPointsAtTheLogOfALongFailure(t *testing.T) {
-	plainColors(t)
-	var g outputGate
-	out := &syncBuffer{}
-	p := newPrinter(&g, out, out, noMask{})
-	p.live = true
+	p, out := boardPrinter(t)
 	s := &runbook.Step{Name: "build", On: "prod"}
 	p.Batch(s, runbook.HostBatch{Index: 1, Count: 1, Hosts: names(1, 9), Total: 9})
 	long := strings.Repeat("a line of a long build log\n", heldMax/20) + "the last line\n"
@@ -204,11 +206,7 @@ func TestStatusLineMakesWayForAQuestion(t *testing.T) {
 // An op or exec on many hosts keeps no log files: its board does not
 // point at `runbook logs`, for a long failure or at the end.
 func TestBoardOfAnOpPointsAtNoLog(t *testing.T) {
-	plainColors(t)
-	var g outputGate
-	out := &syncBuffer{}
-	p := newPrinter(&g, out, out, noMask{})
-	p.live = true
+	p, out := boardPrinter(t)
 	s := &runbook.Step{Name: "restart", On: "prod"}
 	p.notLogged(s)
 	p.Batch(s, runbook.HostBatch{Index: 1, Count: 1, Hosts: names(1, 9), Total: 9})
