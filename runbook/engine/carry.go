@@ -84,20 +84,20 @@ func (c *carrier) flushLate() {
 // committed are forgotten. The engine calls it before a command returns.
 func (c *carrier) Flush(ctx context.Context) error {
 	c.mu.Lock()
-	err := c.flushLocked(ctx)
+	err := c.commitAfter(ctx)
 	c.mu.Unlock()
 	c.forgets.Wait()
 	return err
 }
 
-// flushLocked commits what is carried, or returns the failure of an
-// earlier commit of it (once).
-func (c *carrier) flushLocked(ctx context.Context) error {
+// commitAfter returns the failure of an earlier commit of what was
+// carried (once), or commits what is carried with moves.
+func (c *carrier) commitAfter(ctx context.Context, moves ...runbook.RunMove) error {
 	if err := c.failed; err != nil {
 		c.failed = nil
 		return err
 	}
-	return c.commit(ctx)
+	return c.commit(ctx, moves...)
 }
 
 // commit commits what is carried with moves, in one transaction: the
@@ -125,7 +125,7 @@ func (c *carrier) commit(ctx context.Context, moves ...runbook.RunMove) error {
 func (c *carrier) write(ctx context.Context, fn func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.flushLocked(ctx); err != nil {
+	if err := c.commitAfter(ctx); err != nil {
 		return err
 	}
 	return fn()
@@ -146,11 +146,7 @@ func read[T any](c *carrier, ctx context.Context, fn func() (T, error)) (T, erro
 func (c *carrier) RecordRuns(ctx context.Context, moves ...runbook.RunMove) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.failed; err != nil {
-		c.failed = nil
-		return err
-	}
-	return c.commit(ctx, moves...)
+	return c.commitAfter(ctx, moves...)
 }
 
 func (c *carrier) RecordStep(ctx context.Context, s *runbook.StepRun, t *runbook.Transition) error {

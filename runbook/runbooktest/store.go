@@ -295,19 +295,10 @@ func (s *Store) RecordHost(_ context.Context, h *runbook.HostRun, t *runbook.Tra
 	return s.write(func(db *memDB) error { return setHost(db, h, t) })
 }
 
-// RecordRuns implements runbook.Store: all of moves or none.
+// RecordRuns implements runbook.Store: all of moves or none (write
+// restores the data when one fails).
 func (s *Store) RecordRuns(_ context.Context, moves ...runbook.RunMove) error {
 	return s.write(func(db *memDB) error {
-		for _, m := range moves {
-			if m.Step != nil && db.findStep(m.Step.ID) == nil {
-				return runbook.ErrNotFound
-			}
-			if m.Host != nil {
-				if _, x := db.findHost(m.Host.ID); x == nil {
-					return runbook.ErrNotFound
-				}
-			}
-		}
 		for _, m := range moves {
 			if m.Step != nil {
 				if err := setStep(db, m.Step, m.StepT); err != nil {
