@@ -64,20 +64,11 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		ahead.stdout.set(orDiscard(spec.Stdout))
 		ahead.stderr.set(orDiscard(spec.Stderr))
 	} else {
-		cmd = exec.Command("/bin/sh", "-s")
 		var err error
-		if stdin, err = cmd.StdinPipe(); err != nil {
-			return -1, fmt.Errorf("stdin of sh: %w", err)
+		if cmd, stdin, err = shellCmd(spec.Dir); err != nil {
+			return -1, err
 		}
 		cmd.Stdout, cmd.Stderr = orDiscard(spec.Stdout), orDiscard(spec.Stderr)
-		// Explicit, never inherited whole: runbook's own variables (the
-		// vault passphrase and identity among them) stay in this process.
-		// spec.Env is exported by the script itself.
-		cmd.Env = ChildEnv(os.Environ())
-		cmd.Dir = spec.Dir
-		// Its own process group, so a timeout or cancel ends the whole
-		// command tree and not just the shell.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	ctx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -35,23 +36,33 @@ type aheadShell struct {
 	dir            string
 }
 
-// startAhead starts `sh -s` in dir (this process's directory when ""),
-// waiting on its stdin, in a process group of its own, so that a timeout
-// or Ctrl-C ends the whole command tree and not just the shell.
-func startAhead(dir string) (*aheadShell, error) {
+// shellCmd is the `sh -s` of a local command, not started: in dir (this
+// process's directory when ""), its stdin a pipe, in a process group of
+// its own so that a timeout or Ctrl-C ends the whole command tree and not
+// just the shell.
+func shellCmd(dir string) (*exec.Cmd, io.WriteCloser, error) {
 	cmd := exec.Command("/bin/sh", "-s")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("stdin of sh: %w", err)
 	}
-	sh := &aheadShell{cmd: cmd, stdin: stdin, stdout: &laterWriter{w: io.Discard}, stderr: &laterWriter{w: io.Discard}, dir: dir}
-	cmd.Stdout, cmd.Stderr = sh.stdout, sh.stderr
 	// Explicit, never inherited whole: runbook's own variables (the vault
 	// passphrase and identity among them) stay in this process. A run's
 	// own variables are exported by its script.
 	cmd.Env = ChildEnv(os.Environ())
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, stdin, nil
+}
+
+// startAhead starts a local command's shell in dir, waiting on its stdin.
+func startAhead(dir string) (*aheadShell, error) {
+	cmd, stdin, err := shellCmd(dir)
+	if err != nil {
+		return nil, err
+	}
+	sh := &aheadShell{cmd: cmd, stdin: stdin, stdout: &laterWriter{w: io.Discard}, stderr: &laterWriter{w: io.Discard}, dir: dir}
+	cmd.Stdout, cmd.Stderr = sh.stdout, sh.stderr
 	if err := cmd.Start(); err != nil {
 		stdin.Close()
 		return nil, err
