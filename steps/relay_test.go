@@ -60,14 +60,9 @@ func startRelayWorld(t *testing.T, relay string, extra ...string) *relayWorld {
 	pre := sshdtest.Start(t, sshdtest.Options{OwnHome: true, ExtraConfig: extra})
 	w := &relayWorld{pre: pre, bars: &bars{last: map[string][2]int64{}, done: map[string]int{}}}
 	dir := t.TempDir()
-	kh := pre.KnownHostsLine() + "\n"
-	var hosts strings.Builder
-	for i := range 3 {
-		h := sshdtest.Start(t, sshdtest.Options{ClientKey: pre.ClientKey})
-		w.prods = append(w.prods, h)
-		kh += h.KnownHostsLine() + "\n"
-		fmt.Fprintf(&hosts, "      - {name: prod%d, address: \"%s\", deploy_dir: %s}\n", i+1, h.Addr, h.DeployDir)
-	}
+	prods, prodKH, hosts := sshdtest.StartBehind(t, pre, 3)
+	w.prods = prods
+	kh := pre.KnownHostsLine() + "\n" + prodKH
 	art := make([]byte, 3<<20+7)
 	rand.Read(art)
 	sum := sha256.Sum256(art)
@@ -91,7 +86,7 @@ environments:
 %[5]s
 steps:
   - {name: stage, on: prod, upload: artifact, relay: %[6]s}
-`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts.String(), strings.ReplaceAll(relay, "KEY", pre.ClientKey)),
+`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts, strings.ReplaceAll(relay, "KEY", pre.ClientKey)),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)

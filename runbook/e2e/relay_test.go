@@ -24,15 +24,9 @@ func startRelayFleet(t *testing.T, size int64) *relayFleet {
 	t.Helper()
 	pre := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
 	f := &relayFleet{dir: t.TempDir(), pre: pre}
-	kh := pre.KnownHostsLine() + "\n"
-	var hosts strings.Builder
-	for i := range 3 {
-		h := sshdtest.Start(t, sshdtest.Options{ClientKey: pre.ClientKey})
-		f.prods = append(f.prods, h)
-		kh += h.KnownHostsLine() + "\n"
-		fmt.Fprintf(&hosts, "      - {name: prod%d, address: \"%s\", deploy_dir: %s}\n", i+1, h.Addr, h.DeployDir)
-	}
-	write(t, f.dir, "known_hosts", kh)
+	prods, kh, hosts := sshdtest.StartBehind(t, pre, 3)
+	f.prods = prods
+	write(t, f.dir, "known_hosts", pre.KnownHostsLine()+"\n"+kh)
 	write(t, f.dir, "runbook.yaml", fmt.Sprintf(`name: relayFleet
 known_hosts: known_hosts
 artifact: {path: billing.ear}
@@ -52,7 +46,7 @@ environments:
 steps:
   - {name: stage-prod, on: production, upload: artifact, relay: pre1}
   - {name: activate-prod, on: production, activate: true}
-`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts.String()))
+`, pre.User, pre.ClientKey, pre.Addr, pre.DeployDir, hosts))
 	writeArtifact(t, filepath.Join(f.dir, "billing.ear"), size)
 	return f
 }

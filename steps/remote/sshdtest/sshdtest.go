@@ -399,3 +399,19 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// StartBehind starts n hosts that accept pre's client key, the production
+// hosts of a relay or jump host test, named prod1…prodN. It returns them,
+// their known_hosts lines, and their entries for the `hosts:` list of a
+// runbook environment (indented six spaces).
+func StartBehind(t testing.TB, pre *Host, n int) (hosts []*Host, knownHosts, entries string) {
+	t.Helper()
+	var kh, list strings.Builder
+	for i := range n {
+		h := Start(t, Options{ClientKey: pre.ClientKey})
+		hosts = append(hosts, h)
+		kh.WriteString(h.KnownHostsLine() + "\n")
+		fmt.Fprintf(&list, "      - {name: prod%d, address: \"%s\", deploy_dir: %s}\n", i+1, h.Addr, h.DeployDir)
+	}
+	return hosts, kh.String(), list.String()
+}
