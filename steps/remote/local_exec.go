@@ -105,9 +105,9 @@ func (l *Local) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		if ahead != nil {
 			// Its first and only write: without a .started the run never
 			// began, and the shell gets no script.
-			if err := os.WriteFile(l.marker(spec.Token, ".started"), startedLine(cmd.Process.Pid), 0o600); err != nil {
+			if err := l.writeStarted(spec.Token, cmd.Process.Pid); err != nil {
 				ahead.discard()
-				return -1, fmt.Errorf("marker: %w", err)
+				return -1, err
 			}
 		} else {
 			// In place, not through a rename: a torn write reads as pid
@@ -189,7 +189,15 @@ func (l *Local) writeIntent(token string, beforeFork bool) error {
 	// (a torn write too: it reads as pid 0). Not synced: a process crash
 	// leaves it in the page cache, and after a restart of the machine
 	// Markers does not trust its absence (see boot.go).
-	if err := os.WriteFile(l.marker(token, ".started"), startedLine(0), 0o600); err != nil {
+	return l.writeStarted(token, 0)
+}
+
+// writeStarted writes a run's first .started, before its shell has its
+// script. One that cannot be written whole (a full disk) is removed: the
+// run never began, and an empty .started would settle as in doubt.
+func (l *Local) writeStarted(token string, pid int) error {
+	if err := os.WriteFile(l.marker(token, ".started"), startedLine(pid), 0o600); err != nil {
+		_ = os.Remove(l.marker(token, ".started"))
 		return fmt.Errorf("marker: %w", err)
 	}
 	return nil
