@@ -55,12 +55,7 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 		return 0, nil, false
 	}
 	defer release()
-	out := newTrailerWriter(orDiscard(spec.Stdout), nonce)
-	if spec.Token != "" {
-		out.first = func() { Hit(PointExecOutput) }
-	} else {
-		out.header = true // plainScript names its process group first
-	}
+	ro, out := runOutputs(spec, nonce)
 	open, rest := heredoc(script)
 	done, err := sh.start("setsid sh -s "+open+"\n"+rest, out, out.stderr(orDiscard(spec.Stderr)))
 	if err != nil {
@@ -70,6 +65,9 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 	}
 	if spec.Token != "" {
 		Hit(PointExecStart)
+	}
+	if ro != nil {
+		defer c.follow(cl.ssh, spec.Token, ro)()
 	}
 	var res shellResult
 	select {

@@ -72,12 +72,7 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		return -1, err
 	}
 	defer sess.Close()
-	out := newTrailerWriter(orDiscard(spec.Stdout), nonce)
-	if spec.Token != "" {
-		out.first = func() { Hit(PointExecOutput) }
-	} else {
-		out.header = true // plainScript names its process group first
-	}
+	ro, out := runOutputs(spec, nonce)
 	sess.Stdout = out
 	// Passed on after what stdout holds back of the lines before it.
 	sess.Stderr = out.stderr(orDiscard(spec.Stderr))
@@ -110,6 +105,9 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	}
 	if spec.Token != "" {
 		Hit(PointExecStart)
+	}
+	if ro != nil {
+		defer c.follow(cl.ssh, spec.Token, ro)()
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()

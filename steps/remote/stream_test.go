@@ -3,6 +3,7 @@ package remote_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,5 +106,38 @@ func TestSSHDStderrAfterStdout(t *testing.T) {
 	code, err := c.Exec(context.Background(), remote.ExecSpec{Script: `echo out 1; sleep 0.3; echo err 1 >&2; sleep 0.3; echo out 2`, Stdout: &out, Stderr: &out})
 	if err != nil || code != 0 || out.String() != "out 1\nerr 1\nout 2\n" {
 		t.Errorf("got %d %v %q", code, err, out.String())
+	}
+}
+
+// A run without a terminal that lasts is streamed from a session of its
+// own while it runs, and its wrapper sends the whole log again at the
+// end: every line shows once, in order, the last without a line break
+// included, and the first before the run ends.
+func TestSSHDLastingRunShowsEachLineOnce(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	script := `for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.25; done; printf 'done %s' "$(date +%s%N)"`
+	var out lineClock
+	code, err := c.Exec(context.Background(), remote.ExecSpec{Script: script, Token: "r1-s01-lasting-a1-sshd-00", Stdout: &out})
+	if err != nil || code != 0 {
+		t.Fatalf("Exec: %d %v", code, err)
+	}
+	var want []string
+	for i := 1; i <= 8; i++ {
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	var got []string
+	for _, l := range out.lines {
+		got = append(got, l.text)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || !strings.HasPrefix(string(out.buf), "done ") {
+		t.Fatalf("output lines %q and %q after them, want %q and the end line", got, out.buf, want)
+	}
+	first, _ := out.line("line 1")
+	end := printedAt(t, stampedLine{text: string(out.buf)})
+	if !first.at.Before(end) {
+		t.Errorf("the first line arrived at %s, after the run ended at %s: not streamed",
+			first.at.Format(time.StampMilli), end.Format(time.StampMilli))
 	}
 }

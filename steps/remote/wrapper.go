@@ -162,11 +162,15 @@ exit "$rc"
 //     run the script — the resume has started it again under a new token;
 //   - the script runs in a background subshell with its output in
 //     <token>.log, not on the session: when the connection drops, sshd
-//     closes the session's pipes and nothing of the run writes to them;
-//     tail streams the log back while the run lasts;
-//   - the subshell writes <token>.rc when the script ends, whether or not
-//     anyone still listens, and it survives the TERM of a timeout to
-//     record the killed script's code;
+//     closes the session's pipes and nothing of the run writes to them.
+//     Without a terminal the log is sent back once the run has ended,
+//     and a run that lasts is followed from a session of its own
+//     (quietTail); on a terminal tail streams it back while the run
+//     lasts;
+//   - <token>.rc is written when the script ends, whether or not anyone
+//     still listens, by the wrapper (on a terminal, by a subshell of its
+//     own), which survives the TERM of a timeout to record the killed
+//     script's code;
 //   - the wrapper exits with the script's code;
 //   - the markers and the log are created under umask 077 (0600): the log
 //     holds the run's raw output, secrets unmasked. The script itself
@@ -203,12 +207,14 @@ umask 077
 	fmt.Fprintf(&b, `printf '%%15s\n' '' > "$f.rc" || %s`+"\n", failWith(nonce, trailerMarkerDir))
 	fmt.Fprintf(&b, "set -C\nif ! printf '%%s %%d\\n' \"$g\" %d 2>/dev/null > \"$f.started\"; then [ ! -e \"$f.started\" ] || %s; %s; fi\nset +C\n",
 		now, failWith(nonce, trailerSettled), failWith(nonce, trailerMarkerDir))
-	b.WriteString("(\ntrap : TERM\n")
-	if spec.TTY {
-		// A dropped connection hangs the terminal up: the run goes on, as
-		// it does without one.
-		b.WriteString("trap '' HUP\n")
+	if !spec.TTY {
+		b.WriteString(quietTail(open, rest))
+		return b.String()
 	}
+	b.WriteString("(\ntrap : TERM\n")
+	// A dropped connection hangs the terminal up: the run goes on, as it
+	// does without one.
+	b.WriteString("trap '' HUP\n")
 	b.WriteString(`( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1
 rc=$?
 printf '%-15s\n' "$rc" 1<> "$f.rc"
@@ -216,13 +222,13 @@ exit "$rc"
 ) ` + open + " >/dev/null 2>&1 &\n")
 	b.WriteString(rest)
 	b.WriteString("p=$!\n" + forwardTerm)
-	// tail exits once the run's subshell is gone and the log drained. It
-	// notices the end by polling the pid every -s: 2 ms keeps a step's
-	// overhead small (18 ms in all against 29 ms with 10 ms) for about
-	// 0.3% of a core while a command runs. A tail without --pid (busybox)
-	// fails at once with 1, and the log is printed whole at the end.
-	// LC_ALL=C spares it loading the locale (a millisecond and more per
-	// step); it copies bytes and its own messages go to /dev/null.
+	// On a terminal the output is streamed as it comes (a prompt must show
+	// before its answer): tail exits once the run's subshell is gone and
+	// the log drained. It notices the end by polling the pid every -s:
+	// 2 ms keeps a step's overhead small for about 0.3% of a core while a
+	// command runs. A tail without --pid (busybox) fails at once with 1,
+	// and the log is printed whole at the end. LC_ALL=C spares it loading
+	// the locale; it copies bytes and its own messages go to /dev/null.
 	b.WriteString(`LC_ALL=C tail -n +1 -s 0.002 -f --pid="$p" "$f.log" 2>/dev/null &
 t=$!
 while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
@@ -231,6 +237,49 @@ while :; do wait "$t"; ts=$?; kill -0 "$t" 2>/dev/null || break; done
 exit "$rc"
 `)
 	return b.String()
+}
+
+// quietTail is the end of a wrapper without a terminal: the script runs
+// in a subshell with its output in the log, and the wrapper itself waits
+// for it, records its code in .rc, and only then prints the log (nothing
+// when it is empty: most steps print nothing). Every process a step
+// starts costs a host a fork and an exec, several milliseconds each where
+// a hundred hosts share a machine (BENCHMARKS.md, "One hundred hosts"):
+// a step is the wrapper's sh, the subshell and the command, without a
+// `tail` streaming the log nor a second subshell writing the code. A run
+// that lasts is streamed all the same, from a session of its own
+// (follow.go), and its output then comes twice: Exec passes on the
+// wrapper's copy only past what the follower showed.
+//
+// The wrapper outlives a lost connection as the run does: it writes
+// nothing to its stdout before the .rc, so the closed session's pipe
+// cannot end it first (only the cat after it dies of that), and it
+// survives the TERM of a stop, which forwardTerm passes on to the group
+// while ignoring it, to record the killed script's code.
+func quietTail(open, rest string) string {
+	return `( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1 ` + open + " &\n" + rest +
+		"p=$!\n" + forwardTerm + `while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
+printf '%-15s\n' "$rc" 1<> "$f.rc"
+[ ! -s "$f.log" ] || cat "$f.log"
+exit "$rc"
+`
+}
+
+// followScript streams the log of the run token from its start while its
+// wrapper, the group leader .started names, lives: a session of its own
+// runs it for a run that lasts (follow.go). A run not started, or claimed
+// by a resume ("-"), has nothing to follow. tail polls the wrapper's pid
+// every 50 ms: the follower may end a little after the run, which is
+// harmless, its output is no longer passed on by then.
+func followScript(markerDir, token string) string {
+	dir, base := markerBase(markerDir, token)
+	return fmt.Sprintf(`d=%s
+f=%s
+p=
+[ ! -f "$f.started" ] || read p t < "$f.started"
+case $p in ''|*[!0-9]*) exit 0 ;; esac
+LC_ALL=C exec tail -c +1 -s 0.05 -f --pid="$p" "$f.log" 2>/dev/null
+`, dir, base)
 }
 
 // MarkerRetention is how long the marker files of a run are kept on a

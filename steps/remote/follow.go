@@ -1,0 +1,163 @@
+package remote
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// followAfter is how long a run without a terminal may last before its
+// output is streamed from a session of its own (followScript). Its
+// wrapper sends the log only once the run has ended (quietTail), which
+// spares the host a tail process on every step; an operator watching a
+// step that lasts sees its lines this much after they are written, at
+// the most, and the follower costs that host one session.
+const followAfter = 300 * time.Millisecond
+
+// runOutput is where the log of a run without a terminal goes on its way
+// to the caller, from two copies of one append-only file: the follower's
+// stream of it while the run lasts, and the wrapper's whole copy after
+// it. The follower's bytes are passed on until the wrapper's copy begins;
+// from then on only the wrapper's are, past the length the follower
+// showed, which the log's start held (it only grows). Nothing shows
+// twice, and nothing is missed: the wrapper's copy is the whole log.
+//
+// Write takes the wrapper's copy (after trailerWriter has taken its
+// trailers out); follower returns the writer for the follower's stream.
+// Safe for both at once.
+type runOutput struct {
+	mu     sync.Mutex
+	w      io.Writer
+	first  func() // called once, at the first byte passed on (a crash point)
+	shown  int64  // bytes the follower passed on
+	inband bool   // the wrapper's copy began: the follower's is dropped
+	skip   int64  // bytes of the wrapper's copy still to drop
+	sealed bool   // the follower was stopped: its late bytes are dropped
+}
+
+func newRunOutput(w io.Writer, first func()) *runOutput {
+	return &runOutput{w: w, first: first}
+}
+
+// Write implements io.Writer for the wrapper's copy of the log.
+func (o *runOutput) Write(p []byte) (int, error) {
+	n := len(p)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.inband {
+		o.inband, o.skip = true, o.shown
+	}
+	if o.skip > 0 {
+		k := min(o.skip, int64(len(p)))
+		p, o.skip = p[k:], o.skip-k
+	}
+	if err := o.pass(p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// follower is the writer of the follower's stream.
+func (o *runOutput) follower() io.Writer { return followerWriter{o} }
+
+type followerWriter struct{ o *runOutput }
+
+func (f followerWriter) Write(p []byte) (int, error) {
+	o := f.o
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.inband || o.sealed {
+		return len(p), nil
+	}
+	if err := o.pass(p); err != nil {
+		return 0, err
+	}
+	o.shown += int64(len(p))
+	return len(p), nil
+}
+
+// pass writes p on; the caller holds mu.
+func (o *runOutput) pass(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if o.first != nil {
+		f := o.first
+		o.first = nil
+		f()
+	}
+	_, err := o.w.Write(p)
+	return err
+}
+
+// seal drops whatever the follower still sends.
+func (o *runOutput) seal() {
+	o.mu.Lock()
+	o.sealed = true
+	o.mu.Unlock()
+}
+
+// runOutputs makes the writers a run's stdout goes through: trailers
+// taken out, then, for a run with markers and without a terminal, the
+// merge of the wrapper's copy of its log with the follower's (ro, nil
+// otherwise).
+func runOutputs(spec ExecSpec, nonce string) (ro *runOutput, out *trailerWriter) {
+	sink := orDiscard(spec.Stdout)
+	if spec.Token != "" && !spec.TTY {
+		ro = newRunOutput(sink, func() { Hit(PointExecOutput) })
+		sink = ro
+	}
+	out = newTrailerWriter(sink, nonce)
+	switch {
+	case spec.Token == "":
+		out.header = true // plainScript names its process group first
+	case spec.TTY:
+		out.first = func() { Hit(PointExecOutput) }
+	}
+	return ro, out
+}
+
+// follow streams the log of run token on cl into o from a session of its
+// own if the run lasts followAfter. The returned stop ends that (the
+// caller calls it once the run has ended, or been given up, before it
+// reads what o wrote): nothing the follower sends is passed on after it.
+// A follower that cannot start (no session to be had) only means the
+// output comes at the end.
+func (c *sshConn) follow(cl *ssh.Client, token string, o *runOutput) (stop func()) {
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-quit:
+			return
+		case <-time.After(followAfter):
+		}
+		sess, err := cl.NewSession()
+		if err != nil {
+			return
+		}
+		defer sess.Close()
+		sess.Stdout = o.follower()
+		sess.Stdin = wholeOrNothing(followScript(c.cfg.MarkerDir, token))
+		if err := sess.Start(remoteCommand); err != nil {
+			return
+		}
+		ended := make(chan struct{})
+		go func() {
+			_ = sess.Wait()
+			close(ended)
+		}()
+		select {
+		case <-quit:
+		case <-ended:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.seal()
+			close(quit)
+		})
+	}
+}
