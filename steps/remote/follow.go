@@ -1,19 +1,21 @@
 package remote
 
 import (
+	"context"
+	"errors"
 	"io"
+	"path"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/pkg/sftp"
 )
 
 // followAfter is how long a run without a terminal may last before its
-// output is streamed from a session of its own (followScript). Its
-// wrapper sends the log only once the run has ended (quietTail), which
-// spares the host a tail process on every step; an operator watching a
-// step that lasts sees its lines this much after they are written, at
-// the most, and the follower costs that host one session.
+// log is followed (follow). Its wrapper sends the log only once the run
+// has ended (quietTail), which spares the host a tail process on every
+// step; an operator watching a step that lasts sees its first lines this
+// much after they are written, at the most.
 const followAfter = 300 * time.Millisecond
 
 // runOutput is where the log of a run without a terminal goes on its way
@@ -119,38 +121,67 @@ func runOutputs(spec ExecSpec, nonce string) (ro *runOutput, out *trailerWriter)
 	return ro, out
 }
 
-// follow streams the log of run token on cl into o from a session of its
-// own if the run lasts followAfter. The returned stop ends that (the
-// caller calls it once the run has ended, or been given up, before it
-// reads what o wrote): nothing the follower sends is passed on after it.
-// A follower that cannot start (no session to be had) only means the
-// output comes at the end.
-func (c *sshConn) follow(cl *ssh.Client, token string, o *runOutput) (stop func()) {
+// followPoll bounds how long the follower waits before it reads the log
+// again after finding nothing new: the most a line of a lasting run
+// shows after the host wrote it, beyond followAfter.
+const followPoll = 200 * time.Millisecond
+
+// follow streams the log of run token into o, once the run has lasted
+// followAfter, by reading it through the connection's SFTP session:
+// no session and no process of its own on the host (sshd counts no
+// command session for it, and the host forks nothing). The returned
+// stop ends that; the caller calls it once the run has ended, or been
+// given up, before it reads what o wrote: nothing the follower reads is
+// passed on after it. A follower that cannot read the log (no SFTP on
+// the host, a log of another user) only means the output comes at the
+// end.
+func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOutput) (stop func()) {
 	quit := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		select {
 		case <-quit:
 			return
 		case <-time.After(followAfter):
 		}
-		sess, err := cl.NewSession()
+		sc, err := c.sftpOn(ctx, cl)
 		if err != nil {
 			return
 		}
-		defer sess.Close()
-		sess.Stdout = o.follower()
-		sess.Stdin = wholeOrNothing(followScript(c.cfg.MarkerDir, token))
-		if err := sess.Start(remoteCommand); err != nil {
-			return
-		}
-		ended := make(chan struct{})
-		go func() {
-			_ = sess.Wait()
-			close(ended)
+		p := path.Join(sftpMarkerDir(c.cfg.MarkerDir), token+".log")
+		var (
+			f   *sftp.File
+			off int64
+			buf = make([]byte, 32<<10)
+		)
+		defer func() {
+			if f != nil {
+				_ = f.Close()
+			}
 		}()
-		select {
-		case <-quit:
-		case <-ended:
+		for {
+			if f == nil {
+				f, _ = sc.Open(p) // not there yet: the wrapper has not begun
+			}
+			if f != nil {
+				n, err := f.ReadAt(buf, off)
+				if n > 0 {
+					if _, werr := o.follower().Write(buf[:n]); werr != nil {
+						return
+					}
+					off += int64(n)
+					continue
+				}
+				if err != nil && !errors.Is(err, io.EOF) {
+					return
+				}
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(followPoll):
+			}
 		}
 	}()
 	var once sync.Once

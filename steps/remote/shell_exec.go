@@ -67,7 +67,7 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 		Hit(PointExecStart)
 	}
 	if ro != nil {
-		defer c.follow(cl.ssh, spec.Token, ro)()
+		defer c.follow(ctx, cl, spec.Token, ro)()
 	}
 	var res shellResult
 	select {

@@ -107,7 +107,7 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		Hit(PointExecStart)
 	}
 	if ro != nil {
-		defer c.follow(cl.ssh, spec.Token, ro)()
+		defer c.follow(ctx, cl, spec.Token, ro)()
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()

@@ -397,13 +397,29 @@ func TestKeepaliveClosesASilentConnection(t *testing.T) {
 // host still has all of it.
 func TestDropMidOutput(t *testing.T) {
 	srv := remotetest.NewServer(t, remotetest.Options{})
-	c := connect(t, testPool(t, srv, remote.PoolOptions{}), hostConfig(srv))
+	cfg := hostConfig(srv)
+	// Absolute: this server's SFTP, which streams the log of a run that
+	// lasts, does not start in the home directory as sshd's does.
+	cfg.MarkerDir = filepath.Join(srv.Home, ".runbook", "runs")
+	c := connect(t, testPool(t, srv, remote.PoolOptions{}), cfg)
 	token := "r2:chatty:1:pre1"
 	dir := t.TempDir()
-	srv.DropStdoutAfter(1000)
 	script := fmt.Sprintf("i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; while [ ! -e %s/go ]; do sleep 0.02; done; exit 6", dir)
-	_, err := c.Exec(context.Background(), remote.ExecSpec{Token: token, Script: script})
-	if !errors.Is(err, remote.ErrInDoubt) {
+	var streamed syncBuffer
+	res := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(context.Background(), remote.ExecSpec{Token: token, Script: script, Stdout: &streamed})
+		res <- err
+	}()
+	// The run's output streams while it waits for go: the connection
+	// drops in the middle of it.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(streamed.String(), "line 0\n"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no output streamed in 30 s: %q", streamed.String())
+		}
+	}
+	srv.DropConnections()
+	if err := <-res; !errors.Is(err, remote.ErrInDoubt) {
 		t.Fatalf("Exec: %v, want ErrInDoubt", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {

@@ -109,8 +109,8 @@ func TestSSHDStderrAfterStdout(t *testing.T) {
 	}
 }
 
-// A run without a terminal that lasts is streamed from a session of its
-// own while it runs, and its wrapper sends the whole log again at the
+// A run without a terminal that lasts is streamed while it runs (its log
+// read through SFTP), and its wrapper sends the whole log again at the
 // end: every line shows once, in order, the last without a line break
 // included, and the first before the run ends.
 func TestSSHDLastingRunShowsEachLineOnce(t *testing.T) {
@@ -133,6 +133,11 @@ func TestSSHDLastingRunShowsEachLineOnce(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || !strings.HasPrefix(string(out.buf), "done ") {
 		t.Fatalf("output lines %q and %q after them, want %q and the end line", got, out.buf, want)
+	}
+	// Followed through the connection's SFTP session: the host shell
+	// stays the only command session.
+	if n := commandSessions(h); n != 1 {
+		t.Errorf("%d command sessions, want 1 (the host shell)", n)
 	}
 	first, _ := out.line("line 1")
 	end := printedAt(t, stampedLine{text: string(out.buf)})

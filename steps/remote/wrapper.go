@@ -164,7 +164,7 @@ exit "$rc"
 //     <token>.log, not on the session: when the connection drops, sshd
 //     closes the session's pipes and nothing of the run writes to them.
 //     Without a terminal the log is sent back once the run has ended,
-//     and a run that lasts is followed from a session of its own
+//     and the log of a run that lasts is followed through SFTP
 //     (quietTail); on a terminal tail streams it back while the run
 //     lasts;
 //   - <token>.rc is written when the script ends, whether or not anyone
@@ -247,9 +247,9 @@ exit "$rc"
 // a hundred hosts share a machine (BENCHMARKS.md, "One hundred hosts"):
 // a step is the wrapper's sh, the subshell and the command, without a
 // `tail` streaming the log nor a second subshell writing the code. A run
-// that lasts is streamed all the same, from a session of its own
-// (follow.go), and its output then comes twice: Exec passes on the
-// wrapper's copy only past what the follower showed.
+// that lasts is streamed all the same, its log read through SFTP while
+// it runs (follow.go), and its output then comes twice: Exec passes on
+// the wrapper's copy only past what the follower showed.
 //
 // The wrapper outlives a lost connection as the run does: it writes
 // nothing to its stdout before the .rc, so the closed session's pipe
@@ -263,23 +263,6 @@ printf '%-15s\n' "$rc" 1<> "$f.rc"
 [ ! -s "$f.log" ] || cat "$f.log"
 exit "$rc"
 `
-}
-
-// followScript streams the log of the run token from its start while its
-// wrapper, the group leader .started names, lives: a session of its own
-// runs it for a run that lasts (follow.go). A run not started, or claimed
-// by a resume ("-"), has nothing to follow. tail polls the wrapper's pid
-// every 50 ms: the follower may end a little after the run, which is
-// harmless, its output is no longer passed on by then.
-func followScript(markerDir, token string) string {
-	dir, base := markerBase(markerDir, token)
-	return fmt.Sprintf(`d=%s
-f=%s
-p=
-[ ! -f "$f.started" ] || read p t < "$f.started"
-case $p in ''|*[!0-9]*) exit 0 ;; esac
-LC_ALL=C exec tail -c +1 -s 0.05 -f --pid="$p" "$f.log" 2>/dev/null
-`, dir, base)
 }
 
 // MarkerRetention is how long the marker files of a run are kept on a

@@ -238,10 +238,8 @@ func (s *Server) Handshakes() int { return int(s.handshakes.Load()) }
 // SFTP session is closed once the client has sent n bytes on it.
 func (s *Server) DropSFTPAfter(n int64) { s.dropSFTP.Store(n) }
 
-// DropStdoutAfter arms a one-shot fault: once n bytes of exec stdout have
-// been sent, counted over every session started from now on (a run's
-// output may come on a session of its own: the follower of a run that
-// lasts), the connection that sent the last of them is closed.
+// DropStdoutAfter arms a one-shot fault: the connection of the next exec
+// is closed once n bytes of its stdout have been sent.
 func (s *Server) DropStdoutAfter(n int64) { s.dropStdout.Store(n) }
 
 // DropConnections closes every open connection at once, as a network

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,8 +95,8 @@ func (s *Server) startCommand(nc net.Conn, ch ssh.Channel, command string) (*exe
 	// wrapper's `kill 0` must never reach the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var out io.Writer = ch
-	if s.dropStdout.Load() > 0 {
-		out = &dropWriter{w: ch, left: &s.dropStdout, conn: nc}
+	if n := s.dropStdout.Swap(0); n > 0 {
+		out = &dropWriter{w: ch, left: n, conn: nc}
 	}
 	cmd.Stdout = out
 	cmd.Stderr = ch.Stderr()
@@ -161,26 +160,19 @@ func (s *Server) serveSFTP(nc net.Conn, ch ssh.Channel) {
 // dropWriter closes the connection once left bytes went through.
 type dropWriter struct {
 	w    io.Writer
-	left *atomic.Int64 // the server's: shared by every session armed
+	left int64
 	conn net.Conn
 }
 
 func (d *dropWriter) Write(p []byte) (int, error) {
-	for {
-		left := d.left.Load()
-		switch {
-		case left <= 0: // fired already, by another session
-			return d.w.Write(p)
-		case int64(len(p)) < left:
-			if d.left.CompareAndSwap(left, left-int64(len(p))) {
-				return d.w.Write(p)
-			}
-		case d.left.CompareAndSwap(left, 0):
-			n, _ := d.w.Write(p[:left])
-			d.conn.Close()
-			return n, io.ErrClosedPipe
-		}
+	if int64(len(p)) >= d.left {
+		n, _ := d.w.Write(p[:d.left])
+		d.left = 0
+		d.conn.Close()
+		return n, io.ErrClosedPipe
 	}
+	d.left -= int64(len(p))
+	return d.w.Write(p)
 }
 
 // dropReader closes the connection once the client sent left bytes.
