@@ -41,7 +41,11 @@ func (tm *tmux) run(dir, shell string) {
 	// The trap keeps the wrapper shell alive through the Ctrl-C meant for
 	// runbook (a trap, unlike an ignore, is not inherited by the child).
 	script := "trap : INT; cd " + dir + " && " + shell + "; echo EXIT=$?; sleep 600"
-	tm.cmd("new-session", "-d", "-s", "t", "-x", "160", "-y", "50", "-e", "NO_COLOR=1", "sh", "-c", script)
+	// exit-empty off: a test that kills the session to run another must
+	// not find the server on its way out (tmux: "server exited
+	// unexpectedly"), as the empty server exits by default.
+	tm.cmd("new-session", "-d", "-s", "t", "-x", "160", "-y", "50", "-e", "NO_COLOR=1", "sh", "-c", script,
+		";", "set-option", "-g", "exit-empty", "off")
 }
 
 func (tm *tmux) screen() string {
