@@ -137,9 +137,7 @@ const followPoll = 200 * time.Millisecond
 // end.
 func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOutput) (stop func()) {
 	quit := make(chan struct{})
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
 		select {
 		case <-quit:
 			return
@@ -161,6 +159,11 @@ func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOu
 			}
 		}()
 		for {
+			select {
+			case <-quit: // the run ended: the wrapper's copy has the rest
+				return
+			default:
+			}
 			if f == nil {
 				f, _ = sc.Open(p) // not there yet: the wrapper has not begun
 			}

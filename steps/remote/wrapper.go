@@ -144,10 +144,13 @@ const groupVar = "g=${1:-$$}\nset --\n"
 const forwardTerm = `trap 'trap "" TERM; kill -TERM 0 2>/dev/null' TERM
 `
 
-// waitLoop waits for $p and keeps its status in rc: wait returns early when
+// waitRun waits for $p and keeps its status in rc: wait returns early when
 // a trap runs, so it loops until the child is really gone.
-const waitLoop = `while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
-exit "$rc"
+const waitRun = `while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
+`
+
+// waitLoop waits for $p and exits with its status.
+const waitLoop = waitRun + `exit "$rc"
 `
 
 // detachedScript runs the user's script with markers (DESIGN "Resume
@@ -231,8 +234,7 @@ exit "$rc"
 	// the locale; it copies bytes and its own messages go to /dev/null.
 	b.WriteString(`LC_ALL=C tail -n +1 -s 0.002 -f --pid="$p" "$f.log" 2>/dev/null &
 t=$!
-while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
-while :; do wait "$t"; ts=$?; kill -0 "$t" 2>/dev/null || break; done
+` + waitRun + `while :; do wait "$t"; ts=$?; kill -0 "$t" 2>/dev/null || break; done
 [ "$ts" != 1 ] || cat "$f.log"
 exit "$rc"
 `)
@@ -258,8 +260,7 @@ exit "$rc"
 // while ignoring it, to record the killed script's code.
 func quietTail(open, rest string) string {
 	return `( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1 ` + open + " &\n" + rest +
-		"p=$!\n" + forwardTerm + `while :; do wait "$p"; rc=$?; kill -0 "$p" 2>/dev/null || break; done
-printf '%-15s\n' "$rc" 1<> "$f.rc"
+		"p=$!\n" + forwardTerm + waitRun + `printf '%-15s\n' "$rc" 1<> "$f.rc"
 [ ! -s "$f.log" ] || cat "$f.log"
 exit "$rc"
 `
