@@ -24,7 +24,9 @@ func TestSFTPMarkerDir(t *testing.T) {
 }
 
 // A step's markers go through the SFTP channel of a real sshd, and a
-// forget that finds nothing there says so, for the shell to look instead.
+// forget that finds nothing there says so, for the shell to look instead
+// — until SFTP has been seen to reach the shell's markers: then a run
+// without markers there (an upload's) has none, and no shell is asked.
 func TestForgetMarkersThroughSFTP(t *testing.T) {
 	c, runs := realSSHD(t)
 	ctx := context.Background()
@@ -40,17 +42,42 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !forgetSFTP(sc, runs, token) {
-		t.Fatal("forgetSFTP found no markers")
+	// Before SFTP has been seen to reach them, a run without markers
+	// there is asked of the shell too (a chrooted SFTP sees another tree).
+	if err := c.ForgetMarkers(ctx, "r1:upload:2:sshd"); err != nil {
+		t.Fatalf("ForgetMarkers of a run without markers: %v", err)
+	}
+	if n := c.shellForgets.Load(); n != 1 {
+		t.Fatalf("%d forgets asked the shell before SFTP was seen to reach the markers, want 1", n)
+	}
+	if got := forgetSFTP(sc, runs, token); got != forgotSome {
+		t.Fatalf("forgetSFTP = %v, want forgotSome", got)
 	}
 	if left, _ := filepath.Glob(filepath.Join(runs, "*")); len(left) != 0 {
 		t.Errorf("markers left after forgetSFTP: %v", left)
 	}
-	if forgetSFTP(sc, runs, token) {
-		t.Error("forgetSFTP reported markers that were already gone")
+	if got := forgetSFTP(sc, runs, token); got != forgotNone {
+		t.Errorf("forgetSFTP of markers already gone = %v, want forgotNone", got)
 	}
-	if err := c.ForgetMarkers(ctx, token); err != nil {
-		t.Errorf("ForgetMarkers of forgotten markers: %v", err)
+	// The same through ForgetMarkers, which then knows SFTP sees the
+	// shell's markers: a run without markers costs no shell.
+	const token2 = "r1:run:3:sshd"
+	if code, err := c.Exec(ctx, ExecSpec{Script: "true", Token: token2}); err != nil || code != 0 {
+		t.Fatalf("Exec: %d %v", code, err)
+	}
+	if err := c.ForgetMarkers(ctx, token2); err != nil {
+		t.Fatalf("ForgetMarkers: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(runs, "*")); len(left) != 0 {
+		t.Errorf("markers left after ForgetMarkers: %v", left)
+	}
+	for _, tok := range []string{token, "r1:activate:4:sshd"} {
+		if err := c.ForgetMarkers(ctx, tok); err != nil {
+			t.Errorf("ForgetMarkers(%s) without markers: %v", tok, err)
+		}
+	}
+	if n := c.shellForgets.Load(); n != 1 {
+		t.Errorf("%d forgets asked the shell, want still 1: SFTP was seen to reach the markers", n)
 	}
 }
 

@@ -91,6 +91,11 @@ type client struct {
 	// sftpOpening: readySFTP has started opening it in the background,
 	// which it does once per connection, answered or not.
 	sftpOpening bool
+	// sftpSeesMarkers: a removal through SFTP found a run's markers, which
+	// the host's shell wrote. Its SFTP sees the shell's tree (no chroot),
+	// so a run without markers there has none: ForgetMarkers need not ask
+	// the shell too (see forgetSFTP).
+	sftpSeesMarkers atomic.Bool
 	// agent answers the agent channels of a relay's copy jobs on this
 	// connection (agentfwd.go), set up on first use.
 	agentOnce sync.Once

@@ -75,14 +75,14 @@ func openSFTP(ctx context.Context, cl *client, name string, timeout time.Duratio
 // otherwise starts opening it in the background and returns nil: callers
 // that have another way (a shell session) take it this time rather than
 // wait for the subsystem, and find it ready the next time.
-func (c *sshConn) readySFTP(ctx context.Context) *sftp.Client {
+func (c *sshConn) readySFTP(ctx context.Context) (*sftp.Client, *client) {
 	cl, err := c.pool.client(ctx, c.cfg, 0)
 	if err != nil || !cl.sftpMu.TryLock() {
-		return nil
+		return nil, nil
 	}
 	defer cl.sftpMu.Unlock()
 	if cl.sftp != nil {
-		return cl.sftp
+		return cl.sftp, cl
 	}
 	if cl.sftpErr == nil && !cl.sftpOpening {
 		cl.sftpOpening = true
@@ -90,5 +90,5 @@ func (c *sshConn) readySFTP(ctx context.Context) *sftp.Client {
 		// and a redial then would be a connection nobody closes.
 		go func() { _, _ = c.sftpOn(context.Background(), cl) }()
 	}
-	return nil
+	return nil, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -24,6 +25,10 @@ import (
 type sshConn struct {
 	pool *Pool
 	cfg  HostConfig
+
+	// shellForgets counts the forgets that asked the host's shell: what
+	// the tests of ForgetMarkers look at.
+	shellForgets atomic.Int32
 }
 
 // killGrace is how long a timed-out command has to end after TERM before
@@ -463,39 +468,63 @@ func (c *sshConn) ForgetMarkers(ctx context.Context, token string) error {
 	// channel when the host has one open: three removals cost well under
 	// a millisecond, a shell session about eight. It is never waited for:
 	// the first forget on a connection starts it in the background.
-	if sc := c.readySFTP(ctx); sc != nil && forgetSFTP(sc, c.cfg.MarkerDir, token) {
-		return nil
+	if sc, cl := c.readySFTP(ctx); sc != nil {
+		switch forgetSFTP(sc, c.cfg.MarkerDir, token) {
+		case forgotSome:
+			cl.sftpSeesMarkers.Store(true)
+			return nil
+		case forgotNone:
+			// Steps that run no command (an upload, an activate) have
+			// no markers: once SFTP has been seen to reach the shell's
+			// markers, that is the answer, and no shell is asked.
+			if cl.sftpSeesMarkers.Load() {
+				return nil
+			}
+		}
 	}
+	c.shellForgets.Add(1)
 	if _, _, err := c.run(ctx, forgetScript(c.cfg.MarkerDir, token)); err != nil {
 		return fmt.Errorf("remove run markers on %s: %w", c.name(), err)
 	}
 	return nil
 }
 
-// forgetSFTP removes a run's markers through SFTP and reports whether it
-// did. It says no when none of them was there, so that the shell looks
-// too: a chrooted SFTP, say, sees another tree than a session's $HOME.
-func forgetSFTP(sc *sftp.Client, markerDir, token string) bool {
+// forgetSFTP removes a run's markers through SFTP and says what it
+// found: forgotSome when it removed any, forgotNone when none was there,
+// forgotFailed when a removal failed. For forgotNone the shell may have
+// to look too: a chrooted SFTP, say, sees another tree than a session's
+// $HOME, unless this connection's SFTP has already been seen to reach
+// the shell's markers (client.sftpSeesMarkers).
+func forgetSFTP(sc *sftp.Client, markerDir, token string) forgot {
 	dir := sftpMarkerDir(markerDir)
 	exts := []string{".rc", ".started", ".log", ".stopped"}
-	// Sent together: one round trip, not three.
+	// Sent together: one round trip, not four.
 	errs := make([]error, len(exts))
 	var wg sync.WaitGroup
 	for i, ext := range exts {
 		wg.Go(func() { errs[i] = sc.Remove(path.Join(dir, token+ext)) })
 	}
 	wg.Wait()
-	found := false
+	res := forgotNone
 	for _, err := range errs {
 		switch {
 		case err == nil:
-			found = true
+			res = forgotSome
 		case !errors.Is(err, fs.ErrNotExist):
-			return false
+			return forgotFailed
 		}
 	}
-	return found
+	return res
 }
+
+// forgot is what forgetSFTP found.
+type forgot int
+
+const (
+	forgotFailed forgot = iota
+	forgotNone
+	forgotSome
+)
 
 // sftpMarkerDir is markerDir as an SFTP path: SFTP paths that are not
 // absolute start at the user's home, as a session's do.
