@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
-	"github.com/runbook-dev/runbook/steps/remote"
 )
 
 // The environment lock on one host, in its deploy_dir (layout.go names
@@ -29,23 +27,30 @@ const (
 
 func (l layout) lockPath() string { return l.path(lockDir) }
 
-// writeOwnerScript writes $LOCK_OWNER to $LOCK_DIR/owner through a
-// temporary name; with $LOCK_NEW it makes $LOCK_DIR first (which must not
-// exist). The owner reaches it in the environment, never in argv.
-const writeOwnerScript = `umask 077
-if [ -n "$LOCK_NEW" ]; then mkdir "$LOCK_DIR" || exit 3; fi
-printf '%s' "$LOCK_OWNER" > "$LOCK_DIR/owner.tmp" && mv -f "$LOCK_DIR/owner.tmp" "$LOCK_DIR/owner"`
-
+// writeOwner writes the lock's owner file in dir, through SFTP: no
+// process starts on the host (the lock is taken on every host at the
+// start of a release). With create it makes dir first, which must not
+// exist, and writes the owner straight into it: nobody looks in the
+// directory before it is renamed into place. Otherwise the owner file of
+// an existing lock is replaced through a temporary name.
 func (l layout) writeOwner(ctx context.Context, dir string, o runbook.EnvLockOwner, create bool) error {
-	env := map[string]string{"LOCK_DIR": dir, "LOCK_OWNER": runbook.FormatOwner(o)}
-	if create {
-		env["LOCK_NEW"] = "1"
-	}
-	var out strings.Builder
-	code, err := l.conn.Exec(ctx, remote.ExecSpec{Script: writeOwnerScript, Env: env, Stdout: &out, Stderr: &out, Timeout: time.Minute})
-	if err == nil && code != 0 {
-		err = fmt.Errorf("exit %d: %s", code, strings.TrimSpace(out.String()))
-	}
+	owner := []byte(runbook.FormatOwner(o))
+	err := func() error {
+		if create {
+			if err := l.conn.Mkdir(ctx, dir); err != nil {
+				return err
+			}
+			return l.conn.WriteFile(ctx, path.Join(dir, lockOwner), owner)
+		}
+		tmp := path.Join(dir, lockOwner+".tmp")
+		if err := l.conn.Remove(ctx, tmp); err != nil {
+			return err
+		}
+		if err := l.conn.WriteFile(ctx, tmp, owner); err != nil {
+			return err
+		}
+		return l.conn.Rename(ctx, tmp, path.Join(dir, lockOwner))
+	}()
 	if err != nil {
 		return fmt.Errorf("write the owner of the environment lock %s on %s: %w", dir, l.host, err)
 	}

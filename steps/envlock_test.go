@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
 
 func lockOwnerOf(store, machine string, release int64) runbook.EnvLockOwner {
@@ -127,5 +128,45 @@ func TestEnvLockWithoutOwner(t *testing.T) {
 	var le *runbook.EnvLockedError
 	if !errors.As(err, &le) || !le.Unknown {
 		t.Fatalf("LockHost over a lock without owner = %v", err)
+	}
+}
+
+// TestEnvLockStartsNoProcess: the lock is taken on every host as a
+// release begins, so it goes through SFTP alone, and a host whose
+// sessions can run nothing but SFTP (ForceCommand internal-sftp) is
+// locked, taken again and given back all the same, the owner file
+// readable by its user alone.
+func TestEnvLockStartsNoProcess(t *testing.T) {
+	dir := t.TempDir()
+	h := sshdtest.Start(t, sshdtest.Options{ExtraConfig: []string{"ForceCommand internal-sftp"}})
+	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("    user: %s\n    auth: {key_file: %s}\n", h.User, h.ClientKey)
+	d := newDeployHost(t, dir, env, fmt.Sprintf("{name: h1, address: %q, deploy_dir: %s}", h.Addr, h.DeployDir))
+	ctx := context.Background()
+	a := lockOwnerOf("store-a", "laptop-a", 7)
+	if err := d.e.LockHost(ctx, d.h, a); err != nil {
+		t.Fatalf("LockHost: %v", err)
+	}
+	owner := filepath.Join(h.DeployDir, ".runbook-lock", "owner")
+	if fi, err := os.Stat(owner); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the owner file: %v, %v; want mode 0600", fi, err)
+	}
+	handover := lockOwnerOf("store-a", "laptop-c", 7)
+	if err := d.e.LockHost(ctx, d.h, handover); err != nil {
+		t.Fatalf("the same release from another machine: %v", err)
+	}
+	if got, err := d.e.HostLock(ctx, d.h); err != nil || got == nil || *got != handover {
+		t.Fatalf("HostLock = %+v, %v; want %+v", got, err, handover)
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.DeployDir, ".runbook-lock*", "*.tmp")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if err := d.e.UnlockHost(ctx, d.h, handover); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(h.DeployDir, ".runbook-lock*")); len(left) != 0 {
+		t.Errorf("left behind after UnlockHost: %v", left)
 	}
 }

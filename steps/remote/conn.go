@@ -257,6 +257,13 @@ type Conn interface {
 	// an error wrapping fs.ErrExist when anything exists at p.
 	Mkdir(ctx context.Context, p string) error
 
+	// WriteFile creates the file p with data in it, readable and writable
+	// by the connecting user alone (0600); an error wrapping fs.ErrExist
+	// when anything exists at p, a link included (never followed). It
+	// starts no process on the host. Not synced: for small files whose
+	// loss a crash may cost (the environment lock's owner).
+	WriteFile(ctx context.Context, p string, data []byte) error
+
 	// Remove removes the entry p: a file, a link (not its target) or an
 	// empty directory. Absent is not an error.
 	Remove(ctx context.Context, p string) error

@@ -54,6 +54,19 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 // Mkdir implements Conn.
 func (l *Local) Mkdir(_ context.Context, p string) error { return os.Mkdir(p, 0o755) }
 
+// WriteFile implements Conn.
+func (l *Local) WriteFile(_ context.Context, p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Remove implements Conn.
 func (l *Local) Remove(ctx context.Context, p string) error { return localFS{}.remove(ctx, p) }
 

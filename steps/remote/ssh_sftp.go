@@ -153,6 +153,31 @@ func (c *sshConn) Mkdir(ctx context.Context, p string) error {
 	})
 }
 
+// WriteFile implements Conn: created exclusively (a link there makes
+// it fail, not followed), then made 0600 before anything is written.
+func (c *sshConn) WriteFile(ctx context.Context, p string, data []byte) error {
+	return c.withFS(ctx, func(f *sftpFS) error {
+		file, err := f.sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			if _, lerr := f.sc.Lstat(p); lerr == nil {
+				return fmt.Errorf("create %s on %s: %w", p, c.name(), fs.ErrExist)
+			}
+			return f.explain(err, p)
+		}
+		err = file.Chmod(0o600)
+		if err == nil {
+			_, err = file.Write(data)
+		}
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return f.explain(err, p)
+		}
+		return nil
+	})
+}
+
 // Remove implements Conn.
 func (c *sshConn) Remove(ctx context.Context, p string) error {
 	return c.withFS(ctx, func(f *sftpFS) error { return f.remove(ctx, p) })
