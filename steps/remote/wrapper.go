@@ -181,7 +181,10 @@ const waitLoop = waitRun + `exit "$rc"
 //     without a fork where the host has it;
 //   - with sweep, the first run of a connection also removes, in the
 //     background, the marker files of runs that ended more than
-//     MarkerRetention ago (see sweepScript).
+//     MarkerRetention ago (see sweepScript), unless the marker directory
+//     was swept less than sweepEvery ago or is new: the sweep costs a
+//     host a subshell and two finds, and a night opens a connection to
+//     every host.
 //
 // The markers are written in place, not through a temp file and mv: an
 // exec costs milliseconds on every step, and a reader that catches a
@@ -197,9 +200,14 @@ func detachedScript(spec ExecSpec, markerDir, nonce string, now int64, sweep boo
 [ -n "$o" ] || o=$(umask)
 umask 077
 `)
-	fmt.Fprintf(&b, `[ -d "$d" ] || mkdir -p "$d" || %s`+"\n", failWith(nonce, trailerMarkerDir))
 	if sweep {
-		b.WriteString(sweepScript)
+		// A marker directory made now has nothing to sweep; one swept
+		// within sweepEvery (by the stamp in .swept, on the operator's
+		// clock: it only decides how often) is not swept again.
+		fmt.Fprintf(&b, "if [ -d \"$d\" ]; then\n%selse\nmkdir -p \"$d\" || %s\n%sfi\n",
+			sweepDue(now), failWith(nonce, trailerMarkerDir), stampSwept(now))
+	} else {
+		fmt.Fprintf(&b, `[ -d "$d" ] || mkdir -p "$d" || %s`+"\n", failWith(nonce, trailerMarkerDir))
 	}
 	b.WriteString(cdScript(spec.Dir, nonce))
 	fmt.Fprintf(&b, `: > "$f.log" 2>/dev/null || %s`+"\n", failWith(nonce, trailerMarkerDir))
@@ -271,6 +279,27 @@ exit "$rc"
 // before it committed the outcome): after it they are swept, and Markers
 // no longer takes their absence as proof that a run never started.
 const MarkerRetention = 30 * 24 * time.Hour
+
+// sweepEvery is how often a host's marker directory is swept at most.
+const sweepEvery = 24 * time.Hour
+
+// sweepDue runs sweepScript when the stamp in $d/.swept (the time of the
+// last sweep, in Unix seconds) is older than sweepEvery, or from the
+// future (a clock set back), or missing, and stamps the directory now.
+// Builtins only.
+func sweepDue(now int64) string {
+	return fmt.Sprintf(`s=; [ ! -f "$d/.swept" ] || read s < "$d/.swept" 2>/dev/null
+case $s in ''|*[!0-9]*) s=0 ;; esac
+if [ $((%[1]d - s)) -ge %[2]d ] || [ $((%[1]d - s)) -lt 0 ]; then
+%[3]s%[4]sfi
+unset s
+`, now, int64(sweepEvery/time.Second), stampSwept(now), sweepScript)
+}
+
+// stampSwept records in the marker directory that it was swept at now.
+func stampSwept(now int64) string {
+	return fmt.Sprintf("printf '%%d\\n' %d > \"$d/.swept\" 2>/dev/null\n", now)
+}
 
 // sweepScript removes, in the background and at no cost to the run, the
 // marker files ($d/TOKEN.started, .rc, .log, .stopped) of every run
