@@ -70,7 +70,7 @@ func (e *Executor) checkDeployDir(ctx context.Context, conn remote.Conn, h *runb
 		staged = path.Join(h.DeployDir, releasesDir, n.Version, e.RB.Artifact.Name)
 	}
 	var out bytes.Buffer
-	code, err := conn.Exec(ctx, remote.ExecSpec{Script: deployDirScript(h.DeployDir, staged), Stdout: &out})
+	code, err := conn.Exec(ctx, remote.ExecSpec{Script: deployDirScript(h.DeployDir, staged), Stdout: &out, Look: true})
 	if err != nil {
 		return fmt.Errorf("look at deploy_dir %s on %s: %w", h.DeployDir, h.Name, err)
 	}

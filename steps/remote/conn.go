@@ -70,6 +70,15 @@ type ExecSpec struct {
 	// fails, rather than try the same password until the account locks.
 	// The marker does not reach Stdout. "" answers nothing.
 	SudoPassword string
+
+	// Look says the script only looks at the host: it changes nothing,
+	// ends at once and leaves nothing running (the preflight's checks).
+	// On an SSH host it then runs in a subshell of the connection's host
+	// shell, without a process group of its own (a fork, where a command
+	// costs setsid and sh): a cancelled ctx abandons it rather than stop
+	// it, and its stderr is dropped. Dir, Env, Token, Timeout and TTY
+	// must be unset.
+	Look bool
 }
 
 // MarkerState is what the markers of a token say about a run.

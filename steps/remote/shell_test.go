@@ -210,3 +210,40 @@ func TestSSHDStepStopSparesEarlierSteps(t *testing.T) {
 		t.Errorf("host shell %d after the timeouts, want %d: a stop ended it", after, shell)
 	}
 }
+
+// A script that only looks (the preflight's checks) runs in a subshell of
+// the host shell: the host shell's process group, where every command
+// leads one of its own (setsid sh -s). It gets the script's stdout and
+// exit code all the same, and refuses what it cannot honour.
+func TestSSHDLookRunsInTheHostShell(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	ctx := context.Background()
+	group := func(spec remote.ExecSpec, wantCode int) string {
+		t.Helper()
+		var out syncBuffer
+		spec.Script = "cut -d' ' -f5 /proc/self/stat\nexit " + strconv.Itoa(wantCode)
+		spec.Stdout = &out
+		if code, err := c.Exec(ctx, spec); err != nil || code != wantCode {
+			t.Fatalf("Exec(Look: %v): %d %v", spec.Look, code, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	shell := strconv.Itoa(hostShellPID(t, c))
+	if g := group(remote.ExecSpec{Look: true}, 0); g != shell {
+		t.Errorf("a look ran in process group %s, want the host shell's, %s", g, shell)
+	}
+	if g := group(remote.ExecSpec{Look: true}, 3); g != shell {
+		t.Errorf("the second look ran in process group %s, want the host shell's, %s", g, shell)
+	}
+	if g := group(remote.ExecSpec{}, 0); g == shell || g == "" {
+		t.Errorf("a command ran in process group %q, want one of its own (the host shell's is %s)", g, shell)
+	}
+	if n := commandSessions(h); n != 1 {
+		t.Errorf("%d command sessions, want the host shell's alone", n)
+	}
+	if _, err := c.Exec(ctx, remote.ExecSpec{Look: true, Script: "true", Dir: "/tmp"}); err == nil {
+		t.Error("a look with a Dir ran")
+	}
+}

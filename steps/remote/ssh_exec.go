@@ -47,6 +47,9 @@ func (c *sshConn) name() string { return c.cfg.Name }
 
 // Exec implements Conn.
 func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
+	if spec.Look {
+		return c.look(ctx, spec)
+	}
 	if spec.Token != "" {
 		if err := checkToken(spec.Token); err != nil {
 			return -1, err
@@ -133,6 +136,24 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 		c.pool.discard(c.cfg, cl)
 	}
 	return c.result(ctx, spec, code, err)
+}
+
+// look runs a script that only looks (ExecSpec.Look) as the transport's
+// own scripts run: in a subshell of the host shell where there is one.
+func (c *sshConn) look(ctx context.Context, spec ExecSpec) (int, error) {
+	if spec.Dir != "" || len(spec.Env) > 0 || spec.Token != "" || spec.Timeout != 0 || spec.TTY {
+		return -1, fmt.Errorf("a script that only looks runs without Dir, Env, Token, Timeout or TTY")
+	}
+	out, code, err := c.run(ctx, spec.Script)
+	if err != nil {
+		return -1, err
+	}
+	if spec.Stdout != nil {
+		if _, err := spec.Stdout.Write(out); err != nil {
+			return -1, err
+		}
+	}
+	return code, nil
 }
 
 // result is Exec's result, told apart by why ctx ended, if it did.
