@@ -34,7 +34,7 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 	if code, err := c.Exec(ctx, ExecSpec{Script: "echo hi", Token: token}); err != nil || code != 0 {
 		t.Fatalf("Exec: %d %v", code, err)
 	}
-	marks, _ := filepath.Glob(filepath.Join(runs, "*"))
+	marks, _ := filepath.Glob(filepath.Join(runs, "[^.]*")) // not .swept
 	if len(marks) != 3 {
 		t.Fatalf("markers on the host: %v, want .started, .rc and .log", marks)
 	}
@@ -53,7 +53,7 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 	if got := forgetSFTP(sc, runs, token); got != forgotSome {
 		t.Fatalf("forgetSFTP = %v, want forgotSome", got)
 	}
-	if left, _ := filepath.Glob(filepath.Join(runs, "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(runs, "[^.]*")); len(left) != 0 { // not .swept
 		t.Errorf("markers left after forgetSFTP: %v", left)
 	}
 	if got := forgetSFTP(sc, runs, token); got != forgotNone {
@@ -68,7 +68,7 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 	if err := c.ForgetMarkers(ctx, token2); err != nil {
 		t.Fatalf("ForgetMarkers: %v", err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(runs, "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(runs, "[^.]*")); len(left) != 0 { // not .swept
 		t.Errorf("markers left after ForgetMarkers: %v", left)
 	}
 	for _, tok := range []string{token, "r1:activate:4:sshd"} {
