@@ -9,6 +9,12 @@
 #
 # RB (default: runbook on PATH) is the binary; PARALLEL (default 20) the
 # environment's parallel; CMD (default `uname -n`) each step's command.
+# NIGHT=1 runs the night of scripts/bench-fleet.sh instead (6 trivial
+# commands, a 16 MiB upload, activate, a restart with a verify; STEPS is
+# then ignored), for comparing two builds on that night:
+#
+#   farm-bench -n 3 --warmup 0 --timeout 900 --vs 'env NIGHT=1 RB=/tmp/rb-old scripts/bench-steps.sh /tmp/fleet 100' \
+#       -- env NIGHT=1 RB=/tmp/rb-new scripts/bench-steps.sh /tmp/fleet 100
 # The hosts' deploy dirs and HOMEs are emptied first. Never run by make
 # test: a benchmark, not a test.
 set -euo pipefail
@@ -23,6 +29,10 @@ for ((i = 0; i < n; i++)); do
 done
 {
 	echo "name: steps"
+	if [[ -n ${NIGHT:-} ]]; then
+		head -c $((16 << 20)) /dev/urandom >"$work/app.ear"
+		echo "artifact: {path: app.ear}"
+	fi
 	echo "known_hosts: $fleet/known_hosts"
 	echo "environments:"
 	echo "  prod:"
@@ -34,10 +44,26 @@ done
 		read -r name port u k deploy home log <<<"${hosts[$i]}"
 		echo "      - {name: $name, address: \"127.0.0.1:$port\", deploy_dir: $deploy}"
 	done
-	echo "steps:"
-	for ((i = 0; i < s; i++)); do
-		printf '  - {name: s%d, on: prod, run: %s}\n' "$i" "$(jq -Rn --arg c "${CMD:-uname -n}" '$c')"
-	done
+	if [[ -n ${NIGHT:-} ]]; then
+		# The night of bench-fleet.sh, word for word.
+		q() { jq -Rn --arg c "$1" '$c'; }
+		echo "    operations:"
+		echo "      restart: $(q 'D={{ .Host.DeployDir | q }}; readlink "$D/current" > "$D/running"')"
+		echo "steps:"
+		i=0
+		for c in 'test -d "$HOME"' 'uname -n >/dev/null' 'echo checking' 'df -P . >/dev/null' 'id -u >/dev/null' 'date +%s >/dev/null'; do
+			i=$((i + 1))
+			printf '  - {name: check-%d, on: prod, run: %s}\n' "$i" "$(q "$c")"
+		done
+		echo "  - {name: stage, on: prod, upload: artifact}"
+		echo "  - {name: activate, on: prod, activate: true}"
+		printf '  - {name: restart, on: prod, op: restart, verify: %s}\n' "$(q 'D={{ .Host.DeployDir | q }}; V={{ .Version | q }}; grep -qx "releases/$V" "$D/running"')"
+	else
+		echo "steps:"
+		for ((i = 0; i < s; i++)); do
+			printf '  - {name: s%d, on: prod, run: %s}\n' "$i" "$(jq -Rn --arg c "${CMD:-uname -n}" '$c')"
+		done
+	fi
 } >"$work/runbook.yaml"
 cd "$work"
 HOME=$work/home "${RB:-runbook}" start --version 1.0.0 --yes >"$work/out.log" 2>&1 || { tail -n 20 "$work/out.log" >&2; exit 1; }
