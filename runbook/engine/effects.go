@@ -18,9 +18,16 @@ func (w *walk) ensureArtifact(ctx context.Context) error {
 		return nil
 	}
 	art := w.rb.Artifact
-	sum, err := runbook.HashFile(art.Abs)
-	if err != nil {
-		return runbook.WithHint(fmt.Errorf("artifact %s: %w", art.Path, err), "build it first (the build steps), or fix artifact.path")
+	sum, ok := "", false
+	if h := w.e.ahead; h != nil {
+		w.e.ahead = nil
+		sum, ok = h.result(ctx)
+	}
+	if !ok {
+		var err error
+		if sum, err = runbook.HashFile(art.Abs); err != nil {
+			return runbook.WithHint(fmt.Errorf("artifact %s: %w", art.Path, err), "build it first (the build steps), or fix artifact.path")
+		}
 	}
 	if rel.ArtifactSHA256 != "" && rel.ArtifactSHA256 != sum {
 		msg := fmt.Sprintf("artifact %s changed since this release first staged it (sha256 %s… then, %s… now)", art.Path, short(rel.ArtifactSHA256), short(sum))

@@ -92,6 +92,9 @@ type Engine struct {
 	// carrier is cfg.Store: it commits a step's success with the next
 	// step's start (carry.go); afterWalk commits what it still carries.
 	carrier *carrier
+	// ahead is the artifact's hash started beside the preflight
+	// (prehash.go); nil when none was.
+	ahead *artifactHash
 }
 
 // New returns an engine for rb. cfg.Ask nil means nobody can be asked.
@@ -153,6 +156,7 @@ func (e *Engine) start(ctx context.Context, opts StartOptions) error {
 			return err
 		}
 	}
+	e.ahead = e.hashAhead(stepsFrom(e.rb, opts.From))
 	if err := e.preflight(ctx, true, opts.From); err != nil {
 		return err
 	}

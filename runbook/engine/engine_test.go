@@ -2,11 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
@@ -228,5 +232,35 @@ steps:
 	}
 	if got := p.Exec.Warmed(); !slices.Equal(got, left) || !slices.Contains(got, "restart/p2") {
 		t.Errorf("warmed on resume %v, want %v", got, left)
+	}
+}
+
+// The artifact is hashed beside the preflight; when it is rebuilt
+// meanwhile (here by the preflight itself, once that hash is done), the
+// release records the sum of the file it stages, not of the one read
+// ahead.
+func TestArtifactRebuiltDuringPreflightIsHashedAgain(t *testing.T) {
+	rb := load(t, `
+name: ahead
+artifact: {path: app.ear}
+environments:
+  prod:
+    local: true
+    hosts:
+      - {name: p1, deploy_dir: hosts/p1}
+steps:
+  - {name: stage, on: prod, upload: artifact}
+  - {name: activate, on: prod, activate: true}
+`)
+	w := runbooktest.NewWorld(t, rb)
+	rebuilt := []byte("rebuilt while the hosts were checked: another build, another size\n")
+	pre := func(context.Context, bool, string) error {
+		time.Sleep(100 * time.Millisecond) // the hash ahead of a few bytes is done
+		return os.WriteFile(rb.Artifact.Abs, rebuilt, 0o644)
+	}
+	mustRun(t, w, runbooktest.ProcessOptions{Yes: true, Preflight: pre}, start("2.0"), nil)
+	sum := sha256.Sum256(rebuilt)
+	if got, want := w.Release().ArtifactSHA256, hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("the release recorded artifact sha256 %s, want %s (the file staged)", got, want)
 	}
 }
