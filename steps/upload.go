@@ -96,23 +96,20 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	return runbook.Outcome{Detail: d.JSON(), Summary: summary}, nil
 }
 
-// sharesMachine reports whether h receives the artifact at the same time
-// as another host of the step that lives on the same machine (its
-// address names the same host, another port): their CPUs are then one,
-// and hashing the copy while it arrives, which costs the host more CPU
-// than reading it back (remote.UploadSpec.ReadBack), would be paid by the
-// other transfers. A test fleet of sshd on one machine is one; so are
-// several application servers of one box.
+// sharesMachine reports whether h receives the artifact on a machine
+// whose CPU the transfer shares: the operator's own (a loopback address:
+// runbook's side of the transfer, its encryption, runs there too), or
+// one where another host of the step receives it at the same time (its
+// address names the same host, another port). Hashing the copy while it
+// arrives costs the host about 2.5 times the CPU of reading it back
+// (remote.UploadSpec.ReadBack): the pipe from dd to openssl, and dd
+// itself (BENCHMARKS.md, issue 15). Where that CPU is the transfer's own,
+// it slows the transfer more than a read-back after it costs. A test
+// fleet of sshd on one machine is such a machine; so are several
+// application servers of one box.
 func sharesMachine(rb *runbook.Runbook, s *runbook.Step, h *runbook.Host) bool {
 	env := rb.Envs[s.On]
 	if env == nil || h.Local {
-		return false
-	}
-	parallel := env.Parallel
-	if s.Parallel > 0 {
-		parallel = s.Parallel
-	}
-	if parallel < 2 {
 		return false
 	}
 	machine := func(addr string) string {
@@ -120,6 +117,16 @@ func sharesMachine(rb *runbook.Runbook, s *runbook.Step, h *runbook.Host) bool {
 			return host
 		}
 		return strings.Trim(addr, "[]")
+	}
+	if m := machine(h.Address); m == "localhost" || net.ParseIP(m).IsLoopback() {
+		return true
+	}
+	parallel := env.Parallel
+	if s.Parallel > 0 {
+		parallel = s.Parallel
+	}
+	if parallel < 2 {
+		return false
 	}
 	for _, o := range env.Hosts {
 		if o != h && !o.Local && machine(o.Address) == machine(h.Address) {
