@@ -136,7 +136,7 @@ func upload(args []string) error {
 	var back bool
 	switch *readBack {
 	case "auto":
-		back = *n > 1 // the served hosts are all of this machine
+		back = true // the served hosts are on 127.0.0.1: runbook reads their copies back
 	case "on":
 		back = true
 	case "off":
