@@ -323,10 +323,31 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	}
 	defer file.Close()
 	if !r.hashAlong {
+		// Read back beside the sync: the bytes are in the host's page
+		// cache once the writes are answered, and flushing them to a
+		// disk (a second or more for hundreds of MiB) needs no CPU that
+		// the hash does. Both end before the rename.
+		var sum chan string
+		r.sent = func() {
+			sum = make(chan string, 1)
+			go func() {
+				s, _ := f.hashPrefix(ctx, p, -1, path.Dir(p)) // failed: the caller reads it back
+				sum <- s
+			}()
+		}
 		if err := f.send(file, p, r); err != nil {
 			return wrote{}, err
 		}
-		return wrote{synced: time.Now()}, nil
+		synced := time.Now()
+		if sum == nil {
+			return wrote{synced: synced}, nil
+		}
+		select {
+		case s := <-sum:
+			return wrote{liveSum: s, readBack: true, synced: synced}, nil
+		case <-ctx.Done():
+			return wrote{}, ctx.Err()
+		}
 	}
 	// Started once the file is there (and cut to the verified prefix).
 	// Its lag covers the writes in flight and the one being read.
@@ -375,6 +396,9 @@ func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader) error {
 			return r.ctx.Err()
 		}
 		return f.explain(err, p)
+	}
+	if r.sent != nil {
+		r.sent()
 	}
 	if _, ok := f.sc.HasExtension("fsync@openssh.com"); ok {
 		if err := file.Sync(); err != nil {

@@ -50,6 +50,9 @@ type wrote struct {
 	// it; "" when it did not. A sum equal to the checksum of record proves
 	// the copy; any other proves nothing, and the caller hashes p.
 	liveSum string
+	// readBack: liveSum was read back once every byte was on the host,
+	// beside the sync, not while the bytes arrived.
+	readBack bool
 	// synced is when the last byte was on the host's stable storage.
 	synced time.Time
 }
@@ -176,7 +179,7 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("rename %s to %s on %s: %w", part, spec.Name, st.where(), err)
 	}
 	Hit(PointRenameAfter)
-	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify, HashedAlong: along}, nil
+	return UploadResult{Resumed: offset, Written: total - offset, Duration: time.Since(start), Verify: verify, HashedAlong: along && !w.readBack}, nil
 }
 
 // resumable returns where to continue a partial upload of size n: after
@@ -236,8 +239,11 @@ type uploadReader struct {
 	// landed, when set, is told before every read how much of what was
 	// read before is surely on the host: all of it but lag, the stager's
 	// resumeMargin, what may still be in flight (UploadSpec.Landed).
-	landed  func(n int64)
-	lag     int64
+	landed func(n int64)
+	lag    int64
+	// sent, when set, is called by the stager once every write has
+	// been answered, before the sync.
+	sent    func()
 	halfway bool // PointUploadMid was hit
 }
 
