@@ -34,27 +34,28 @@ func (l layout) lockPath() string { return l.path(lockDir) }
 // directory before it is renamed into place. Otherwise the owner file of
 // an existing lock is replaced through a temporary name.
 func (l layout) writeOwner(ctx context.Context, dir string, o runbook.EnvLockOwner, create bool) error {
-	owner := []byte(runbook.FormatOwner(o))
-	err := func() error {
-		if create {
-			if err := l.conn.Mkdir(ctx, dir); err != nil {
-				return err
-			}
-			return l.conn.WriteFile(ctx, path.Join(dir, lockOwner), owner)
-		}
-		tmp := path.Join(dir, lockOwner+".tmp")
-		if err := l.conn.Remove(ctx, tmp); err != nil {
-			return err
-		}
-		if err := l.conn.WriteFile(ctx, tmp, owner); err != nil {
-			return err
-		}
-		return l.conn.Rename(ctx, tmp, path.Join(dir, lockOwner))
-	}()
-	if err != nil {
+	if err := l.putOwner(ctx, dir, []byte(runbook.FormatOwner(o)), create); err != nil {
 		return fmt.Errorf("write the owner of the environment lock %s on %s: %w", dir, l.host, err)
 	}
 	return nil
+}
+
+// putOwner is writeOwner without the context of its error.
+func (l layout) putOwner(ctx context.Context, dir string, owner []byte, create bool) error {
+	if create {
+		if err := l.conn.Mkdir(ctx, dir); err != nil {
+			return err
+		}
+		return l.conn.WriteFile(ctx, path.Join(dir, lockOwner), owner)
+	}
+	tmp := path.Join(dir, lockOwner+".tmp")
+	if err := l.conn.Remove(ctx, tmp); err != nil {
+		return err
+	}
+	if err := l.conn.WriteFile(ctx, tmp, owner); err != nil {
+		return err
+	}
+	return l.conn.Rename(ctx, tmp, path.Join(dir, lockOwner))
 }
 
 // ensureDir makes deploy_dir, with its missing parents, as mkdir -p would:

@@ -18,11 +18,7 @@ func (w *walk) ensureArtifact(ctx context.Context) error {
 		return nil
 	}
 	art := w.rb.Artifact
-	sum, ok := "", false
-	if h := w.e.ahead; h != nil {
-		w.e.ahead = nil
-		sum, ok = h.result(ctx)
-	}
+	sum, ok := w.e.takeAhead(ctx)
 	if !ok {
 		var err error
 		if sum, err = runbook.HashFile(art.Abs); err != nil {

@@ -44,6 +44,17 @@ func (e *Engine) hashAhead(steps []*runbook.Step) *artifactHash {
 	return nil
 }
 
+// takeAhead returns the hash started ahead, once, when the artifact is
+// still the file it read; false when there is none to use.
+func (e *Engine) takeAhead(ctx context.Context) (string, bool) {
+	h := e.ahead
+	if h == nil {
+		return "", false
+	}
+	e.ahead = nil
+	return h.result(ctx)
+}
+
 // stepsFrom are the steps of rb from the one named from on (all of them
 // for "").
 func stepsFrom(rb *runbook.Runbook, from string) []*runbook.Step {

@@ -327,21 +327,17 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 		// cache once the writes are answered, and flushing them to a
 		// disk (a second or more for hundreds of MiB) needs no CPU that
 		// the hash does. Both end before the rename.
-		var sum chan string
-		r.sent = func() {
-			sum = make(chan string, 1)
+		sum := make(chan string, 1)
+		readBack := func() {
 			go func() {
 				s, _ := f.hashPrefix(ctx, p, -1, path.Dir(p)) // failed: the caller reads it back
 				sum <- s
 			}()
 		}
-		if err := f.send(file, p, r); err != nil {
+		if err := f.send(file, p, r, readBack); err != nil {
 			return wrote{}, err
 		}
 		synced := time.Now()
-		if sum == nil {
-			return wrote{synced: synced}, nil
-		}
 		select {
 		case s := <-sum:
 			return wrote{liveSum: s, readBack: true, synced: synced}, nil
@@ -353,7 +349,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	// Its lag covers the writes in flight and the one being read.
 	live := f.c.startLiveHash(ctx, p, path.Dir(p), f.resumeMargin())
 	r.watch = live.advance
-	if err := f.send(file, p, r); err != nil {
+	if err := f.send(file, p, r, nil); err != nil {
 		live.abort()
 		return wrote{}, err
 	}
@@ -387,8 +383,10 @@ func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 	return file, nil
 }
 
-// send streams r into file from its offset, syncs and closes it.
-func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader) error {
+// send streams r into file from its offset, syncs and closes it;
+// written, when set, is called once every write has been answered,
+// before the sync.
+func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()) error {
 	// ReadFromWithConcurrency keeps the writes pipelined whatever the
 	// reader is (0: the client's maximum).
 	if _, err := file.ReadFromWithConcurrency(r, 0); err != nil {
@@ -397,8 +395,8 @@ func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader) error {
 		}
 		return f.explain(err, p)
 	}
-	if r.sent != nil {
-		r.sent()
+	if written != nil {
+		written()
 	}
 	if _, ok := f.sc.HasExtension("fsync@openssh.com"); ok {
 		if err := file.Sync(); err != nil {

@@ -239,11 +239,8 @@ type uploadReader struct {
 	// landed, when set, is told before every read how much of what was
 	// read before is surely on the host: all of it but lag, the stager's
 	// resumeMargin, what may still be in flight (UploadSpec.Landed).
-	landed func(n int64)
-	lag    int64
-	// sent, when set, is called by the stager once every write has
-	// been answered, before the sync.
-	sent    func()
+	landed  func(n int64)
+	lag     int64
 	halfway bool // PointUploadMid was hit
 }
 
