@@ -88,9 +88,10 @@ func (w *night) lockEnv(ctx context.Context, s *runbook.Step) error {
 	if stop != nil {
 		for i, h := range hosts {
 			if errs[i] == nil {
-				_ = w.cfg.Locker.UnlockHost(context.WithoutCancel(ctx), h, owner)
+				wg.Go(func() { _ = w.cfg.Locker.UnlockHost(context.WithoutCancel(ctx), h, owner) })
 			}
 		}
+		wg.Wait()
 		var le *runbook.EnvLockedError
 		if errors.As(stop, &le) {
 			return runbook.WithHint(stop, fmt.Sprintf("ask %s to finish or abort release %s; if that runbook is gone for good, "+
@@ -135,9 +136,19 @@ func (w *night) unlockEnvs(ctx context.Context) {
 			w.cfg.UI.Warn(err.Error())
 			return
 		}
-		for _, h := range w.rb.Envs[s.On].Hosts {
-			if err := w.cfg.Locker.UnlockHost(ctx, h, owner); err != nil {
-				w.cfg.UI.Warn(fmt.Sprintf("the lock of environment %s stays on %s (%v): `runbook unlock --env %s --reason WHY` removes it", s.On, h.Name, err, s.On))
+		// All hosts at once, as lockEnv takes them: one after the other,
+		// a hundred hosts kept a finished release waiting a third of a
+		// second (a read and a removal through SFTP each).
+		hosts := w.rb.Envs[s.On].Hosts
+		errs := make([]error, len(hosts))
+		var wg sync.WaitGroup
+		for i, h := range hosts {
+			wg.Go(func() { errs[i] = w.cfg.Locker.UnlockHost(ctx, h, owner) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				w.cfg.UI.Warn(fmt.Sprintf("the lock of environment %s stays on %s (%v): `runbook unlock --env %s --reason WHY` removes it", s.On, hosts[i].Name, err, s.On))
 			}
 		}
 	}

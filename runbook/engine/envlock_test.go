@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/runbook/engine"
@@ -161,5 +163,49 @@ func TestHandoverIsRecorded(t *testing.T) {
 	ts, _ := w.Store.Transitions(context.Background(), w.Release().ID)
 	if last := ts[len(ts)-1]; last.Machine != "laptop-b" || last.Operator != "bob" {
 		t.Errorf("the last transition was recorded by %s on %s", last.Operator, last.Machine)
+	}
+}
+
+// barrierLocker gives a host's lock back only once every host of the
+// environment has been asked to: asked one after another, the first
+// waits in vain and fails.
+type barrierLocker struct {
+	runbook.EnvLocker
+	hosts   int
+	mu      sync.Mutex
+	asked   int
+	all     chan struct{}
+	timeout time.Duration
+}
+
+func (b *barrierLocker) UnlockHost(ctx context.Context, h *runbook.Host, owner runbook.EnvLockOwner) error {
+	b.mu.Lock()
+	if b.asked++; b.asked == b.hosts {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return b.EnvLocker.UnlockHost(ctx, h, owner)
+	case <-time.After(b.timeout):
+		return errors.New("asked before the other hosts were")
+	}
+}
+
+// TestEnvLocksGoBackFromAllHostsAtOnce: the end of a release gives its
+// locks back on every host at the same time, as it took them; one host
+// after another kept a finished release of a hundred hosts waiting.
+func TestEnvLocksGoBackFromAllHostsAtOnce(t *testing.T) {
+	w := runbooktest.NewWorld(t, load(t, night))
+	b := &barrierLocker{hosts: 2, all: make(chan struct{}), timeout: 10 * time.Second}
+	p := mustRun(t, w, runbooktest.ProcessOptions{Yes: true, Locker: func(l runbook.EnvLocker) runbook.EnvLocker {
+		b.EnvLocker = l
+		return b
+	}}, start("1.0"), nil)
+	if strings.Contains(p.UI.String(), "stays on") {
+		t.Errorf("a lock stayed:\n%s", p.UI)
+	}
+	if locks := w.Hosts.Locks(); len(locks) != 0 {
+		t.Errorf("locks left after the release succeeded: %+v", locks)
 	}
 }

@@ -48,6 +48,8 @@ type ProcessOptions struct {
 	Preflight func(ctx context.Context, fresh bool, from string) error
 	// HookScript makes hooks fail or hang (Executor.HookScript).
 	HookScript func(c runbook.HookCall) Fault
+	// Locker, when set, wraps the executor's environment locks.
+	Locker func(runbook.EnvLocker) runbook.EnvLocker
 }
 
 func (o ProcessOptions) operator() string {
@@ -78,6 +80,10 @@ type Process struct {
 func (w *World) Process(o ProcessOptions) *Process {
 	p := &Process{World: w, Store: w.Store.Reopen(), Exec: NewExecutor(w.Hosts), UI: &UI{}}
 	p.Exec.Script, p.Exec.HookScript = o.Script, o.HookScript
+	var locker runbook.EnvLocker = p.Exec
+	if o.Locker != nil {
+		locker = o.Locker(locker)
+	}
 	var prompter runbook.Prompter
 	if o.Answers != nil {
 		p.Prompter = NewPrompter(w.t, o.Answers...)
@@ -86,7 +92,7 @@ func (w *World) Process(o ProcessOptions) *Process {
 	p.Engine = engine.New(w.RB, engine.Config{
 		Store: p.Store, Exec: p.Exec, Differ: p.Exec, Staged: p.Exec, Warm: p.Exec, Hooks: p.Exec, UI: p.UI, Masker: Masker{},
 		Ask:      engine.NewInteraction(prompter, o.Yes),
-		Operator: o.operator(), OSUser: "tester", Machine: o.machine(), PID: 1000, Locker: p.Exec, StateLocation: "memory", Now: w.Clock,
+		Operator: o.operator(), OSUser: "tester", Machine: o.machine(), PID: 1000, Locker: locker, StateLocation: "memory", Now: w.Clock,
 		Signoffs: o.Signoffs, AcceptDiff: o.AcceptDiff, SameArtifact: o.SameArtifact,
 		Preflight: o.Preflight,
 	})
