@@ -77,6 +77,7 @@ type Server struct {
 
 	answers     []string // keyboard-interactive answers received, under mu
 	handshakes  atomic.Int64
+	open        atomic.Int64 // connections past their handshake and not yet ended
 	dropSFTP    atomic.Int64 // bytes of SFTP upload traffic after which to drop; 0 off
 	dropStdout  atomic.Int64 // bytes of exec stdout after which to drop; 0 off
 	stalled     atomic.Bool
@@ -234,6 +235,10 @@ func (s *Server) Answers() []string {
 // Handshakes returns how many SSH handshakes completed.
 func (s *Server) Handshakes() int { return int(s.handshakes.Load()) }
 
+// Open returns how many connections are open: past their handshake, and
+// not yet ended by the client or the network.
+func (s *Server) Open() int { return int(s.open.Load()) }
+
 // DropSFTPAfter arms a one-shot fault: the connection carrying the next
 // SFTP session is closed once the client has sent n bytes on it.
 func (s *Server) DropSFTPAfter(n int64) { s.dropSFTP.Store(n) }
@@ -319,6 +324,8 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	defer conn.Close()
 	s.handshakes.Add(1)
+	s.open.Add(1)
+	defer s.open.Add(-1)
 	go ssh.DiscardRequests(reqs) // keepalive@openssh.com gets "failure", like OpenSSH
 	for nch := range chans {
 		switch nch.ChannelType() {
