@@ -68,12 +68,7 @@ func (w *night) lockEnv(ctx context.Context, s *runbook.Step) error {
 		return err
 	}
 	hosts := w.rb.Envs[s.On].Hosts
-	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Go(func() { errs[i] = w.cfg.Locker.LockHost(ctx, h, owner) })
-	}
-	wg.Wait()
+	errs := onAllHosts(hosts, func(h *runbook.Host) error { return w.cfg.Locker.LockHost(ctx, h, owner) })
 	var stop error
 	for i, err := range errs {
 		var le *runbook.EnvLockedError
@@ -86,12 +81,13 @@ func (w *night) lockEnv(ctx context.Context, s *runbook.Step) error {
 		}
 	}
 	if stop != nil {
+		var taken []*runbook.Host
 		for i, h := range hosts {
 			if errs[i] == nil {
-				wg.Go(func() { _ = w.cfg.Locker.UnlockHost(context.WithoutCancel(ctx), h, owner) })
+				taken = append(taken, h)
 			}
 		}
-		wg.Wait()
+		onAllHosts(taken, func(h *runbook.Host) error { return w.cfg.Locker.UnlockHost(context.WithoutCancel(ctx), h, owner) })
 		var le *runbook.EnvLockedError
 		if errors.As(stop, &le) {
 			return runbook.WithHint(stop, fmt.Sprintf("ask %s to finish or abort release %s; if that runbook is gone for good, "+
@@ -140,12 +136,7 @@ func (w *night) unlockEnvs(ctx context.Context) {
 		// a hundred hosts kept a finished release waiting a third of a
 		// second (a read and a removal through SFTP each).
 		hosts := w.rb.Envs[s.On].Hosts
-		errs := make([]error, len(hosts))
-		var wg sync.WaitGroup
-		for i, h := range hosts {
-			wg.Go(func() { errs[i] = w.cfg.Locker.UnlockHost(ctx, h, owner) })
-		}
-		wg.Wait()
+		errs := onAllHosts(hosts, func(h *runbook.Host) error { return w.cfg.Locker.UnlockHost(ctx, h, owner) })
 		for i, err := range errs {
 			if err != nil {
 				w.cfg.UI.Warn(fmt.Sprintf("the lock of environment %s stays on %s (%v): `runbook unlock --env %s --reason WHY` removes it", s.On, hosts[i].Name, err, s.On))
@@ -153,4 +144,17 @@ func (w *night) unlockEnvs(ctx context.Context) {
 		}
 	}
 	w.locked = nil
+}
+
+// onAllHosts calls f for every host at once (EnvLocker allows calls for
+// different hosts to run concurrently) and returns their errors in the
+// hosts' order.
+func onAllHosts(hosts []*runbook.Host, f func(h *runbook.Host) error) []error {
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { errs[i] = f(h) })
+	}
+	wg.Wait()
+	return errs
 }
