@@ -334,7 +334,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 				sum <- s
 			}()
 		}
-		if err := f.send(file, p, offset, r, readBack); err != nil {
+		if err := f.send(file, p, r, readBack); err != nil {
 			return wrote{}, err
 		}
 		synced := time.Now()
@@ -349,7 +349,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	// Its lag covers the writes in flight and the one being read.
 	live := f.c.startLiveHash(ctx, p, path.Dir(p), f.resumeMargin())
 	r.watch = live.advance
-	if err := f.send(file, p, offset, r, nil); err != nil {
+	if err := f.send(file, p, r, nil); err != nil {
 		live.abort()
 		return wrote{}, err
 	}
@@ -360,7 +360,6 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 
 // openPart opens the temp file p for writing from offset: created
 // exclusively at 0, else the partial file cut to its verified prefix.
-// Writes give their offsets (pipeWrites): the file's own is not moved.
 func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if offset > 0 {
@@ -376,15 +375,21 @@ func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 			file.Close()
 			return nil, f.explain(err, p)
 		}
+		if _, err := file.Seek(offset, io.SeekStart); err != nil {
+			file.Close()
+			return nil, fmt.Errorf("seek %s on %s: %w", p, f.c.name(), err)
+		}
 	}
 	return file, nil
 }
 
-// send streams r into file from offset, syncs and closes it; written,
-// when set, is called once every write has been answered, before the
-// sync.
-func (f *sftpFS) send(file *sftp.File, p string, offset int64, r *uploadReader, written func()) error {
-	if err := pipeWrites(file, r, offset, f.plan(!r.hashAlong)); err != nil {
+// send streams r into file from its offset, syncs and closes it;
+// written, when set, is called once every write has been answered,
+// before the sync.
+func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()) error {
+	// ReadFromWithConcurrency keeps the writes pipelined whatever the
+	// reader is (0: the client's maximum).
+	if _, err := file.ReadFromWithConcurrency(r, 0); err != nil {
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
