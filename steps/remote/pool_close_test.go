@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/runbook-dev/runbook/steps/remote"
@@ -14,21 +11,18 @@ import (
 )
 
 // TestPoolCloseEndsEveryConnection: Close ends the connection of every
-// host the pool reached (it closes them all at once), and a second Close
-// changes nothing.
+// host the pool reached, and a second Close changes nothing.
 func TestPoolCloseEndsEveryConnection(t *testing.T) {
 	var srvs []*remotetest.Server
-	var known []string
-	for range 5 {
+	var others []string
+	for i := range 5 {
 		srv := remotetest.NewServer(t, remotetest.Options{})
 		srvs = append(srvs, srv)
-		known = append(known, srv.KnownHostsLine())
+		if i > 0 {
+			others = append(others, srv.KnownHostsLine())
+		}
 	}
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(strings.Join(known, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := testPool(t, srvs[0], remote.PoolOptions{KnownHosts: kh})
+	p := testPool(t, srvs[0], remote.PoolOptions{KnownHosts: srvs[0].WriteKnownHosts(t, others...)})
 	for i, srv := range srvs {
 		cfg := hostConfig(srv)
 		cfg.Name = fmt.Sprintf("app%d", i+1)
