@@ -168,7 +168,9 @@ func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOu
 				f, _ = sc.Open(p) // not there yet: the wrapper has not begun
 			}
 			if f != nil {
+				cl.packetMu.RLock()
 				n, err := f.ReadAt(buf, off)
+				cl.packetMu.RUnlock()
 				if n > 0 {
 					if _, werr := o.follower().Write(buf[:n]); werr != nil {
 						return

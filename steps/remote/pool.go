@@ -96,6 +96,12 @@ type client struct {
 	// so a run without markers there has none: ForgetMarkers need not ask
 	// the shell too (see forgetSFTP).
 	sftpSeesMarkers atomic.Bool
+	// packetMu guards the SFTP client's packet size, which an upload
+	// lowers for its first bytes (sftpFS.pour). The upload holds it for
+	// writing while it does; every other reader or writer of file contents
+	// on the client (pkg/sftp reads the size as it starts) holds it for
+	// reading, once, never nested.
+	packetMu sync.RWMutex
 	// agent answers the agent channels of a relay's copy jobs on this
 	// connection (agentfwd.go), set up on first use.
 	agentOnce sync.Once

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -338,7 +337,7 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) (s
 	if err != nil {
 		return "", err
 	}
-	if err := c.withFS(ctx, func(f *sftpFS) error { return writePrivate(f.sc, dir, files) }); err != nil {
+	if err := c.withFS(ctx, func(f *sftpFS) error { return f.writePrivate(dir, files) }); err != nil {
 		return "", fmt.Errorf("prepare the copy to %s on relay %s: %w", job.target, c.name(), err)
 	}
 	defer func() {
@@ -574,7 +573,10 @@ func sftpQuote(p string) string {
 
 // writePrivate creates dir (mode 0700, its parents too) and the files in
 // it (0600), each created exclusively: dir is new and random.
-func writePrivate(sc *sftp.Client, dir string, files map[string]string) error {
+func (f *sftpFS) writePrivate(dir string, files map[string]string) error {
+	f.cl.packetMu.RLock()
+	defer f.cl.packetMu.RUnlock()
+	sc := f.sc
 	if err := sc.MkdirAll(path.Dir(dir)); err != nil {
 		return err
 	}
@@ -586,19 +588,19 @@ func writePrivate(sc *sftp.Client, dir string, files map[string]string) error {
 	}
 	for name, content := range files {
 		p := path.Join(dir, name)
-		f, err := sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		file, err := sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			return err
 		}
-		if err := f.Chmod(0o600); err != nil {
-			f.Close()
+		if err := file.Chmod(0o600); err != nil {
+			file.Close()
 			return err
 		}
-		if _, err := f.Write([]byte(content)); err != nil {
-			f.Close()
+		if _, err := file.Write([]byte(content)); err != nil {
+			file.Close()
 			return err
 		}
-		if err := f.Close(); err != nil {
+		if err := file.Close(); err != nil {
 			return err
 		}
 	}

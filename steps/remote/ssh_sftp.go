@@ -26,6 +26,14 @@ const (
 	// Every server must accept 32 KiB packets.
 	smallPacket      = 32768
 	smallConcurrency = 16
+	// The first rampBytes of a copy to a host on the operator's own
+	// machine go in rampPacket writes: sshd grows its buffers for the
+	// first big writes of a session in fresh memory, and on one machine
+	// that start costs the CPU the copies share more than the smaller
+	// writes do (BENCHMARKS, issue 15 Part 1, "Smaller writes first").
+	// Over a network the full window keeps the link busy from the start.
+	rampPacket = 131072
+	rampBytes  = 32 << 20
 )
 
 // sftpClient returns the connection's SFTP client, opened on first use.
@@ -77,6 +85,7 @@ func (c *sshConn) sftpOn(ctx context.Context, cl *client) (*sftp.Client, error) 
 // hashing), as a stager and for the file primitives of Conn.
 type sftpFS struct {
 	c  *sshConn
+	cl *client
 	sc *sftp.Client
 }
 
@@ -88,7 +97,7 @@ func (c *sshConn) withFS(ctx context.Context, fn func(*sftpFS) error) error {
 	if err != nil {
 		return err
 	}
-	err = fn(&sftpFS{c: c, sc: sc})
+	err = fn(&sftpFS{c: c, cl: cl, sc: sc})
 	if err != nil && (errors.Is(err, sftp.ErrSSHFxConnectionLost) || !cl.alive()) {
 		c.pool.discard(c.cfg, cl)
 	}
@@ -166,7 +175,9 @@ func (c *sshConn) WriteFile(ctx context.Context, p string, data []byte) error {
 		}
 		err = file.Chmod(0o600)
 		if err == nil {
+			f.cl.packetMu.RLock()
 			_, err = file.Write(data)
+			f.cl.packetMu.RUnlock()
 		}
 		if cerr := file.Close(); err == nil {
 			err = cerr
@@ -205,7 +216,7 @@ const maxReadFile = 16 << 20
 
 // ReadFile implements Conn.
 func (c *sshConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	sc, _, err := c.sftpClient(ctx)
+	sc, cl, err := c.sftpClient(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +225,9 @@ func (c *sshConn) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s on %s: %w", p, c.name(), err)
 	}
 	defer f.Close()
+	cl.packetMu.RLock()
 	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
+	cl.packetMu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("read %s on %s: %w", p, c.name(), err)
 	}
@@ -334,7 +347,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 				sum <- s
 			}()
 		}
-		if err := f.send(file, p, r, readBack); err != nil {
+		if err := f.send(file, p, r, readBack, true); err != nil {
 			return wrote{}, err
 		}
 		synced := time.Now()
@@ -349,7 +362,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	// Its lag covers the writes in flight and the one being read.
 	live := f.c.startLiveHash(ctx, p, path.Dir(p), f.resumeMargin())
 	r.watch = live.advance
-	if err := f.send(file, p, r, nil); err != nil {
+	if err := f.send(file, p, r, nil, false); err != nil {
 		live.abort()
 		return wrote{}, err
 	}
@@ -385,11 +398,10 @@ func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 
 // send streams r into file from its offset, syncs and closes it;
 // written, when set, is called once every write has been answered,
-// before the sync.
-func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()) error {
-	// ReadFromWithConcurrency keeps the writes pipelined whatever the
-	// reader is (0: the client's maximum).
-	if _, err := file.ReadFromWithConcurrency(r, 0); err != nil {
+// before the sync. local says the host shares the operator's machine
+// (UploadSpec.ReadBack), where the first bytes go in smaller writes.
+func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func(), local bool) error {
+	if err := f.pour(file, r, local); err != nil {
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
@@ -412,6 +424,37 @@ func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()
 		r.landed(r.done)
 	}
 	return nil
+}
+
+// pour writes r into file from its offset with pkg/sftp's own pipeline,
+// which sends the writes in the order of their offsets: a copy cut short
+// leaves at most the writes in flight missing before the end of the
+// partial file, which resumeMargin covers. With ramp, and writes of
+// bigPacket, the first rampBytes of the file go in rampPacket writes.
+func (f *sftpFS) pour(file *sftp.File, r io.Reader, ramp bool) error {
+	if _, ok := f.sc.HasExtension("limits@openssh.com"); !ok || !ramp {
+		f.cl.packetMu.RLock()
+		defer f.cl.packetMu.RUnlock()
+		// 0: the client's concurrency.
+		_, err := file.ReadFromWithConcurrency(r, 0)
+		return err
+	}
+	f.cl.packetMu.Lock()
+	defer f.cl.packetMu.Unlock()
+	at, err := file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if at < rampBytes {
+		_ = sftp.MaxPacketUnchecked(rampPacket)(f.sc)
+		n, err := file.ReadFromWithConcurrency(io.LimitReader(r, rampBytes-at), 0)
+		_ = sftp.MaxPacketUnchecked(bigPacket)(f.sc)
+		if err != nil || n < rampBytes-at {
+			return err
+		}
+	}
+	_, err = file.ReadFromWithConcurrency(r, 0)
+	return err
 }
 
 // explain turns SFTP status errors into messages that say what to do.

@@ -45,6 +45,12 @@ type Options struct {
 	// HostCA, the path of a CA private key, makes the host present a
 	// certificate of its host key signed by it (principal 127.0.0.1).
 	HostCA string
+	// SFTPLogLevel, e.g. "DEBUG1", runs OpenSSH's sftp-server program
+	// instead of internal-sftp, logging every request at that level (a
+	// write's offset and length among them) to Host.SFTPLogFile. Only the
+	// program can: internal-sftp logs to syslog, or with -e into the
+	// session's stderr, which goes to the client.
+	SFTPLogLevel string
 }
 
 // Host is one running sshd.
@@ -59,11 +65,14 @@ type Host struct {
 	// a comment ("ssh-ed25519 AAAA...").
 	HostKey string
 	LogFile string
-	PID     int
+	// SFTPLogFile is the SFTP server's log with Options.SFTPLogLevel.
+	SFTPLogFile string
+	PID         int
 	// Home is the sessions' HOME with Options.OwnHome, else "".
 	Home string
 
 	sourceRC bool
+	sftpLog  string
 	password bool
 	hostCert string
 }
@@ -82,6 +91,32 @@ func (h *Host) WriteKnownHosts(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// SFTPServer is OpenSSH's SFTP server program (Debian's path).
+const SFTPServer = "/usr/lib/openssh/sftp-server"
+
+// writeLoggedSFTP writes the subsystem command of Options.SFTPLogLevel:
+// sftp-server with -e logs to its stderr, which goes to SFTPLogFile.
+func (h *Host) writeLoggedSFTP() error {
+	if _, err := os.Stat(SFTPServer); err != nil {
+		return fmt.Errorf("SFTPLogLevel needs %s (Debian's openssh-sftp-server): %w", SFTPServer, err)
+	}
+	h.SFTPLogFile = filepath.Join(h.Dir, "sftp.log")
+	args := "-e -l " + h.sftpLog
+	if h.Home != "" {
+		args += " -d " + shellQuote(h.Home)
+	}
+	script := fmt.Sprintf("#!/bin/sh\nexec %s %s 2>>%s\n", SFTPServer, args, shellQuote(h.SFTPLogFile))
+	return os.WriteFile(filepath.Join(h.Dir, "sftp-logged"), []byte(script), 0o755)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// SFTPLog returns the SFTP server's log so far (Options.SFTPLogLevel).
+func (h *Host) SFTPLog() string {
+	b, _ := os.ReadFile(h.SFTPLogFile)
+	return string(b)
 }
 
 // Log returns the sshd log so far, for failure messages.
@@ -133,13 +168,18 @@ func start(dir string, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current user: %w", err)
 	}
-	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log"), sourceRC: opts.SourceRC, password: opts.PasswordAuth}
+	h := &Host{User: u.Username, Dir: dir, DeployDir: filepath.Join(dir, "deploy"), LogFile: filepath.Join(dir, "sshd.log"), sourceRC: opts.SourceRC, sftpLog: opts.SFTPLogLevel, password: opts.PasswordAuth}
 	if err := os.MkdirAll(h.DeployDir, 0o755); err != nil {
 		return nil, err
 	}
 	if opts.OwnHome {
 		h.Home = filepath.Join(dir, "home")
 		if err := os.MkdirAll(h.Home, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if h.sftpLog != "" {
+		if err := h.writeLoggedSFTP(); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +260,9 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 	sftp := "Subsystem sftp internal-sftp"
 	if h.Home != "" {
 		sftp += " -d " + h.Home
+	}
+	if h.sftpLog != "" {
+		sftp = "Subsystem sftp " + filepath.Join(h.Dir, "sftp-logged")
 	}
 	env := "SetEnv SHLVL=1" + homeEnv
 	if h.sourceRC {

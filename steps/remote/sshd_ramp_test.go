@@ -1,0 +1,117 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/runbook-dev/runbook/steps/remote"
+	"github.com/runbook-dev/runbook/steps/remote/remotetest"
+	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
+)
+
+// sftpWrite is one write request as OpenSSH's SFTP server logs it at
+// DEBUG1: `request 7: write "/x/.a.part" (handle 0) off 0 len 131072`.
+var sftpWrite = regexp.MustCompile(`request \d+: write "([^"]*)" \(handle \d+\) off (\d+) len (\d+)`)
+
+type loggedWrite struct{ off, n int64 }
+
+// sftpWrites returns the writes to file p logged by sftp-server, in the order
+// the server handled them, one list per time the file was opened (a
+// connection's writes follow its open).
+func sftpWrites(t *testing.T, h *sshdtest.Host, p string) [][]loggedWrite {
+	t.Helper()
+	var out [][]loggedWrite
+	opened := fmt.Sprintf("open %q flags WRITE", p)
+	for _, line := range strings.Split(h.SFTPLog(), "\n") {
+		if strings.Contains(line, opened) {
+			out = append(out, nil)
+			continue
+		}
+		m := sftpWrite.FindStringSubmatch(line)
+		if m == nil || m[1] != p || len(out) == 0 {
+			continue
+		}
+		off, _ := strconv.ParseInt(m[2], 10, 64)
+		n, _ := strconv.ParseInt(m[3], 10, 64)
+		out[len(out)-1] = append(out[len(out)-1], loggedWrite{off, n})
+	}
+	return out
+}
+
+// An upload to a host on the operator's machine (ReadBack) sends its
+// first 32 MiB in 128 KiB writes and the rest in 255 KiB ones, every
+// write in the order of its offset: cut off in either part, the next
+// upload resumes from the verified prefix the cut left, never from 0.
+// Against real sshd, whose SFTP server logs every write it handles.
+func TestSSHDUploadSmallWritesFirstInOrder(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{SFTPLogLevel: "DEBUG1"})
+	proxy := remotetest.NewProxy(t, h.Addr)
+	_, port, _ := strings.Cut(proxy.Addr, ":")
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s\n", port, h.HostKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := remote.HostConfig{Name: "pre1", Address: proxy.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
+	newPool := func() *remote.Pool {
+		p := remote.NewPool(remote.PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	const size, ramp, small, big = 48 << 20, 32 << 20, 131072, 261120
+	local, sum := randomFile(t, size)
+	ctx := context.Background()
+
+	for _, cut := range []int64{20 << 20, 42 << 20} {
+		t.Run(fmt.Sprintf("cut at %d MiB", cut>>20), func(t *testing.T) {
+			dir := filepath.Join(h.DeployDir, "releases", strconv.FormatInt(cut>>20, 10))
+			spec := remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "a.ear", ReadBack: true}
+			c := connect(t, newPool(), cfg)
+			if _, err := c.Lstat(ctx, h.DeployDir); err != nil { // SFTP open before the count starts
+				t.Fatal(err)
+			}
+			proxy.ArmLatest(remotetest.Cut, cut)
+			if _, err := c.Upload(ctx, spec); err == nil {
+				t.Fatal("the upload survived a cut connection")
+			}
+			proxy.Disarm()
+			res, err := connect(t, newPool(), cfg).Upload(ctx, spec)
+			if err != nil {
+				t.Fatalf("upload after the cut: %v\nsshd log:\n%s", err, h.Log())
+			}
+			if res.Resumed <= 0 || res.Resumed+res.Written != size {
+				t.Errorf("result %+v: want a resume from the prefix the cut left", res)
+			}
+			if got := fileSHA256(t, filepath.Join(dir, "a.ear")); got != sum {
+				t.Errorf("hash %s, want %s", got, sum)
+			}
+			copies := sftpWrites(t, h, filepath.Join(dir, ".a.ear.part"))
+			if len(copies) != 2 {
+				t.Fatalf("%d copies of the file in the sshd log, want 2 (cut, resumed)\n%s", len(copies), h.SFTPLog())
+			}
+			for i, writes := range copies {
+				next := writes[0].off
+				for _, w := range writes {
+					if w.off != next {
+						t.Fatalf("copy %d: a write at %d where %d was next: out of order", i, w.off, next)
+					}
+					want := int64(big)
+					if w.off < ramp {
+						want = small
+					}
+					if w.n != want && w.off+w.n != size && w.off+w.n != ramp {
+						t.Errorf("copy %d: a write of %d bytes at %d, want %d", i, w.n, w.off, want)
+					}
+					next = w.off + w.n
+				}
+			}
+			lastW := copies[0][len(copies[0])-1]
+			t.Logf("cut at %d MiB: the first copy wrote %d bytes in order, the second resumed at %d", cut>>20, lastW.off+lastW.n, res.Resumed)
+		})
+	}
+}
