@@ -9,7 +9,7 @@
 # 16 MiB upload (checksummed on the host, renamed into releases/<v>/),
 # the switch of `current`, and a restart operation with a verify;
 # PARALLEL (default 20) hosts at a time (forks, xargs -P). ROWS (default
-# "runbook script ansible") picks the rows; ROUNDS (default 1) repeats
+# "runbook script ansible floor") picks the rows; ROUNDS (default 1) repeats
 # them, interleaved, each on wiped hosts (deploy dirs and HOMEs emptied).
 #
 # For every row: the wall time of the whole command, the peak RSS of its
@@ -18,6 +18,12 @@
 # exactly HOSTS: one connection per host for the whole run). Then
 # runbook's cost of each step on HOSTS hosts beside the same night on 8,
 # from its own record (`report --format json`).
+#
+# The floor row is scripts/floorfleet: the smallest program that does
+# only the night's work, the cheapest way found here (one shell per host
+# for every command, builtins forking nothing; no record, no markers, no
+# process groups). It is what this machine allows, not a tool anyone
+# would run; runbook's distance to it is what its guarantees cost.
 #
 # Never run by `make test`: the numbers mean something only on a quiet
 # machine. Needs openssh-server, openssh-client, GNU time, go, jq and,
@@ -33,7 +39,7 @@ set -euo pipefail
 nhosts=${1:-100}
 parallel=${2:-20}
 rounds=${3:-1}
-rows=${4:-runbook script ansible}
+rows=${4:-runbook script ansible floor}
 small=8
 version=1.0.0
 
@@ -65,8 +71,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building runbook and benchfleet..." >&2
-(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/runbook" . && go build -o "$work/benchfleet" ./scripts/benchfleet)
+echo "building runbook, benchfleet and floorfleet..." >&2
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$work/runbook" . && go build -o "$work/benchfleet" ./scripts/benchfleet && go build -o "$work/floorfleet" ./scripts/floorfleet)
 if [[ -n ${RUNBOOK_BIN:-} ]]; then
 	cp "$RUNBOOK_BIN" "$work/runbook" # another build to compare (RUNBOOK_PROFILE still profiles this tree's)
 fi
@@ -291,6 +297,13 @@ run_ansible() {
 	ANSIBLE_CONFIG=$a/ansible.cfg HOME=$a/home measure ansible bash "$work/ansible.sh" "$a/cp" -l "$(cut -d' ' -f1 "$work/fleet/hosts" | head -n "$nhosts" | paste -sd, -)" "$a/playbook.yml"
 }
 
+# ---- the floor ----------------------------------------------------------------
+run_floor() {
+	head -n "$nhosts" "$work/fleet/hosts" >"$work/floor-hosts"
+	measure floor "$work/floorfleet" -hosts "$work/floor-hosts" -known "$known" -file "$work/app.ear" -parallel "$parallel" \
+		-restart "$restart" -verify "$verify" "${cmds[@]}"
+}
+
 case " $rows " in *" ansible "*) ansible_setup ;; esac
 mkdir -p "$work/operator-home"
 
@@ -302,6 +315,7 @@ for ((r = 1; r <= rounds; r++)); do
 		runbook) run_runbook runbook "$nhosts" ;;
 		script) run_script ;;
 		ansible) run_ansible ;;
+		floor) run_floor ;;
 		*) echo "unknown row $row" >&2; exit 2 ;;
 		esac
 	done
@@ -337,6 +351,7 @@ label() {
 	runbook) echo "runbook start --yes" ;;
 	script) echo "shell script (ControlMaster per host, xargs -P $parallel, scp)" ;;
 	ansible) echo "ansible-playbook (forks $parallel, pipelining, ControlPersist, facts off)" ;;
+	floor) echo "floor (scripts/floorfleet: only the work, no record, no markers)" ;;
 	esac
 }
 echo
@@ -353,6 +368,12 @@ if [[ -f $work/res.runbook ]]; then
 		[[ -f $work/res.$other ]] || continue
 		echo "- runbook is $(awk -v a="$(median "$other" 1)" -v b="$(median runbook 1)" 'BEGIN { printf "%.1f", a / b }')× as fast as the $other row"
 	done
+	if [[ -f $work/res.floor ]]; then
+		echo "- runbook takes $(awk -v a="$(median runbook 1)" -v b="$(median floor 1)" 'BEGIN { printf "%.2f", a / b }')× the floor's time"
+		if [[ -f $work/res.ansible ]]; then
+			echo "- the floor is $(awk -v a="$(median ansible 1)" -v b="$(median floor 1)" 'BEGIN { printf "%.1f", a / b }')× as fast as the ansible row"
+		fi
+	fi
 	conns=$(median runbook 3)
 	[[ $conns == "$nhosts" ]] || echo "- WARNING: runbook made $conns connections, not $nhosts"
 	echo
