@@ -15,6 +15,9 @@
 #
 #   farm-bench -n 3 --warmup 0 --timeout 900 --vs 'env NIGHT=1 RB=/tmp/rb-old scripts/bench-steps.sh /tmp/fleet 100' \
 #       -- env NIGHT=1 RB=/tmp/rb-new scripts/bench-steps.sh /tmp/fleet 100
+# NIGHT=stage runs only that night's upload step (the stage): what the
+# copy costs the hosts, with the hosts' CPU printed (STAGE_CPU=1 prints
+# "stage MS hosts CPU-S" from runbook's record and the fleet's pids).
 # The hosts' deploy dirs and HOMEs are emptied first. Never run by make
 # test: a benchmark, not a test.
 set -euo pipefail
@@ -44,7 +47,10 @@ done
 		read -r name port u k deploy home log <<<"${hosts[$i]}"
 		echo "      - {name: $name, address: \"127.0.0.1:$port\", deploy_dir: $deploy}"
 	done
-	if [[ -n ${NIGHT:-} ]]; then
+	if [[ ${NIGHT:-} == stage ]]; then
+		echo "steps:"
+		echo "  - {name: stage, on: prod, upload: artifact}"
+	elif [[ -n ${NIGHT:-} ]]; then
 		# The night of bench-fleet.sh, word for word.
 		q() { jq -Rn --arg c "$1" '$c'; }
 		echo "    operations:"
@@ -66,4 +72,15 @@ done
 	fi
 } >"$work/runbook.yaml"
 cd "$work"
+# hosts_cpu: the CPU seconds the fleet's sshd and their sessions have used.
+hosts_cpu() {
+	local pid sum=0
+	for pid in $(cat "$fleet/pids"); do sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat"))); done
+	awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+[[ -z ${STAGE_CPU:-} ]] || cpu0=$(hosts_cpu)
 HOME=$work/home "${RB:-runbook}" start --version 1.0.0 --yes >"$work/out.log" 2>&1 || { tail -n 20 "$work/out.log" >&2; exit 1; }
+if [[ -n ${STAGE_CPU:-} ]]; then
+	HOME=$work/home "${RB:-runbook}" report --format json -o "$work/rep.json" >/dev/null
+	echo "stage $(jq -r '.steps[] | select(.name == "stage") | .duration_ms' "$work/rep.json") hosts $(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')"
+fi
