@@ -83,6 +83,7 @@ var rooms = []room{
 	{"scripts/benchfleet", tooling, []string{"runbook/cli", "steps/remote/sshdtest"}},
 	{"scripts/walkphases", tooling, []string{"runbook", "runbook/cli", "steps/remote"}}, // where a step's time goes
 	{"scripts/refwalk", tooling, nil},                                                   // the reference for the engine on PostgreSQL
+	{"scripts/floorfleet", tooling, nil},                                                // the floor of the hundred-host night
 }
 
 // libraries says which packages of the module may import each
@@ -104,8 +105,8 @@ var libraries = []library{
 	{"modernc.org/sqlite", []string{"state"}},
 	{"github.com/jackc/pgx/v5", []string{"state/postgres", "scripts/refwalk"}},
 
-	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest"}},
-	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest"}},
+	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet"}},
+	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet"}},
 
 	{"filippo.io/age", []string{"secrets", "secrets/secretstest"}},
 
