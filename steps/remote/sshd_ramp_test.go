@@ -115,3 +115,50 @@ func TestSSHDUploadSmallWritesFirstInOrder(t *testing.T) {
 		})
 	}
 }
+
+// While an upload writes its first bytes small (it changes the SFTP
+// client's packet size), the other transfers of file contents on the same
+// connection go on beside it: files written and read back whole. Under
+// -race a transfer that read the packet size without the upload's lock
+// would be reported.
+func TestSSHDUploadSmallWritesFirstBesideOtherTransfers(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.Options{})
+	p, cfg := sshdPool(t, h)
+	c := connect(t, p, cfg)
+	ctx := context.Background()
+	local, sum := randomFile(t, 40<<20)
+	dir := filepath.Join(h.DeployDir, "releases", "1")
+	others := filepath.Join(h.DeployDir, "others")
+	if err := os.MkdirAll(others, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	content := strings.Repeat("consistency fact\n", 20000) // 340 KB: more than one packet either way
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(ctx, remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "a.ear", ReadBack: true})
+		done <- err
+	}()
+	var n int
+	for busy := true; busy; n++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("upload: %v", err)
+			}
+			busy = false
+		default:
+		}
+		p := filepath.Join(others, fmt.Sprintf("f%d", n))
+		if err := c.WriteFile(ctx, p, []byte(content)); err != nil {
+			t.Fatalf("WriteFile beside the upload: %v", err)
+		}
+		if b, err := c.ReadFile(ctx, p); err != nil || string(b) != content {
+			t.Fatalf("ReadFile beside the upload: %d bytes, %v", len(b), err)
+		}
+	}
+	if got := fileSHA256(t, filepath.Join(dir, "a.ear")); got != sum {
+		t.Errorf("hash %s, want %s", got, sum)
+	}
+	t.Logf("%d files written and read back while the upload ran", n)
+}
