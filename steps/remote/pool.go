@@ -97,10 +97,10 @@ type client struct {
 	// the shell too (see forgetSFTP).
 	sftpSeesMarkers atomic.Bool
 	// packetMu guards the SFTP client's packet size, which an upload
-	// lowers for its first bytes (sftpFS.pour). The upload holds it for
-	// writing while it does; every other reader or writer of file contents
-	// on the client (pkg/sftp reads the size as it starts) holds it for
-	// reading, once, never nested.
+	// lowers for its first bytes (sftpFS.pour): held for writing only
+	// while the size changes, and for reading by every transfer of file
+	// contents on the client (pkg/sftp reads the size as it starts),
+	// once, never nested.
 	packetMu sync.RWMutex
 	// agent answers the agent channels of a relay's copy jobs on this
 	// connection (agentfwd.go), set up on first use.

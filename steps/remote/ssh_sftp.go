@@ -431,29 +431,39 @@ func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()
 // leaves at most the writes in flight missing before the end of the
 // partial file, which resumeMargin covers. With ramp, and writes of
 // bigPacket, the first rampBytes of the file go in rampPacket writes.
+//
+// The packet size is the client's: it is changed only under packetMu
+// held for writing, for no longer than the change, and each part of the
+// copy runs under it held for reading (pkg/sftp reads the size as the
+// part starts), as every other transfer of file contents does. So the
+// others on the connection go on beside the copy; one that starts during
+// its first part writes smaller packets too, which changes nothing else.
 func (f *sftpFS) pour(file *sftp.File, r io.Reader, ramp bool) error {
-	if _, ok := f.sc.HasExtension("limits@openssh.com"); !ok || !ramp {
+	part := func(r io.Reader) (int64, error) {
 		f.cl.packetMu.RLock()
 		defer f.cl.packetMu.RUnlock()
-		// 0: the client's concurrency.
-		_, err := file.ReadFromWithConcurrency(r, 0)
-		return err
+		return file.ReadFromWithConcurrency(r, 0) // 0: the client's concurrency
 	}
-	f.cl.packetMu.Lock()
-	defer f.cl.packetMu.Unlock()
-	at, err := file.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
+	setPacket := func(n int) {
+		f.cl.packetMu.Lock()
+		defer f.cl.packetMu.Unlock()
+		_ = sftp.MaxPacketUnchecked(n)(f.sc) // fails only for n < 1
 	}
-	if at < rampBytes {
-		_ = sftp.MaxPacketUnchecked(rampPacket)(f.sc)
-		n, err := file.ReadFromWithConcurrency(io.LimitReader(r, rampBytes-at), 0)
-		_ = sftp.MaxPacketUnchecked(bigPacket)(f.sc)
-		if err != nil || n < rampBytes-at {
+	if _, ok := f.sc.HasExtension("limits@openssh.com"); ok && ramp {
+		at, err := file.Seek(0, io.SeekCurrent)
+		if err != nil {
 			return err
 		}
+		if at < rampBytes {
+			setPacket(rampPacket)
+			n, err := part(io.LimitReader(r, rampBytes-at))
+			setPacket(bigPacket)
+			if err != nil || n < rampBytes-at {
+				return err
+			}
+		}
 	}
-	_, err = file.ReadFromWithConcurrency(r, 0)
+	_, err := part(r)
 	return err
 }
 
