@@ -347,7 +347,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 				sum <- s
 			}()
 		}
-		if err := f.send(file, p, r, readBack, true); err != nil {
+		if err := f.send(file, p, r, readBack); err != nil {
 			return wrote{}, err
 		}
 		synced := time.Now()
@@ -362,7 +362,7 @@ func (f *sftpFS) write(ctx context.Context, p string, offset int64, r *uploadRea
 	// Its lag covers the writes in flight and the one being read.
 	live := f.c.startLiveHash(ctx, p, path.Dir(p), f.resumeMargin())
 	r.watch = live.advance
-	if err := f.send(file, p, r, nil, false); err != nil {
+	if err := f.send(file, p, r, nil); err != nil {
 		live.abort()
 		return wrote{}, err
 	}
@@ -398,10 +398,10 @@ func (f *sftpFS) openPart(p string, offset int64) (*sftp.File, error) {
 
 // send streams r into file from its offset, syncs and closes it;
 // written, when set, is called once every write has been answered,
-// before the sync. local says the host shares the operator's machine
-// (UploadSpec.ReadBack), where the first bytes go in smaller writes.
-func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func(), local bool) error {
-	if err := f.pour(file, r, local); err != nil {
+// before the sync. A copy read back (UploadSpec.ReadBack: the host
+// shares the operator's machine) starts with smaller writes.
+func (f *sftpFS) send(file *sftp.File, p string, r *uploadReader, written func()) error {
+	if err := f.pour(file, r, !r.hashAlong); err != nil {
 		if r.ctx.Err() != nil {
 			return r.ctx.Err()
 		}
