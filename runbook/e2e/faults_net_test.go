@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,8 +33,7 @@ func newNetHost(t *testing.T, sshd *sshdtest.Host) *netHost {
 // script of the step that runs a command; "" leaves only the upload.
 func (n *netHost) setup(t *testing.T, dir, work string, size int) {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(n.proxy.Addr)
-	write(t, dir, "known_hosts", fmt.Sprintf("[127.0.0.1]:%s %s\n", port, n.sshd.HostKey))
+	write(t, dir, "known_hosts", n.sshd.KnownHostsLineAt(n.proxy.Addr)+"\n")
 	deploy := filepath.Join(dir, "deploy")
 	if err := os.MkdirAll(deploy, 0o755); err != nil {
 		t.Fatal(err)

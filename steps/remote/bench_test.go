@@ -18,12 +18,20 @@ import (
 // sshdPool connects to a real sshd host with its client key.
 func sshdPool(tb testing.TB, h *sshdtest.Host) (*remote.Pool, remote.HostConfig) {
 	tb.Helper()
-	p := remote.NewPool(remote.PoolOptions{
-		KnownHosts: h.WriteKnownHosts(tb),
-		SSHConfig:  filepath.Join(tb.TempDir(), "none"),
-	})
+	return sshdPoolAt(tb, h, h.Addr)
+}
+
+// sshdPoolAt is sshdPool for the host reached at addr (a proxy in front
+// of it): a fresh pool, so its first call dials a new connection.
+func sshdPoolAt(tb testing.TB, h *sshdtest.Host, addr string) (*remote.Pool, remote.HostConfig) {
+	tb.Helper()
+	kh := filepath.Join(tb.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(h.KnownHostsLineAt(addr)+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	p := remote.NewPool(remote.PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(tb.TempDir(), "none")})
 	tb.Cleanup(func() { p.Close() })
-	return p, remote.HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
+	return p, remote.HostConfig{Name: "sshd", Address: addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
 }
 
 // BenchmarkExec measures what a remote step costs beyond its command on

@@ -52,16 +52,9 @@ func sftpWrites(t *testing.T, h *sshdtest.Host, p string) [][]loggedWrite {
 func TestSSHDUploadSmallWritesFirstInOrder(t *testing.T) {
 	h := sshdtest.Start(t, sshdtest.Options{SFTPLogLevel: "DEBUG1"})
 	proxy := remotetest.NewProxy(t, h.Addr)
-	_, port, _ := strings.Cut(proxy.Addr, ":")
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%s %s\n", port, h.HostKey)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := remote.HostConfig{Name: "pre1", Address: proxy.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
-	newPool := func() *remote.Pool {
-		p := remote.NewPool(remote.PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
-		t.Cleanup(func() { p.Close() })
-		return p
+	newConn := func(t *testing.T) remote.Conn {
+		p, cfg := sshdPoolAt(t, h, proxy.Addr)
+		return connect(t, p, cfg)
 	}
 	const size, ramp, small, big = 48 << 20, 32 << 20, 131072, 261120
 	local, sum := randomFile(t, size)
@@ -71,7 +64,7 @@ func TestSSHDUploadSmallWritesFirstInOrder(t *testing.T) {
 		t.Run(fmt.Sprintf("cut at %d MiB", cut>>20), func(t *testing.T) {
 			dir := filepath.Join(h.DeployDir, "releases", strconv.FormatInt(cut>>20, 10))
 			spec := remote.UploadSpec{Local: local, SHA256: sum, Dir: dir, Name: "a.ear", ReadBack: true}
-			c := connect(t, newPool(), cfg)
+			c := newConn(t)
 			if _, err := c.Lstat(ctx, h.DeployDir); err != nil { // SFTP open before the count starts
 				t.Fatal(err)
 			}
@@ -80,7 +73,7 @@ func TestSSHDUploadSmallWritesFirstInOrder(t *testing.T) {
 				t.Fatal("the upload survived a cut connection")
 			}
 			proxy.Disarm()
-			res, err := connect(t, newPool(), cfg).Upload(ctx, spec)
+			res, err := newConn(t).Upload(ctx, spec)
 			if err != nil {
 				t.Fatalf("upload after the cut: %v\nsshd log:\n%s", err, h.Log())
 			}

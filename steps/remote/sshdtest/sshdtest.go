@@ -78,8 +78,13 @@ type Host struct {
 }
 
 // KnownHostsLine is the known_hosts line for this host's address and key.
-func (h *Host) KnownHostsLine() string {
-	return fmt.Sprintf("[127.0.0.1]:%d %s", h.Port, strings.TrimSpace(h.HostKey))
+func (h *Host) KnownHostsLine() string { return h.KnownHostsLineAt(h.Addr) }
+
+// KnownHostsLineAt is the known_hosts line for this host's key reached
+// at addr (127.0.0.1:PORT, a proxy in front of it).
+func (h *Host) KnownHostsLineAt(addr string) string {
+	_, port, _ := strings.Cut(addr, ":")
+	return fmt.Sprintf("[127.0.0.1]:%s %s", port, strings.TrimSpace(h.HostKey))
 }
 
 // WriteKnownHosts writes a known_hosts file holding this host's key and
