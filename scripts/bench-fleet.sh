@@ -56,6 +56,7 @@ case " $rows " in *" ansible "*) need ansible-playbook "apt-get install ansible-
 if [[ -n ${RUNBOOK_PROFILE:-} ]]; then need strace "apt-get install strace"; fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/hosts-cpu.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-fleet.XXXXXX")
 server_pid=
 cleanup() {
@@ -160,15 +161,6 @@ runbook_file() { # dir hosts
 	} >"$dir/runbook.yaml"
 }
 
-# hosts_cpu prints the CPU seconds the sshd hosts have used, the sessions
-# they reaped included (/proc/PID/stat fields 14-17): the hosts' side.
-hosts_cpu() {
-	local pid sum=0
-	for pid in $(cat "$work/fleet/pids"); do
-		sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")))
-	done
-	awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
-}
 
 # Every run appends "seconds peak_rss_kib accepted client_cpu hosts_cpu"
 # to $work/res.ROW. The CPU columns say what the machine did, which a
@@ -177,12 +169,12 @@ measure() { # row command...
 	local row=$1 before cpu0 secs rss user sys conns cpu
 	shift
 	before=$(accepted)
-	cpu0=$(hosts_cpu)
+	cpu0=$(hosts_cpu "$work/fleet/pids")
 	/usr/bin/time -o "$work/time" -f '%e %M %U %S' "$@" >"$work/$row.log" 2>&1 ||
 		{ echo "$row failed:"; tail -n 40 "$work/$row.log"; cat "$work/time"; exit 1; } >&2
 	read -r secs rss user sys <"$work/time"
 	conns=$(($(accepted) - before))
-	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')
+	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu "$work/fleet/pids")" 'BEGIN { printf "%.2f", b - a }')
 	echo "$secs $rss $conns $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $cpu" >>"$work/res.$row"
 	echo "  $row: ${secs}s, peak RSS $((rss / 1024)) MiB, $conns connections, client CPU $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')s, hosts' CPU ${cpu}s" >&2
 }

@@ -21,6 +21,7 @@
 # The hosts' deploy dirs and HOMEs are emptied first. Never run by make
 # test: a benchmark, not a test.
 set -euo pipefail
+. "$(dirname "$0")/hosts-cpu.sh"
 fleet=$1 n=${2:-20} s=${3:-50}
 mapfile -t hosts <"$fleet/hosts"
 read -r _ _ user key _ <<<"${hosts[0]}"
@@ -72,15 +73,9 @@ done
 	fi
 } >"$work/runbook.yaml"
 cd "$work"
-# hosts_cpu: the CPU seconds the fleet's sshd and their sessions have used.
-hosts_cpu() {
-	local pid sum=0
-	for pid in $(cat "$fleet/pids"); do sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat"))); done
-	awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
-}
-[[ -z ${STAGE_CPU:-} ]] || cpu0=$(hosts_cpu)
+[[ -z ${STAGE_CPU:-} ]] || cpu0=$(hosts_cpu "$fleet/pids")
 HOME=$work/home "${RB:-runbook}" start --version 1.0.0 --yes >"$work/out.log" 2>&1 || { tail -n 20 "$work/out.log" >&2; exit 1; }
 if [[ -n ${STAGE_CPU:-} ]]; then
 	HOME=$work/home "${RB:-runbook}" report --format json -o "$work/rep.json" >/dev/null
-	echo "stage $(jq -r '.steps[] | select(.name == "stage") | .duration_ms' "$work/rep.json") hosts $(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')"
+	echo "stage $(jq -r '.steps[] | select(.name == "stage") | .duration_ms' "$work/rep.json") hosts $(awk -v a="$cpu0" -v b="$(hosts_cpu "$fleet/pids")" 'BEGIN { printf "%.2f", b - a }')"
 fi

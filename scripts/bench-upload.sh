@@ -47,6 +47,7 @@ rounds=${4:-4}
 cipher=aes128-gcm@openssh.com
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/hosts-cpu.sh"
 ref_src=${REFSFTP:-}
 if [[ -z $ref_src ]]; then
 	for d in "$root/../shared/bench/refsftp" "$root/../../shared/bench/refsftp"; do
@@ -133,11 +134,7 @@ children_cpu() {
 # server_cpu VAR sets VAR to the CPU seconds the sshd hosts have used, the
 # sessions they reaped included (/proc/PID/stat fields 14-17).
 server_cpu() {
-	local pid sum=0
-	for pid in $(cat "$work/hosts/pids"); do
-		sum=$((sum + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")))
-	done
-	printf -v "$1" '%s' "$(awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
+	printf -v "$1" '%s' "$(hosts_cpu "$work/hosts/pids")"
 }
 
 # since A B prints B - A to two places.
