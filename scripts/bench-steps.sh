@@ -18,8 +18,10 @@
 # NIGHT=stage runs only that night's upload step (the stage): what the
 # copy costs the hosts, with the hosts' CPU printed (STAGE_CPU=1 prints
 # "stage MS hosts CPU-S" from runbook's record and the fleet's pids).
-# The hosts' deploy dirs and HOMEs are emptied first. Never run by make
-# test: a benchmark, not a test.
+# The hosts' deploy dirs and HOMEs are emptied first. KEEP=DIR copies the
+# work directory (runbook.yaml, the record in .runbook/) there at the end,
+# for `runbook report` or another run of the same runbook by hand. Never
+# run by make test: a benchmark, not a test.
 set -euo pipefail
 . "$(dirname "$0")/hosts-cpu.sh"
 fleet=$1 n=${2:-20} s=${3:-50}
@@ -73,6 +75,7 @@ done
 	fi
 } >"$work/runbook.yaml"
 cd "$work"
+[[ -z ${KEEP:-} ]] || trap 'cp -r "$work"/. "$KEEP"/; rm -rf "$work"' EXIT
 [[ -z ${STAGE_CPU:-} ]] || cpu0=$(hosts_cpu "$fleet/pids")
 HOME=$work/home "${RB:-runbook}" start --version 1.0.0 --yes >"$work/out.log" 2>&1 || { tail -n 20 "$work/out.log" >&2; exit 1; }
 if [[ -n ${STAGE_CPU:-} ]]; then

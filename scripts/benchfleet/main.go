@@ -6,9 +6,10 @@
 //	    deploy_dir home sshd_log), D/known_hosts and D/pids, prints
 //	    "ready", and runs until its stdin closes; then it stops every
 //	    sshd by its PID.
-//	benchfleet runbook -cpuprofile F [-memprofile F] -- ARGS...
+//	benchfleet runbook [-cpuprofile F] [-memprofile F] [-trace F] -- ARGS...
 //	    runs runbook ARGS in this process (the same code as the binary)
-//	    with a CPU profile, for `go tool pprof`.
+//	    with a CPU profile, for `go tool pprof`, or an execution trace,
+//	    for `go tool trace` (where a host run waits: -pprof=sync, net).
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 
@@ -57,7 +59,19 @@ func profiled(args []string) (int, error) {
 	fs := flag.NewFlagSet("runbook", flag.ExitOnError)
 	cpu := fs.String("cpuprofile", "", "write a CPU profile here")
 	mem := fs.String("memprofile", "", "write a heap profile here at the end")
+	tr := fs.String("trace", "", "write an execution trace here (go tool trace)")
 	_ = fs.Parse(args)
+	if *tr != "" {
+		f, err := os.Create(*tr)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return 0, err
+		}
+		defer trace.Stop()
+	}
 	if *cpu != "" {
 		f, err := os.Create(*cpu)
 		if err != nil {
