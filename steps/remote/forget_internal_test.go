@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -98,4 +99,27 @@ func realSSHD(t *testing.T) (*sshConn, string) {
 		t.Fatal(err)
 	}
 	return conn.(*sshConn), runs
+}
+
+// When the SFTP session that would read a step's log back has died, the
+// log comes through a shell instead, whole and once.
+func TestStepLogFallsBackToTheShell(t *testing.T) {
+	c, _ := realSSHD(t)
+	ctx := context.Background()
+	if code, err := c.Exec(ctx, ExecSpec{Script: "echo hi", Token: "r1:run:1:sshd"}); err != nil || code != 0 {
+		t.Fatalf("Exec: %d %v", code, err)
+	}
+	sc, cl, err := c.sftpClient(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ForgetMarkers(ctx, "r1:run:1:sshd"); err != nil || !cl.sftpSeesMarkers.Load() {
+		t.Fatalf("forget through SFTP: %v, sees markers %v", err, cl.sftpSeesMarkers.Load())
+	}
+	sc.Close() // the session dies; the client is still the connection's
+	var out bytes.Buffer
+	code, err := c.Exec(ctx, ExecSpec{Script: "echo one; printf two; exit 4", Token: "r1:run:2:sshd", Stdout: &out})
+	if err != nil || code != 4 || out.String() != "one\ntwo" {
+		t.Fatalf("Exec with SFTP gone: %d %v %q, want 4 and %q", code, err, out.String(), "one\ntwo")
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/pkg/sftp"
 )
 
 // takeShell returns cl's host shell (shell.go), started when there is
@@ -44,8 +46,10 @@ const shellEndWait = 5 * time.Second
 // process group of its own (`setsid sh -s`, the wrapper as its script).
 // ok is false when it did not run there (no host shell to be had, or
 // the shell died before the command began): the caller runs it in a
-// session of its own.
-func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce string) (code int, err error, ok bool) {
+// session of its own. script is the plain wrapper; a run with markers
+// gives detached instead, which makes its wrapper, and lets the log come
+// through SFTP once that is seen to reach the markers (fetchLog).
+func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, detached func(logLater bool) string, script, nonce string) (code int, err error, ok bool) {
 	cl, err := c.pool.client(ctx, c.cfg, 0)
 	if err != nil {
 		return -1, err, true
@@ -55,6 +59,13 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 		return 0, nil, false
 	}
 	defer release()
+	var sc *sftp.Client
+	if detached != nil {
+		if cl.sftpSeesMarkers.Load() {
+			sc, _ = c.readySFTP(ctx)
+		}
+		script = detached(sc != nil)
+	}
 	ro, out := runOutputs(spec, nonce)
 	open, rest := heredoc(script)
 	done, err := sh.start("setsid sh -s "+open+"\n"+rest, out, out.stderr(orDiscard(spec.Stderr)))
@@ -66,8 +77,10 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 	if spec.Token != "" {
 		Hit(PointExecStart)
 	}
+	stopFollow := func() {}
 	if ro != nil {
-		defer c.follow(ctx, cl, spec.Token, ro)()
+		stopFollow = c.follow(ctx, cl, spec.Token, ro)
+		defer stopFollow()
 	}
 	var res shellResult
 	select {
@@ -91,6 +104,12 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, script, nonce 
 	}
 	if err := c.trailerError(trailer, spec); err != nil {
 		return -1, err, true
+	}
+	if trailer == trailerLog && ro != nil {
+		stopFollow()
+		if err := c.fetchLog(ctx, sc, cl, spec.Token, ro); err != nil {
+			return -1, err, true
+		}
 	}
 	return res.code, nil, true
 }

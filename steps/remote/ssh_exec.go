@@ -65,13 +65,18 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	spec, marker := withSudoPrompt(spec)
 	nonce := randomHex(8)
 	script := plainScript(spec, nonce)
+	var detached func(logLater bool) string
 	if spec.Token != "" {
-		script = detachedScript(spec, c.cfg.MarkerDir, nonce, time.Now().Unix(), c.pool.firstRun(c.cfg))
+		now, sweep := time.Now().Unix(), c.pool.firstRun(c.cfg)
+		detached = func(logLater bool) string {
+			return detachedScript(spec, c.cfg.MarkerDir, nonce, now, sweep, logLater)
+		}
+		script = detached(false)
 	}
 	if !spec.TTY {
 		// A command with a terminal keeps a session of its own: sshd's
 		// pty is per session.
-		if code, err, ok := c.execInShell(ctx, spec, script, nonce); ok {
+		if code, err, ok := c.execInShell(ctx, spec, detached, script, nonce); ok {
 			return c.result(ctx, spec, code, err)
 		}
 	}

@@ -52,6 +52,7 @@ const (
 	trailerInDoubt   = 'I' // Wait: the run ended without an .rc
 	trailerSettled   = 'S' // the run was settled as never started before it began
 	trailerPID       = 'P' // a header: the process group of a plain run follows
+	trailerLog       = 'L' // not a failure: the run's log holds output, to be read through SFTP
 )
 
 func randomHex(n int) string {
@@ -190,7 +191,7 @@ const waitLoop = waitRun + `exit "$rc"
 // exec costs milliseconds on every step, and a reader that catches a
 // marker half-written (microseconds) reads an empty .rc as "not yet" and
 // an empty .started as in doubt, both on the safe side.
-func detachedScript(spec ExecSpec, markerDir, nonce string, now int64, sweep bool) string {
+func detachedScript(spec ExecSpec, markerDir, nonce string, now int64, sweep, logLater bool) string {
 	dir, base := markerBase(markerDir, spec.Token)
 	open, rest := heredoc(ScriptWithEnv(spec.Script, spec.Env))
 	var b strings.Builder
@@ -219,7 +220,7 @@ umask 077
 	fmt.Fprintf(&b, "set -C\nif ! printf '%%s %%d\\n' \"$g\" %d 2>/dev/null > \"$f.started\"; then [ ! -e \"$f.started\" ] || %s; %s; fi\nset +C\n",
 		now, failWith(nonce, trailerSettled), failWith(nonce, trailerMarkerDir))
 	if !spec.TTY {
-		b.WriteString(quietTail(open, rest))
+		b.WriteString(quietTail(open, rest, nonce, logLater))
 		return b.String()
 	}
 	b.WriteString("(\ntrap : TERM\n")
@@ -266,10 +267,20 @@ exit "$rc"
 // cannot end it first (only the cat after it dies of that), and it
 // survives the TERM of a stop, which forwardTerm passes on to the group
 // while ignoring it, to record the killed script's code.
-func quietTail(open, rest string) string {
+//
+// With logLater, the wrapper does not print the log itself: it ends with
+// the trailer trailerLog when the log holds output, and Exec reads the
+// log through the connection's SFTP session instead (fetchLog). A cat is
+// a fork and an exec on the host for every step that prints anything;
+// an SFTP read is three requests to a server that is already running.
+func quietTail(open, rest, nonce string, logLater bool) string {
+	show := `[ ! -s "$f.log" ] || cat "$f.log"`
+	if logLater {
+		show = fmt.Sprintf(`[ ! -s "$f.log" ] || printf '\n%%s\n' '%s'`, trailer(nonce, trailerLog))
+	}
 	return `( umask "$o"; . /dev/stdin ) >> "$f.log" 2>&1 ` + open + " &\n" + rest +
 		"p=$!\n" + forwardTerm + waitRun + `printf '%-15s\n' "$rc" 1<> "$f.rc"
-[ ! -s "$f.log" ] || cat "$f.log"
+` + show + `
 exit "$rc"
 `
 }

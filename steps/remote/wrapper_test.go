@@ -42,7 +42,7 @@ func TestTruncatedScriptRunsNothing(t *testing.T) {
 	effects := dir + "/effects"
 	spec := ExecSpec{Token: "r1-s01-cut-a1-h", Dir: dir,
 		Script: "echo begin >> " + ShellQuote(effects) + "\necho end >> " + ShellQuote(effects) + "\nexit 3\n"}
-	b, err := io.ReadAll(wholeOrNothing(detachedScript(spec, dir+"/runs", "0123456789abcdef", 1700000000, true)))
+	b, err := io.ReadAll(wholeOrNothing(detachedScript(spec, dir+"/runs", "0123456789abcdef", 1700000000, true, false)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSweepOnceADay(t *testing.T) {
 		spec := ExecSpec{Token: fmt.Sprintf("r1-s%02d-sweep-a1-h", n), Script: "true"}
 		cmd := exec.Command("/bin/sh", "-s")
 		cmd.Dir = dir
-		cmd.Stdin = wholeOrNothing(detachedScript(spec, runs, "0123456789abcdef", at, true))
+		cmd.Stdin = wholeOrNothing(detachedScript(spec, runs, "0123456789abcdef", at, true, false))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("the wrapper at %d: %v\n%s", at, err, out)
 		}
