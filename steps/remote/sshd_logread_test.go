@@ -3,7 +3,7 @@ package remote_test
 import (
 	"context"
 	"fmt"
-		"strings"
+	"strings"
 	"testing"
 
 	"github.com/runbook-dev/runbook/steps/remote"
