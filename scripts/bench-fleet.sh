@@ -169,12 +169,12 @@ measure() { # row command...
 	local row=$1 before cpu0 secs rss user sys conns cpu
 	shift
 	before=$(accepted)
-	cpu0=$(hosts_cpu "$work/fleet/pids")
+	cpu0=$(hosts_cpu)
 	/usr/bin/time -o "$work/time" -f '%e %M %U %S' "$@" >"$work/$row.log" 2>&1 ||
 		{ echo "$row failed:"; tail -n 40 "$work/$row.log"; cat "$work/time"; exit 1; } >&2
 	read -r secs rss user sys <"$work/time"
 	conns=$(($(accepted) - before))
-	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu "$work/fleet/pids")" 'BEGIN { printf "%.2f", b - a }')
+	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')
 	echo "$secs $rss $conns $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $cpu" >>"$work/res.$row"
 	echo "  $row: ${secs}s, peak RSS $((rss / 1024)) MiB, $conns connections, client CPU $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')s, hosts' CPU ${cpu}s" >&2
 }

@@ -131,10 +131,10 @@ children_cpu() {
 	printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times")"
 }
 
-# server_cpu VAR sets VAR to the CPU seconds the sshd hosts have used, the
-# sessions they reaped included (/proc/PID/stat fields 14-17).
+# server_cpu VAR sets VAR to the counter of the hosts' CPU seconds (see
+# hosts-cpu.sh): the machine's, less this script's and its children's.
 server_cpu() {
-	printf -v "$1" '%s' "$(hosts_cpu "$work/hosts/pids")"
+	printf -v "$1" '%s' "$(hosts_cpu)"
 }
 
 # since A B prints B - A to two places.
