@@ -166,15 +166,16 @@ runbook_file() { # dir hosts
 # to $work/res.ROW. The CPU columns say what the machine did, which a
 # loaded machine changes much less than the wall time.
 measure() { # row command...
-	local row=$1 before cpu0 secs rss user sys conns cpu
+	local row=$1 before cpu0 cpu1 secs rss user sys conns cpu
 	shift
 	before=$(accepted)
-	cpu0=$(hosts_cpu)
+	hosts_cpu cpu0
 	/usr/bin/time -o "$work/time" -f '%e %M %U %S' "$@" >"$work/$row.log" 2>&1 ||
 		{ echo "$row failed:"; tail -n 40 "$work/$row.log"; cat "$work/time"; exit 1; } >&2
 	read -r secs rss user sys <"$work/time"
 	conns=$(($(accepted) - before))
-	cpu=$(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')
+	hosts_cpu cpu1
+	cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
 	echo "$secs $rss $conns $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $cpu" >>"$work/res.$row"
 	echo "  $row: ${secs}s, peak RSS $((rss / 1024)) MiB, $conns connections, client CPU $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')s, hosts' CPU ${cpu}s" >&2
 }

@@ -76,9 +76,10 @@ done
 } >"$work/runbook.yaml"
 cd "$work"
 [[ -z ${KEEP:-} ]] || trap 'cp -r "$work"/. "$KEEP"/; rm -rf "$work"' EXIT
-[[ -z ${STAGE_CPU:-} ]] || cpu0=$(hosts_cpu)
+[[ -z ${STAGE_CPU:-} ]] || hosts_cpu cpu0
 HOME=$work/home "${RB:-runbook}" start --version 1.0.0 --yes >"$work/out.log" 2>&1 || { tail -n 20 "$work/out.log" >&2; exit 1; }
 if [[ -n ${STAGE_CPU:-} ]]; then
 	HOME=$work/home "${RB:-runbook}" report --format json -o "$work/rep.json" >/dev/null
-	echo "stage $(jq -r '.steps[] | select(.name == "stage") | .duration_ms' "$work/rep.json") hosts $(awk -v a="$cpu0" -v b="$(hosts_cpu)" 'BEGIN { printf "%.2f", b - a }')"
+	hosts_cpu cpu1
+	echo "stage $(jq -r '.steps[] | select(.name == "stage") | .duration_ms' "$work/rep.json") hosts $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')"
 fi

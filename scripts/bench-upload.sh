@@ -134,7 +134,7 @@ children_cpu() {
 # server_cpu VAR sets VAR to the counter of the hosts' CPU seconds (see
 # hosts-cpu.sh): the machine's, less this script's and its children's.
 server_cpu() {
-	printf -v "$1" '%s' "$(hosts_cpu)"
+	hosts_cpu "$1"
 }
 
 # since A B prints B - A to two places.
