@@ -227,6 +227,9 @@ func (c *sshConn) fetchLog(ctx context.Context, sc *sftp.Client, cl *client, tok
 	if w.err != nil {
 		return nil // the destination failed: there is nowhere to show the rest
 	}
+	// The next runs print their logs themselves again, until a forget
+	// through SFTP finds markers once more.
+	cl.sftpSeesMarkers.Store(false)
 	dir, base := markerBase(c.cfg.MarkerDir, token)
 	out, code, rerr := c.run(ctx, "d="+dir+"\nf="+base+"\ncat \"$f.log\"\n")
 	if rerr != nil || code != 0 {

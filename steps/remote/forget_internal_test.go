@@ -122,4 +122,7 @@ func TestStepLogFallsBackToTheShell(t *testing.T) {
 	if err != nil || code != 4 || out.String() != "one\ntwo" {
 		t.Fatalf("Exec with SFTP gone: %d %v %q, want 4 and %q", code, err, out.String(), "one\ntwo")
 	}
+	if cl.sftpSeesMarkers.Load() {
+		t.Error("after SFTP failed to read a log, the next runs still leave their logs to it")
+	}
 }
