@@ -25,11 +25,7 @@ func sshdPool(tb testing.TB, h *sshdtest.Host) (*remote.Pool, remote.HostConfig)
 // of it): a fresh pool, so its first call dials a new connection.
 func sshdPoolAt(tb testing.TB, h *sshdtest.Host, addr string) (*remote.Pool, remote.HostConfig) {
 	tb.Helper()
-	kh := filepath.Join(tb.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(h.KnownHostsLineAt(addr)+"\n"), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	p := remote.NewPool(remote.PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(tb.TempDir(), "none")})
+	p := remote.NewPool(remote.PoolOptions{KnownHosts: h.WriteKnownHostsAt(tb, addr), SSHConfig: filepath.Join(tb.TempDir(), "none")})
 	tb.Cleanup(func() { p.Close() })
 	return p, remote.HostConfig{Name: "sshd", Address: addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: filepath.Join(h.Dir, "runs")}
 }

@@ -3,7 +3,6 @@ package remote
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -87,11 +86,7 @@ func TestForgetMarkersThroughSFTP(t *testing.T) {
 func realSSHD(t *testing.T) (*sshConn, string) {
 	t.Helper()
 	h := sshdtest.Start(t, sshdtest.Options{})
-	known := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(known, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := NewPool(PoolOptions{KnownHosts: known, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	p := NewPool(PoolOptions{KnownHosts: h.WriteKnownHosts(t), SSHConfig: filepath.Join(t.TempDir(), "none")})
 	t.Cleanup(func() { p.Close() })
 	runs := filepath.Join(h.Dir, "runs")
 	conn, err := p.Conn(context.Background(), HostConfig{Name: "sshd", Address: h.Addr, User: h.User, KeyFile: h.ClientKey, MarkerDir: runs})

@@ -91,8 +91,15 @@ func (h *Host) KnownHostsLineAt(addr string) string {
 // returns its path.
 func (h *Host) WriteKnownHosts(t testing.TB) string {
 	t.Helper()
+	return h.WriteKnownHostsAt(t, h.Addr)
+}
+
+// WriteKnownHostsAt is WriteKnownHosts for this host reached at addr (a
+// proxy in front of it).
+func (h *Host) WriteKnownHostsAt(t testing.TB, addr string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(p, []byte(h.KnownHostsLine()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(h.KnownHostsLineAt(addr)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
