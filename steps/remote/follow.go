@@ -44,7 +44,8 @@ func newRunOutput(w io.Writer, first func()) *runOutput {
 	return &runOutput{w: w, first: first}
 }
 
-// Write implements io.Writer for the wrapper's copy of the log.
+// Write implements io.Writer for the wrapper's copy of the log: printed
+// by the wrapper, or read through SFTP after the run (fetchLog).
 func (o *runOutput) Write(p []byte) (int, error) {
 	n := len(p)
 	o.mu.Lock()
@@ -93,17 +94,6 @@ func (o *runOutput) pass(p []byte) error {
 	}
 	_, err := o.w.Write(p)
 	return err
-}
-
-// handOver ends the follower's part for a wrapper that does not print
-// the log (quietTail's logLater): from then on Write passes everything
-// on, and the caller writes the log from the offset returned, what the
-// follower showed. The caller has stopped the follower.
-func (o *runOutput) handOver() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.inband, o.skip = true, 0
-	return o.shown
 }
 
 // seal drops whatever the follower still sends.
@@ -210,17 +200,16 @@ func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOu
 	}
 }
 
-// fetchLog passes on what o has not shown of run token's log, once the
-// run has ended and its wrapper said the log holds output (trailerLog):
-// read through sc, or, when SFTP fails, printed by a shell after all
-// (past what SFTP passed on). An error when neither could read it: the
+// fetchLog gives o run token's log as the wrapper's copy (o.Write passes
+// on only what the follower did not show), once the run has ended and its
+// wrapper said the log holds output (trailerLog): read through sc, or,
+// when SFTP fails, printed by a shell after all (past what SFTP read). An error when neither could read it: the
 // run ended, but what it printed is not known, so its outcome is in
 // doubt as when the connection drops while the wrapper prints the log;
 // its markers settle it.
 func (c *sshConn) fetchLog(ctx context.Context, sc *sftp.Client, cl *client, token string, o *runOutput) error {
-	from := o.handOver()
 	w := &countingWriter{w: o}
-	err := readFrom(sc, cl, path.Join(sftpMarkerDir(c.cfg.MarkerDir), token+".log"), from, w)
+	err := readLog(sc, cl, path.Join(sftpMarkerDir(c.cfg.MarkerDir), token+".log"), w)
 	if err == nil {
 		return nil
 	}
@@ -235,22 +224,19 @@ func (c *sshConn) fetchLog(ctx context.Context, sc *sftp.Client, cl *client, tok
 	if rerr != nil || code != 0 {
 		return fmt.Errorf("read back the output of the run on %s (%v; then %v, exit %d): %w", c.name(), err, rerr, code, ErrInDoubt)
 	}
-	if skip := from + w.n; skip < int64(len(out)) {
-		_, _ = o.Write(out[skip:])
+	if w.n < int64(len(out)) {
+		_, _ = o.Write(out[w.n:])
 	}
 	return nil
 }
 
-// readFrom copies the file p from offset from to w through sc.
-func readFrom(sc *sftp.Client, cl *client, p string, from int64, w io.Writer) error {
+// readLog copies the file p to w through sc.
+func readLog(sc *sftp.Client, cl *client, p string, w io.Writer) error {
 	f, err := sc.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return err
-	}
 	cl.packetMu.RLock()
 	defer cl.packetMu.RUnlock()
 	_, err = f.WriteTo(w)

@@ -46,10 +46,10 @@ const shellEndWait = 5 * time.Second
 // process group of its own (`setsid sh -s`, the wrapper as its script).
 // ok is false when it did not run there (no host shell to be had, or
 // the shell died before the command began): the caller runs it in a
-// session of its own. script is the plain wrapper; a run with markers
-// gives detached instead, which makes its wrapper, and lets the log come
-// through SFTP once that is seen to reach the markers (fetchLog).
-func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, detached func(logLater bool) string, script, nonce string) (code int, err error, ok bool) {
+// session of its own. wrapper makes the run's wrapper script; a run with
+// markers leaves its log to SFTP once that is seen to reach the markers
+// (logLater, fetchLog).
+func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, wrapper func(logLater bool) string, nonce string) (code int, err error, ok bool) {
 	cl, err := c.pool.client(ctx, c.cfg, 0)
 	if err != nil {
 		return -1, err, true
@@ -60,12 +60,10 @@ func (c *sshConn) execInShell(ctx context.Context, spec ExecSpec, detached func(
 	}
 	defer release()
 	var sc *sftp.Client
-	if detached != nil {
-		if cl.sftpSeesMarkers.Load() {
-			sc, _ = c.readySFTP(ctx)
-		}
-		script = detached(sc != nil)
+	if spec.Token != "" && cl.sftpSeesMarkers.Load() {
+		sc, _ = c.readySFTP(ctx)
 	}
+	script := wrapper(sc != nil)
 	ro, out := runOutputs(spec, nonce)
 	open, rest := heredoc(script)
 	done, err := sh.start("setsid sh -s "+open+"\n"+rest, out, out.stderr(orDiscard(spec.Stderr)))

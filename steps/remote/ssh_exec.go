@@ -64,22 +64,22 @@ func (c *sshConn) Exec(ctx context.Context, spec ExecSpec) (int, error) {
 	defer stopRun(nil)
 	spec, marker := withSudoPrompt(spec)
 	nonce := randomHex(8)
-	script := plainScript(spec, nonce)
-	var detached func(logLater bool) string
+	// logLater only matters to a run with markers (see quietTail).
+	wrapper := func(bool) string { return plainScript(spec, nonce) }
 	if spec.Token != "" {
 		now, sweep := time.Now().Unix(), c.pool.firstRun(c.cfg)
-		detached = func(logLater bool) string {
+		wrapper = func(logLater bool) string {
 			return detachedScript(spec, c.cfg.MarkerDir, nonce, now, sweep, logLater)
 		}
-		script = detached(false)
 	}
 	if !spec.TTY {
 		// A command with a terminal keeps a session of its own: sshd's
 		// pty is per session.
-		if code, err, ok := c.execInShell(ctx, spec, detached, script, nonce); ok {
+		if code, err, ok := c.execInShell(ctx, spec, wrapper, nonce); ok {
 			return c.result(ctx, spec, code, err)
 		}
 	}
+	script := wrapper(false)
 	cl, sess, err := c.session(ctx)
 	if err != nil {
 		return -1, err
