@@ -161,7 +161,6 @@ runbook_file() { # dir hosts
 	} >"$dir/runbook.yaml"
 }
 
-
 # Every run appends "seconds peak_rss_kib accepted client_cpu hosts_cpu"
 # to $work/res.ROW. The CPU columns say what the machine did, which a
 # loaded machine changes much less than the wall time.

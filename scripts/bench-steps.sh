@@ -17,7 +17,8 @@
 #       -- env NIGHT=1 RB=/tmp/rb-new scripts/bench-steps.sh /tmp/fleet 100
 # NIGHT=stage runs only that night's upload step (the stage): what the
 # copy costs the hosts, with the hosts' CPU printed (STAGE_CPU=1 prints
-# "stage MS hosts CPU-S" from runbook's record and the fleet's pids).
+# "stage MS hosts CPU-S": the stage's time from runbook's record, and
+# the hosts' CPU as scripts/hosts-cpu.sh counts it).
 # The hosts' deploy dirs and HOMEs are emptied first. KEEP=DIR copies the
 # work directory (runbook.yaml, the record in .runbook/) there at the end,
 # for `runbook report` or another run of the same runbook by hand. Never

@@ -131,12 +131,6 @@ children_cpu() {
 	printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times")"
 }
 
-# server_cpu VAR sets VAR to the counter of the hosts' CPU seconds (see
-# hosts-cpu.sh): the machine's, less this script's and its children's.
-server_cpu() {
-	hosts_cpu "$1"
-}
-
 # since A B prints B - A to two places.
 since() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
@@ -160,7 +154,7 @@ theirs() { # key hosts scp|cat|ref
 	local key=$1 n=$2 kind=$3 start end i cpu0 cpu srv0 srv pids=() ports=()
 	clean_hosts
 	children_cpu cpu0
-	server_cpu srv0
+	hosts_cpu srv0
 	start=$(now)
 	if [[ $kind == ref ]]; then
 		for ((i = 0; i < n; i++)); do
@@ -185,7 +179,7 @@ theirs() { # key hosts scp|cat|ref
 	fi
 	end=$(now)
 	children_cpu cpu
-	server_cpu srv
+	hosts_cpu srv
 	secs=$(since "$start" "$end")
 	echo "$secs $secs $(since "$cpu0" "$cpu") $(since "$srv0" "$srv") 0" >>"$work/res.$key"
 }
@@ -193,9 +187,9 @@ theirs() { # key hosts scp|cat|ref
 ours() { # key hosts file
 	local out srv0 srv
 	clean_hosts
-	server_cpu srv0
+	hosts_cpu srv0
 	out=$(/usr/bin/time -f 'maxrss_kib=%M' "$work/benchupload" upload -dir "$work/hosts" -n "$2" -file "$3" 2>&1)
-	server_cpu srv
+	hosts_cpu srv
 	field() { sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$out"; }
 	[[ -n $(field seconds) ]] || { echo "$out" >&2; exit 1; }
 	echo "$(field seconds) $(field transfer_seconds) $(field cpu_seconds) $(since "$srv0" "$srv") $(field maxrss_kib)" >>"$work/res.$1"
@@ -207,12 +201,12 @@ start() { # key hosts file
 	d=$(runbook_dir "$2" "$3")
 	clean_hosts
 	start_n=$((start_n + 1))
-	server_cpu srv0
+	hosts_cpu srv0
 	if ! (cd "$d" && /usr/bin/time -f '%e %U %S %M' -o "$work/time.out" "$work/runbook" start --version "r$start_n" --same-artifact --yes >"$work/start.out" 2>&1); then
 		cat "$work/start.out" >&2
 		exit 1
 	fi
-	server_cpu srv
+	hosts_cpu srv
 	read -r secs u s rss <"$work/time.out"
 	cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 	echo "$secs - $cpu $(since "$srv0" "$srv") $rss" >>"$work/res.$1"
