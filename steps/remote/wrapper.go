@@ -272,7 +272,8 @@ exit "$rc"
 // the trailer trailerLog when the log holds output, and Exec reads the
 // log through the connection's SFTP session instead (fetchLog). A cat is
 // a fork and an exec on the host for every step that prints anything;
-// an SFTP read is three requests to a server that is already running.
+// an SFTP read is a handful of requests (open, stat, reads, close) to a
+// server that is already running.
 func quietTail(open, rest, nonce string, logLater bool) string {
 	show := `[ ! -s "$f.log" ] || cat "$f.log"`
 	if logLater {
