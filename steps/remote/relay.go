@@ -337,7 +337,16 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) (s
 	if err != nil {
 		return "", err
 	}
-	if err := c.withFS(ctx, func(f *sftpFS) error { return f.writePrivate(dir, files) }); err != nil {
+	if err := c.withFS(ctx, func(f *sftpFS) error {
+		// The SFTP server that writes the job names itself as its owner:
+		// until the job has a pid, a sweep removes the directory at once
+		// when that server is gone (the relay died in between), and keeps
+		// it while it lives (the copy is being set up).
+		if owner, ok := f.serverPID(); ok {
+			files["owner"] = owner + "\n"
+		}
+		return f.writePrivate(dir, files)
+	}); err != nil {
 		return "", fmt.Errorf("prepare the copy to %s on relay %s: %w", job.target, c.name(), err)
 	}
 	defer func() {
@@ -607,21 +616,43 @@ func (f *sftpFS) writePrivate(dir string, files map[string]string) error {
 	return nil
 }
 
+// serverPID is the pid of the process that serves SFTP on the host (an
+// sftp-server, or the connection's sshd with internal-sftp), read as the
+// link /proc/self resolves to in that process. It lives as long as the
+// SFTP session. ok is false where the host has no /proc or the answer is
+// not a pid.
+func (f *sftpFS) serverPID() (pid string, ok bool) {
+	f.cl.packetMu.RLock()
+	defer f.cl.packetMu.RUnlock()
+	p, err := f.sc.ReadLink("/proc/self")
+	if err != nil || p == "" || strings.Trim(p, "0123456789") != "" {
+		return "", false
+	}
+	return p, true
+}
+
 // sweepRelayScript removes the job directories of copies whose sftp is
-// gone (their connection died before runbook could remove them), and
-// those that never got as far as starting one and are older than ten
-// minutes; a job whose pid lives is another copy's, under way. A zombie
-// is dead: the sftp of a connection that died is one until something
-// reaps it, which a container's first process may never do.
+// gone (their connection died before runbook could remove them). A job
+// without a pid never got as far as starting one: it is removed when the
+// SFTP server that wrote it (its owner) is gone, or when it is older than
+// ten minutes; until then it may be another copy being set up. A job
+// whose pid or owner lives is another copy's, under way. A zombie is
+// dead: the sftp of a connection that died is one until something reaps
+// it, which a container's first process may never do.
 const sweepRelayScript = `d="$HOME/` + relayDir + `"
 [ -d "$d" ] || exit 0
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
 for j in "$d"/*; do
 	[ -d "$j" ] || continue
+	p=
 	if [ -f "$j/pid" ]; then
-		read p < "$j/pid" 2>/dev/null && kill -0 "$p" 2>/dev/null &&
-			! grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && continue
-	else
-		[ -n "$(find "$j" -maxdepth 0 -mmin +10 2>/dev/null)" ] || continue
+		read p < "$j/pid" 2>/dev/null
+		alive "$p" && continue
+	elif [ -z "$(find "$j" -maxdepth 0 -mmin +10 2>/dev/null)" ]; then
+		[ -f "$j/owner" ] || continue
+		read p < "$j/owner" 2>/dev/null
+		[ -n "$p" ] || continue # still being written
+		alive "$p" && continue
 	fi
 	rm -rf "$j"
 done

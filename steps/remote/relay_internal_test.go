@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,5 +126,71 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(to); len(b) != 0 {
 		t.Errorf("the copy reached a host whose key was not the one vouched for")
+	}
+}
+
+// A copy job's directory names the SFTP server that wrote it, so that a
+// relay that died between writing a job and starting it leaves nothing a
+// later sweep keeps: a job without a pid goes at once when its owner is
+// gone, and stays while its owner lives (it is being set up), or while
+// its owner is still being written.
+func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
+	relay := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(relay.KnownHostsLine()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPool(PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	t.Cleanup(func() { p.Close() })
+	r := sshdHost(t, p, "pre1", relay)
+	ctx := context.Background()
+
+	// The owner runbook records is the SFTP server of the connection.
+	var owner string
+	if err := r.withFS(ctx, func(f *sftpFS) error {
+		var ok bool
+		owner, ok = f.serverPID()
+		if !ok {
+			t.Fatal("no pid for the SFTP server on a host with /proc")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// internal-sftp, as here, serves SFTP in the connection's sshd.
+	if comm, _ := os.ReadFile("/proc/" + owner + "/comm"); strings.TrimSpace(string(comm)) != "sshd" {
+		t.Fatalf("the owner %s is %q, not the connection's SFTP server", owner, comm)
+	}
+
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := strconv.Itoa(dead.Process.Pid)
+	jobs := filepath.Join(relay.Home, filepath.FromSlash(relayDir))
+	for name, files := range map[string]map[string]string{
+		"owner-gone":    {"job": "x", "owner": deadPID + "\n"},
+		"owner-alive":   {"job": "x", "owner": owner + "\n"},
+		"owner-writing": {"job": "x", "owner": ""},
+		"no-owner":      {"job": "x"},
+		"pid-gone":      {"job": "x", "pid": deadPID + "\n", "owner": owner + "\n"},
+	} {
+		for f, content := range files {
+			p := filepath.Join(jobs, name, f)
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, code, err := r.run(ctx, sweepRelayScript); err != nil || code != 0 {
+		t.Fatalf("sweep: %d %v", code, err)
+	}
+	for name, kept := range map[string]bool{"owner-gone": false, "owner-alive": true, "owner-writing": true, "no-owner": true, "pid-gone": false} {
+		if _, err := os.Stat(filepath.Join(jobs, name)); (err == nil) != kept {
+			t.Errorf("job %s: kept %v, want %v", name, err == nil, kept)
+		}
 	}
 }
