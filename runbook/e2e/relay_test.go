@@ -73,8 +73,20 @@ func (f *relayFleet) checkRelayed(t *testing.T, v string) {
 	if got := sha(t, filepath.Join(f.pre.DeployDir, ".relay", "billing.ear")); got != ear {
 		t.Errorf("the relay's copy: sha %s, want %s", got, ear)
 	}
-	if jobs, _ := os.ReadDir(filepath.Join(f.pre.Home, ".runbook", "relay")); len(jobs) != 0 {
+	jobsDir := filepath.Join(f.pre.Home, ".runbook", "relay")
+	if jobs, _ := os.ReadDir(jobsDir); len(jobs) != 0 {
 		t.Errorf("copy jobs left on the relay: %v", jobs)
+		for _, j := range jobs {
+			files, _ := os.ReadDir(filepath.Join(jobsDir, j.Name()))
+			for _, fe := range files {
+				b, _ := os.ReadFile(filepath.Join(jobsDir, j.Name(), fe.Name()))
+				if fe.Name() == "pid" || fe.Name() == "owner" {
+					t.Logf("%s/%s: %q", j.Name(), fe.Name(), b)
+				} else {
+					t.Logf("%s/%s: %d bytes", j.Name(), fe.Name(), len(b))
+				}
+			}
+		}
 	}
 	// What the relay's sessions write lands in its home and deploy_dir.
 	for _, dir := range []string{f.pre.Home, f.pre.DeployDir} {

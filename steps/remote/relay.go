@@ -332,18 +332,21 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) (s
 	if c.pool.firstRelay(c.cfg) {
 		_, _, _ = c.run(ctx, sweepRelayScript)
 	}
-	dir := path.Join(relayDir, randomHex(8))
-	files, err := job.files(dir)
-	if err != nil {
-		return "", err
-	}
+	var dir string
 	if err := c.withFS(ctx, func(f *sftpFS) error {
-		// The SFTP server that writes the job names itself as its owner:
-		// until the job has a pid, a sweep removes the directory at once
-		// when that server is gone (the relay died in between), and keeps
-		// it while it lives (the copy is being set up).
+		// The job's directory is named after the SFTP server that writes
+		// it, its owner, from the moment it exists: until the job has a
+		// pid, a sweep removes it at once when that server is gone (the
+		// relay died in between), and keeps it while it lives (the copy
+		// is being set up).
+		name := randomHex(8)
 		if owner, ok := f.serverPID(); ok {
-			files["owner"] = owner + "\n"
+			name += "-" + owner
+		}
+		dir = path.Join(relayDir, name)
+		files, err := job.files(dir)
+		if err != nil {
+			return err
 		}
 		return f.writePrivate(dir, files)
 	}); err != nil {
@@ -634,11 +637,12 @@ func (f *sftpFS) serverPID() (pid string, ok bool) {
 // sweepRelayScript removes the job directories of copies whose sftp is
 // gone (their connection died before runbook could remove them). A job
 // without a pid never got as far as starting one: it is removed when the
-// SFTP server that wrote it (its owner) is gone, or when it is older than
-// ten minutes; until then it may be another copy being set up. A job
-// whose pid or owner lives is another copy's, under way. A zombie is
-// dead: the sftp of a connection that died is one until something reaps
-// it, which a container's first process may never do.
+// SFTP server that wrote it (its owner, after the last - of its name) is
+// gone, or when it is older than ten minutes; until then it may be
+// another copy being set up. A job whose pid or owner lives is another
+// copy's, under way. A zombie is dead: the sftp of a connection that
+// died is one until something reaps it, which a container's first
+// process may never do.
 const sweepRelayScript = `d="$HOME/` + relayDir + `"
 [ -d "$d" ] || exit 0
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
@@ -649,9 +653,9 @@ for j in "$d"/*; do
 		read p < "$j/pid" 2>/dev/null
 		alive "$p" && continue
 	elif [ -z "$(find "$j" -maxdepth 0 -mmin +10 2>/dev/null)" ]; then
-		[ -f "$j/owner" ] || continue
-		read p < "$j/owner" 2>/dev/null
-		[ -n "$p" ] || continue # still being written
+		p=${j##*/}
+		case $p in *-*) p=${p##*-} ;; *) continue ;; esac
+		case $p in ''|*[!0-9]*) continue ;; esac
 		alive "$p" && continue
 	fi
 	rm -rf "$j"

@@ -129,11 +129,12 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 	}
 }
 
-// A copy job's directory names the SFTP server that wrote it, so that a
-// relay that died between writing a job and starting it leaves nothing a
-// later sweep keeps: a job without a pid goes at once when its owner is
-// gone, and stays while its owner lives (it is being set up), or while
-// its owner is still being written.
+// A copy job's directory is named after the SFTP server that writes it,
+// so that a relay that died between writing a job and starting it leaves
+// nothing a later sweep keeps: a job without a pid goes at once when its
+// owner is gone, and stays while its owner lives (it is being set up).
+// One without an owner in its name (an older runbook's) stays until it
+// is ten minutes old.
 func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
 	relay := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
 	kh := filepath.Join(t.TempDir(), "known_hosts")
@@ -168,19 +169,25 @@ func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
 	}
 	deadPID := strconv.Itoa(dead.Process.Pid)
 	jobs := filepath.Join(relay.Home, filepath.FromSlash(relayDir))
-	for name, files := range map[string]map[string]string{
-		"owner-gone":    {"job": "x", "owner": deadPID + "\n"},
-		"owner-alive":   {"job": "x", "owner": owner + "\n"},
-		"owner-writing": {"job": "x", "owner": ""},
-		"no-owner":      {"job": "x"},
-		"pid-gone":      {"job": "x", "pid": deadPID + "\n", "owner": owner + "\n"},
-	} {
-		for f, content := range files {
-			p := filepath.Join(jobs, name, f)
-			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	cases := []struct {
+		name  string
+		files map[string]string
+		kept  bool
+	}{
+		{"0a1b2c3d4e5f6a7b-" + deadPID, map[string]string{"job": "x"}, false},
+		{"1a1b2c3d4e5f6a7b-" + owner, map[string]string{"job": "x"}, true},
+		{"2a1b2c3d4e5f6a7b-" + owner, nil, true}, // its files not written yet
+		{"3a1b2c3d4e5f6a7b", map[string]string{"job": "x"}, true},
+		{"4a1b2c3d4e5f6a7b-" + owner, map[string]string{"job": "x", "pid": deadPID + "\n"}, false},
+		{"5a1b2c3d4e5f6a7b-" + deadPID, map[string]string{"job": "x", "pid": owner + "\n"}, true},
+		{"6a1b2c3d4e5f6a7b-" + deadPID, map[string]string{"job": "x", "pid": ""}, false}, // killed as it wrote its pid
+	}
+	for _, c := range cases {
+		if err := os.MkdirAll(filepath.Join(jobs, c.name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for f, content := range c.files {
+			if err := os.WriteFile(filepath.Join(jobs, c.name, f), []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -188,9 +195,9 @@ func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
 	if _, code, err := r.run(ctx, sweepRelayScript); err != nil || code != 0 {
 		t.Fatalf("sweep: %d %v", code, err)
 	}
-	for name, kept := range map[string]bool{"owner-gone": false, "owner-alive": true, "owner-writing": true, "no-owner": true, "pid-gone": false} {
-		if _, err := os.Stat(filepath.Join(jobs, name)); (err == nil) != kept {
-			t.Errorf("job %s: kept %v, want %v", name, err == nil, kept)
+	for _, c := range cases {
+		if _, err := os.Stat(filepath.Join(jobs, c.name)); (err == nil) != c.kept {
+			t.Errorf("job %s (%d files): kept %v, want %v", c.name, len(c.files), err == nil, c.kept)
 		}
 	}
 }
