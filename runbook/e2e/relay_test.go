@@ -80,7 +80,7 @@ func (f *relayFleet) checkRelayed(t *testing.T, v string) {
 			files, _ := os.ReadDir(filepath.Join(jobsDir, j.Name()))
 			for _, fe := range files {
 				b, _ := os.ReadFile(filepath.Join(jobsDir, j.Name(), fe.Name()))
-				if fe.Name() == "pid" || fe.Name() == "owner" {
+				if fe.Name() == "pid" {
 					t.Logf("%s/%s: %q", j.Name(), fe.Name(), b)
 				} else {
 					t.Logf("%s/%s: %d bytes", j.Name(), fe.Name(), len(b))
