@@ -334,16 +334,7 @@ func (c *sshConn) sendCopy(ctx context.Context, job copyJob, from *RelayCopy) (s
 	}
 	var dir string
 	if err := c.withFS(ctx, func(f *sftpFS) error {
-		// The job's directory is named after the SFTP server that writes
-		// it, its owner, from the moment it exists: until the job has a
-		// pid, a sweep removes it at once when that server is gone (the
-		// relay died in between), and keeps it while it lives (the copy
-		// is being set up).
-		name := randomHex(8)
-		if owner, ok := f.serverPID(); ok {
-			name += "-" + owner
-		}
-		dir = path.Join(relayDir, name)
+		dir = path.Join(relayDir, f.jobName())
 		files, err := job.files(dir)
 		if err != nil {
 			return err
@@ -617,6 +608,19 @@ func (f *sftpFS) writePrivate(dir string, files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// jobName names a copy job's directory after the SFTP server that writes
+// it, its owner, from the moment it exists ("RANDOM-PID"; "RANDOM" where
+// the host does not tell the pid): until the job has a pid, a sweep
+// removes it at once when that server is gone (the relay died in
+// between), and keeps it while it lives (the copy is being set up).
+func (f *sftpFS) jobName() string {
+	name := randomHex(8)
+	if owner, ok := f.serverPID(); ok {
+		name += "-" + owner
+	}
+	return name
 }
 
 // serverPID is the pid of the process that serves SFTP on the host (an

@@ -146,14 +146,16 @@ func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
 	r := sshdHost(t, p, "pre1", relay)
 	ctx := context.Background()
 
-	// The owner runbook records is the SFTP server of the connection.
+	// The owner a job's name records is the SFTP server of the
+	// connection that writes it.
 	var owner string
 	if err := r.withFS(ctx, func(f *sftpFS) error {
-		var ok bool
-		owner, ok = f.serverPID()
-		if !ok {
-			t.Fatal("no pid for the SFTP server on a host with /proc")
+		name := f.jobName()
+		i := strings.LastIndexByte(name, '-')
+		if i != 16 || strings.Trim(name[:i], "0123456789abcdef") != "" {
+			t.Fatalf("job name %q, want 16 hex digits, -, the SFTP server's pid", name)
 		}
+		owner = name[i+1:]
 		return nil
 	}); err != nil {
 		t.Fatal(err)
