@@ -629,8 +629,6 @@ func (f *sftpFS) jobName() string {
 // SFTP session. ok is false where the host has no /proc or the answer is
 // not a pid.
 func (f *sftpFS) serverPID() (pid string, ok bool) {
-	f.cl.packetMu.RLock()
-	defer f.cl.packetMu.RUnlock()
 	p, err := f.sc.ReadLink("/proc/self")
 	if err != nil || p == "" || strings.Trim(p, "0123456789") != "" {
 		return "", false
