@@ -203,10 +203,11 @@ func (c *sshConn) follow(ctx context.Context, cl *client, token string, o *runOu
 // fetchLog gives o run token's log as the wrapper's copy (o.Write passes
 // on only what the follower did not show), once the run has ended and its
 // wrapper said the log holds output (trailerLog): read through sc, or,
-// when SFTP fails, printed by a shell after all (past what SFTP read). An error when neither could read it: the
-// run ended, but what it printed is not known, so its outcome is in
-// doubt as when the connection drops while the wrapper prints the log;
-// its markers settle it.
+// when SFTP fails, printed by a shell after all (past what SFTP read).
+// An error when neither could read it: the run ended, but what it
+// printed is not known, so its outcome is in doubt as when the
+// connection drops while the wrapper prints the log; its markers settle
+// it.
 func (c *sshConn) fetchLog(ctx context.Context, sc *sftp.Client, cl *client, token string, o *runOutput) error {
 	w := &countingWriter{w: o}
 	err := readLog(sc, cl, path.Join(sftpMarkerDir(c.cfg.MarkerDir), token+".log"), w)
@@ -219,8 +220,7 @@ func (c *sshConn) fetchLog(ctx context.Context, sc *sftp.Client, cl *client, tok
 	// The next runs print their logs themselves again, until a forget
 	// through SFTP finds markers once more.
 	cl.sftpSeesMarkers.Store(false)
-	dir, base := markerBase(c.cfg.MarkerDir, token)
-	out, code, rerr := c.run(ctx, "d="+dir+"\nf="+base+"\ncat \"$f.log\"\n")
+	out, code, rerr := c.run(ctx, logScript(c.cfg.MarkerDir, token))
 	if rerr != nil || code != 0 {
 		return fmt.Errorf("read back the output of the run on %s (%v; then %v, exit %d): %w", c.name(), err, rerr, code, ErrInDoubt)
 	}

@@ -392,6 +392,13 @@ else echo "runbook-markers D $p"; fi
 `, dir, base)
 }
 
+// logScript prints the log of a run that has ended (fetchLog, when SFTP
+// cannot read it).
+func logScript(markerDir, token string) string {
+	dir, base := markerBase(markerDir, token)
+	return fmt.Sprintf("d=%s\nf=%s\ncat \"$f.log\"\n", dir, base)
+}
+
 func forgetScript(markerDir, token string) string {
 	dir, base := markerBase(markerDir, token)
 	return fmt.Sprintf("d=%s\nf=%s\nrm -f \"$f.rc\" \"$f.started\" \"$f.log\" \"$f.stopped\"\n", dir, base)
