@@ -137,11 +137,7 @@ func TestRelayCopyPinsTheHostKeyAndQuotesPaths(t *testing.T) {
 // is ten minutes old.
 func TestRelaySweepKnowsTheJobsOwner(t *testing.T) {
 	relay := sshdtest.Start(t, sshdtest.Options{OwnHome: true})
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(kh, []byte(relay.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := NewPool(PoolOptions{KnownHosts: kh, SSHConfig: filepath.Join(t.TempDir(), "none")})
+	p := NewPool(PoolOptions{KnownHosts: relay.WriteKnownHosts(t), SSHConfig: filepath.Join(t.TempDir(), "none")})
 	t.Cleanup(func() { p.Close() })
 	r := sshdHost(t, p, "pre1", relay)
 	ctx := context.Background()
