@@ -18,6 +18,11 @@
 #                  committed): the smallest SFTP fan-out that does only the
 #                  transfer, with the same window as runbook (255 KiB x 2,
 #                  aes128-gcm), fsyncing each copy as runbook does
+#   reference + SHA-256 on the host
+#                  refguard (scripts/refguard): the reference with what a
+#                  stage must keep (temp name, fsync, SHA-256 read back on
+#                  the host, rename), the artifact hashed beside the copy:
+#                  what this machine allows a stage with the guarantees
 #   runbook upload runbook's upload (scripts/benchupload): its "transfer"
 #                  ends when the last host has its bytes synced, before the
 #                  checksum there (what is left of it) and the rename
@@ -72,6 +77,7 @@ trap cleanup EXIT
 echo "building benchupload, runbook and the reference client..." >&2
 (cd "$root" && go build -o "$work/benchupload" ./scripts/benchupload && go build -o "$work/runbook" .)
 (cd "$ref_src" && go build -o "$work/refsftp" .)
+(cd "$root" && go build -o "$work/refguard" ./scripts/refguard)
 
 # Incompressible data, so no layer can cheat by compressing.
 head -c $((size_mib << 20)) /dev/urandom >"$work/artifact.ear"
@@ -150,13 +156,13 @@ clean_hosts() {
 
 # Every run appends "seconds transfer client_cpu hosts_cpu peak_rss_kib"
 # to $work/res.KEY.
-theirs() { # key hosts scp|cat|ref
-	local key=$1 n=$2 kind=$3 start end i cpu0 cpu srv0 srv pids=() ports=()
+theirs() { # key hosts scp|cat|ref|guard
+	local key=$1 n=$2 kind=$3 start end i cpu0 cpu srv0 srv xfer pids=() ports=()
 	clean_hosts
 	children_cpu cpu0
 	hosts_cpu srv0
 	start=$(now)
-	if [[ $kind == ref ]]; then
+	if [[ $kind == ref || $kind == guard ]]; then
 		for ((i = 0; i < n; i++)); do
 			read -r _ port _ _ _ <<<"${hosts[$i]}"
 			ports+=("$port")
@@ -164,7 +170,11 @@ theirs() { # key hosts scp|cat|ref
 		read -r _ _ _ k _ <<<"${hosts[0]}"
 		# refsftp writes PATTERN/app.ear, PATTERN with 1 to n: directories
 		# of the same file system as the deploy directories.
-		SYNC=1 "$work/refsftp" "$k" "$work/hosts/known_hosts" "$work/artifact.ear" "$work/ref/h%d" "${ports[@]}" 2>/dev/null
+		if [[ $kind == ref ]]; then
+			SYNC=1 "$work/refsftp" "$k" "$work/hosts/known_hosts" "$work/artifact.ear" "$work/ref/h%d" "${ports[@]}" 2>/dev/null
+		else
+			"$work/refguard" "$k" "$work/hosts/known_hosts" "$work/artifact.ear" "$work/ref/h%d" "${ports[@]}" >"$work/guard.out"
+		fi
 	else
 		for ((i = 0; i < n; i++)); do
 			read -r addr port user k deploy <<<"${hosts[$i]}"
@@ -181,7 +191,9 @@ theirs() { # key hosts scp|cat|ref
 	children_cpu cpu
 	hosts_cpu srv
 	secs=$(since "$start" "$end")
-	echo "$secs $secs $(since "$cpu0" "$cpu") $(since "$srv0" "$srv") 0" >>"$work/res.$key"
+	xfer=$secs
+	if [[ $kind == guard ]]; then xfer=$(sed -n 's/^transfer_seconds=//p' "$work/guard.out"); fi
+	echo "$secs $xfer $(since "$cpu0" "$cpu") $(since "$srv0" "$srv") 0" >>"$work/res.$key"
 }
 
 ours() { # key hosts file
@@ -242,10 +254,12 @@ echo "running $rounds rounds..." >&2
 for ((r = 0; r < rounds; r++)); do
 	theirs scp1 1 scp
 	theirs ref1 1 ref
+	theirs guard1 1 guard
 	ours ours1 1 "$work/artifact.ear"
 	start start1 1 "$work/artifact.ear"
 	theirs "scp$nhosts" "$nhosts" scp
 	theirs "ref$nhosts" "$nhosts" ref
+	theirs "guard$nhosts" "$nhosts" guard
 	ours "ours$nhosts" "$nhosts" "$work/artifact.ear"
 	start "start$nhosts" "$nhosts" "$work/artifact.ear"
 	theirs "cat$nhosts" "$nhosts" cat
@@ -255,10 +269,12 @@ clean_hosts
 
 row "scp ($cipher)" 1 "$size_mib" scp1
 row "reference (refsftp, fsync)" 1 "$size_mib" ref1
+row "reference + SHA-256 on the host (refguard)" 1 "$size_mib" guard1
 row "runbook upload" 1 "$size_mib" ours1
 row "runbook start (one upload step)" 1 "$size_mib" start1
 row "scp ($cipher), parallel" "$nhosts" "$size_mib" "scp$nhosts"
 row "reference (refsftp, fsync)" "$nhosts" "$size_mib" "ref$nhosts"
+row "reference + SHA-256 on the host (refguard)" "$nhosts" "$size_mib" "guard$nhosts"
 row "runbook upload" "$nhosts" "$size_mib" "ours$nhosts"
 row "runbook start (one upload step)" "$nhosts" "$size_mib" "start$nhosts"
 row "ssh 'cat > file' ($cipher), parallel" "$nhosts" "$size_mib" "cat$nhosts"
@@ -272,4 +288,6 @@ echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "- 1 host: runbook's transfer $(ratio ours1 2 ref1 1)x the reference's; the whole runbook start $(ratio start1 1 scp1 1)x scp's (goals: <= 1.1, <= 0.7)"
+echo "- reference + SHA-256 on the host, whole: 1 host $(ratio guard1 1 scp1 1)x scp's, $nhosts hosts $(ratio "guard$nhosts" 1 "scp$nhosts" 1)x; its transfer: 1 host $(ratio guard1 2 ref1 1)x the reference's, $nhosts hosts $(ratio "guard$nhosts" 2 "ref$nhosts" 1)x"
+echo "- runbook against the reference + SHA-256 on the host: whole start 1 host $(ratio start1 1 guard1 1)x, $nhosts hosts $(ratio "start$nhosts" 1 "guard$nhosts" 1)x; transfer 1 host $(ratio ours1 2 guard1 2)x, $nhosts hosts $(ratio "ours$nhosts" 2 "guard$nhosts" 2)x"
 echo "- $nhosts hosts: runbook's transfer $(ratio "ours$nhosts" 2 "ref$nhosts" 1)x the reference's; the whole runbook start $(ratio "start$nhosts" 1 "scp$nhosts" 1)x $nhosts parallel scp (goals: <= 1.1, <= 0.7)"
