@@ -24,6 +24,12 @@
 # for every command, builtins forking nothing; no record, no markers, no
 # process groups). It is what this machine allows, not a tool anyone
 # would run; runbook's distance to it is what its guarantees cost.
+# The guarded row (not in the default ROWS) is floorfleet -record: the
+# same, plus the least runbook's guarantees need (a durable intent before
+# every host run and its outcome after, group-committed; every command
+# in a process group of its own that writes a .started before it and an
+# .rc after it; the markers removed through SFTP). It is the floor of a
+# tool with those guarantees.
 #
 # Never run by `make test`: the numbers mean something only on a quiet
 # machine. Needs openssh-server, openssh-client, GNU time, go, jq and,
@@ -296,6 +302,13 @@ run_floor() {
 		-restart "$restart" -verify "$verify" "${cmds[@]}"
 }
 
+run_guarded() {
+	head -n "$nhosts" "$work/fleet/hosts" >"$work/floor-hosts"
+	rm -f "$work/guarded.record"
+	measure guarded "$work/floorfleet" -record "$work/guarded.record" -hosts "$work/floor-hosts" -known "$known" -file "$work/app.ear" -parallel "$parallel" \
+		-restart "$restart" -verify "$verify" "${cmds[@]}"
+}
+
 case " $rows " in *" ansible "*) ansible_setup ;; esac
 mkdir -p "$work/operator-home"
 
@@ -308,6 +321,7 @@ for ((r = 1; r <= rounds; r++)); do
 		script) run_script ;;
 		ansible) run_ansible ;;
 		floor) run_floor ;;
+		guarded) run_guarded ;;
 		*) echo "unknown row $row" >&2; exit 2 ;;
 		esac
 	done
@@ -344,6 +358,7 @@ label() {
 	script) echo "shell script (ControlMaster per host, xargs -P $parallel, scp)" ;;
 	ansible) echo "ansible-playbook (forks $parallel, pipelining, ControlPersist, facts off)" ;;
 	floor) echo "floor (scripts/floorfleet: only the work, no record, no markers)" ;;
+	guarded) echo "guarded floor (floorfleet -record: the work, a durable record, markers, a process group per command)" ;;
 	esac
 }
 echo
@@ -365,6 +380,13 @@ if [[ -f $work/res.runbook ]]; then
 		if [[ -f $work/res.ansible ]]; then
 			echo "- the floor is $(awk -v a="$(median ansible 1)" -v b="$(median floor 1)" 'BEGIN { printf "%.1f", a / b }')× as fast as the ansible row"
 		fi
+	fi
+	if [[ -f $work/res.guarded ]]; then
+		echo "- runbook takes $(awk -v a="$(median runbook 1)" -v b="$(median guarded 1)" 'BEGIN { printf "%.2f", a / b }')× the guarded floor's time"
+		for other in script ansible; do
+			[[ -f $work/res.$other ]] || continue
+			echo "- the guarded floor is $(awk -v a="$(median "$other" 1)" -v b="$(median guarded 1)" 'BEGIN { printf "%.1f", a / b }')× as fast as the $other row"
+		done
 	fi
 	conns=$(median runbook 3)
 	[[ $conns == "$nhosts" ]] || echo "- WARNING: runbook made $conns connections, not $nhosts"

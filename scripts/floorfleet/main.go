@@ -22,6 +22,17 @@
 // What is left out, runbook must do on top: the durable record of every
 // host run, the markers that let a killed run be found, the process
 // group that lets a timeout end a command's children.
+//
+// With -record FILE it does those too, the cheapest way this author
+// knows, and is the floor of a tool with runbook's guarantees (the
+// "guarded floor" row of scripts/bench-fleet.sh): every host run's
+// intent is appended to FILE and fsynced before the run starts, its
+// outcome after it ends (one fsync for all that are waiting: a group
+// commit); a command runs as `setsid sh -c` in a process group of its
+// own, which writes TOKEN.started (exclusively, with the group's id)
+// before the command and TOKEN.rc after it, under ~/.floor on the host;
+// the two markers are removed through SFTP once the outcome is
+// recorded. Nothing else: no output is kept, no run is resumed.
 package main
 
 import (
@@ -29,6 +40,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,10 +61,12 @@ import (
 type host struct {
 	name, addr, user, key, deploy string
 
-	client *ssh.Client
-	in     io.WriteCloser
-	out    *bufio.Reader
-	sc     *sftp.Client
+	client  *ssh.Client
+	in      io.WriteCloser
+	out     *bufio.Reader
+	sc      *sftp.Client
+	runs    int      // commands run with markers, for their tokens
+	pending []string // their tokens, until their outcome is recorded
 }
 
 const version = "1.0.0"
@@ -70,6 +84,7 @@ func main() {
 	parallel := flag.Int("parallel", 20, "hosts at a time")
 	restart := flag.String("restart", "", "the restart command ($D the deploy directory, $V the version)")
 	verify := flag.String("verify", "", "its verify command (the same variables)")
+	recordFile := flag.String("record", "", "keep a durable record in this file, and markers and a process group for every command")
 	flag.Parse()
 	cmds := flag.Args() // the trivial commands, a step each
 	hosts, err := readHosts(*hostsFile)
@@ -81,9 +96,15 @@ func main() {
 	h := sha256.Sum256(data)
 	sum := hex.EncodeToString(h[:])
 
+	var rec *record
+	if *recordFile != "" {
+		rec, err = openRecord(*recordFile)
+		check(err)
+		defer rec.close()
+	}
 	var steps []step
 	for i, c := range cmds {
-		steps = append(steps, step{fmt.Sprintf("check-%d", i+1), func(h *host) error { return h.run(c) }})
+		steps = append(steps, step{fmt.Sprintf("check-%d", i+1), func(h *host) error { return h.command(rec, c) }})
 	}
 	steps = append(steps, step{"stage", func(h *host) error { return h.stage(data, sum) }},
 		step{"activate", func(h *host) error {
@@ -95,7 +116,7 @@ func main() {
 		}},
 		step{"restart", func(h *host) error {
 			vars := "D=" + shq(h.deploy) + "; V=" + version + "; "
-			if err := h.run(vars + *restart); err != nil {
+			if err := h.command(rec, vars+*restart); err != nil {
 				return err
 			}
 			return h.run(vars + *verify)
@@ -117,7 +138,21 @@ func main() {
 						return
 					}
 				}
-				errs[i] = st.do(h)
+				if rec == nil {
+					errs[i] = st.do(h)
+					return
+				}
+				// The step's intent and outcome on this host, durable.
+				if errs[i] = rec.commit("intent " + st.name + " " + h.name); errs[i] != nil {
+					return
+				}
+				if errs[i] = st.do(h); errs[i] != nil {
+					return
+				}
+				if errs[i] = rec.commit("done " + st.name + " " + h.name); errs[i] != nil {
+					return
+				}
+				errs[i] = h.forget()
 			})
 		}
 		wg.Wait()
@@ -167,7 +202,109 @@ func (h *host) connect(hk ssh.HostKeyCallback) error {
 	if h.sc, err = sftp.NewClient(h.client, sftp.MaxPacketUnchecked(131072), sftp.MaxConcurrentRequestsPerFile(2)); err != nil {
 		return err
 	}
-	return h.run(`cd "$HOME"`)
+	return h.run(`cd "$HOME" && mkdir -p .floor`)
+}
+
+// command runs cmd as a run of the night: in the host's shell without a
+// record, else in a process group of its own with markers (see -record).
+func (h *host) command(rec *record, cmd string) error {
+	if rec == nil {
+		return h.run(cmd)
+	}
+	h.runs++
+	token := fmt.Sprintf("%s-%d", h.name, h.runs)
+	err := h.run(`setsid sh -c 'f=$HOME/.floor/$1; set -C; echo "$$" > "$f.started" || exit 97; set +C; eval "$2"; r=$?; echo "$r" > "$f.rc"; exit "$r"' sh ` + shq(token) + ` ` + shq(cmd))
+	h.pending = append(h.pending, token)
+	return err
+}
+
+// forget removes the markers of the commands run since the last forget,
+// once their outcome is recorded. Sent together, as runbook does: one
+// round trip.
+func (h *host) forget() error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, token := range h.pending {
+		for _, ext := range []string{".started", ".rc"} {
+			wg.Go(func() {
+				if err := h.sc.Remove(".floor/" + token + ext); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	h.pending = h.pending[:0]
+	return errors.Join(errs...)
+}
+
+// record is an append-only file every line of which is durable before
+// commit returns; lines committed at once share one fsync.
+type record struct {
+	f    *os.File
+	reqs chan recReq
+	done chan struct{}
+}
+
+type recReq struct {
+	line string
+	err  chan error
+}
+
+func openRecord(p string) (*record, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	r := &record{f: f, reqs: make(chan recReq, 256), done: make(chan struct{})}
+	go r.loop()
+	return r, nil
+}
+
+func (r *record) commit(line string) error {
+	req := recReq{line: line + "\n", err: make(chan error, 1)}
+	r.reqs <- req
+	return <-req.err
+}
+
+// loop writes what is waiting and syncs it once for all.
+func (r *record) loop() {
+	defer close(r.done)
+	for req := range r.reqs {
+		batch := []recReq{req}
+	more:
+		for {
+			select {
+			case q, ok := <-r.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		var b strings.Builder
+		for _, q := range batch {
+			b.WriteString(q.line)
+		}
+		_, err := r.f.WriteString(b.String())
+		if err == nil {
+			err = r.f.Sync()
+		}
+		for _, q := range batch {
+			q.err <- err
+		}
+	}
+}
+
+func (r *record) close() {
+	close(r.reqs)
+	<-r.done
+	_ = r.f.Close()
 }
 
 // run runs cmd in the host's shell and reads its output up to the line
