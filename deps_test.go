@@ -84,6 +84,7 @@ var rooms = []room{
 	{"scripts/walkphases", tooling, []string{"runbook", "runbook/cli", "steps/remote"}}, // where a step's time goes
 	{"scripts/refwalk", tooling, nil},                                                   // the reference for the engine on PostgreSQL
 	{"scripts/floorfleet", tooling, nil},                                                // the floor of the hundred-host night
+	{"scripts/refguard", tooling, nil},                                                  // the reference client with a stage's guarantees
 }
 
 // libraries says which packages of the module may import each
@@ -105,8 +106,8 @@ var libraries = []library{
 	{"modernc.org/sqlite", []string{"state"}},
 	{"github.com/jackc/pgx/v5", []string{"state/postgres", "scripts/refwalk"}},
 
-	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet"}},
-	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet"}},
+	{"golang.org/x/crypto/ssh", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet", "scripts/refguard"}},
+	{"github.com/pkg/sftp", []string{"steps/remote", "steps/remote/remotetest", "scripts/floorfleet", "scripts/refguard"}},
 
 	{"filippo.io/age", []string{"secrets", "secrets/secretstest"}},
 
