@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/steps/remote"
 )
 
@@ -51,15 +51,14 @@ const (
 	lockOwner = "owner"
 )
 
-// versionPattern is the version rule of SPEC §3.4, the same as
-// runbook.CheckVersion's: a plain directory name that no shell, path or
-// terminal gives a meaning to.
-var versionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
-
-// checkVersion refuses a version that does not follow the rule, before any
-// path is built from it.
+// checkVersion refuses a version that does not follow the version rule of
+// SPEC §3.4 (runbook.CheckVersion: a plain directory name that no shell,
+// path or terminal gives a meaning to), before any path is built from it.
+// Checked again here, where the version meets a host's paths, whoever
+// called. The error is not a usage error: the version may come from a
+// host's directory or a record, not from the operator.
 func checkVersion(v string) error {
-	if !versionPattern.MatchString(v) {
+	if runbook.CheckVersion(v) != nil {
 		return fmt.Errorf("invalid release version %q: a version starts with a letter or digit, followed by at most 127 letters, digits, '.', '_', '+' or '-'", v)
 	}
 	return nil
