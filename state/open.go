@@ -79,9 +79,14 @@ func open(path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	if s.hot, err = prepareHot(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("state database %s: %w", abs, err)
+	}
 	// The readers open after the migration so that they never see a file
 	// without a schema.
 	if s.r, err = openReaders(abs, false); err != nil {
+		_ = closeHot(s.hot)
 		w.Close()
 		return nil, err
 	}

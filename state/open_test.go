@@ -212,14 +212,20 @@ func TestOpenReadOnlyEmptyDatabase(t *testing.T) {
 }
 
 // The writer closes last, so it checkpoints the WAL into the database and
-// leaves no side files behind.
+// leaves no side files behind, also after its prepared statements ran
+// (SQLite keeps a connection with unfinalized statements open).
 func TestCloseCheckpoints(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	create(t, s, "2.4.0")
+	_, steps := create(t, s, "2.4.0")
+	h := steps[1].Hosts[0]
+	h.State = runbook.RunRunning
+	if err := s.RecordHost(context.Background(), h, &runbook.Transition{From: "pending", To: "running", Event: "run"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Releases(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			}
 		}
 		s.fillTransition(&t, "release", releaseID, 0, 0)
-		return insertTransition(ctx, tx, &t)
+		return s.insertTransition(ctx, tx, &t)
 	})
 	if err != nil {
 		return err
@@ -98,7 +98,7 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 		if t == nil {
 			return nil
 		}
-		return insertTransition(ctx, tx, &tr)
+		return s.insertTransition(ctx, tx, &tr)
 	})
 	if err == nil && t != nil {
 		*t = tr

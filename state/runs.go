@@ -95,8 +95,7 @@ func (s *Store) RecordRuns(ctx context.Context, moves ...runbook.RunMove) error 
 }
 
 func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun, t, out *runbook.Transition) error {
-	res, err := tx.ExecContext(ctx, `UPDATE step_runs SET state = ?, attempts = ?, started_at = ?,
-		finished_at = ?, reason = ? WHERE id = ?`,
+	res, err := s.exec(ctx, tx, qUpdateStep,
 		st.State, st.Attempts, timeArg(st.StartedAt), timeArg(st.FinishedAt), st.Reason, st.ID)
 	if err != nil {
 		return fmt.Errorf("update step run: %w", err)
@@ -116,13 +115,11 @@ func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun,
 	}
 	*out = *t
 	s.fillTransition(out, "step", releaseID, st.ID, 0)
-	return insertTransition(ctx, tx, out)
+	return s.insertTransition(ctx, tx, out)
 }
 
 func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, t, out *runbook.Transition) error {
-	res, err := tx.ExecContext(ctx, `UPDATE host_runs SET state = ?, attempts = ?, exit_code = ?,
-		token = ?, started_at = ?, finished_at = ?, duration_ms = ?, output_tail = ?, detail = ?
-		WHERE id = ?`,
+	res, err := s.exec(ctx, tx, qUpdateHost,
 		h.State, h.Attempts, h.ExitCode, h.Token, timeArg(h.StartedAt), timeArg(h.FinishedAt),
 		h.DurationMS, h.OutputTail, h.Detail, h.ID)
 	if err != nil {
@@ -147,7 +144,7 @@ func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, 
 	}
 	*out = *t
 	s.fillTransition(out, "host", releaseID, stepID, h.ID)
-	return insertTransition(ctx, tx, out)
+	return s.insertTransition(ctx, tx, out)
 }
 
 // Steps returns the step runs of a release in order, each with its host
@@ -238,19 +235,18 @@ func (s *Store) fillTransition(t *runbook.Transition, scope string, releaseID, s
 // next id, and the hash of its fields and of the last row's hash. Writes
 // are serialised (IMMEDIATE transactions, one writer), so the last row
 // read here is the last one committed. It fills t.ID and t.Hash.
-func insertTransition(ctx context.Context, tx *sql.Tx, t *runbook.Transition) error {
+func (s *Store) insertTransition(ctx context.Context, tx *sql.Tx, t *runbook.Transition) error {
 	var (
 		last int64
 		prev string
 	)
-	err := tx.QueryRowContext(ctx, "SELECT id, hash FROM transitions ORDER BY id DESC LIMIT 1").Scan(&last, &prev)
+	err := s.queryRow(ctx, tx, qChainHead).Scan(&last, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read the head of the audit chain: %w", err)
 	}
 	t.ID = last + 1
 	t.Hash = runbook.ChainHash(prev, *t)
-	_, err = tx.ExecContext(ctx, `INSERT INTO transitions (id, at, release_id, step_run_id, host_run_id,
-		scope, from_state, to_state, event, operator, os_user, machine, reason, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.exec(ctx, tx, qInsertTransition,
 		t.ID, timeArg(t.At), t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
 		t.Scope, t.From, t.To, t.Event, t.Operator, t.OSUser, t.Machine, t.Reason, t.Hash)
 	if err != nil {
