@@ -86,7 +86,7 @@ func open(path string) (*Store, error) {
 	// The readers open after the migration so that they never see a file
 	// without a schema.
 	if s.r, err = openReaders(abs, false); err != nil {
-		_ = closeHot(s.hot)
+		_ = s.hot.close()
 		w.Close()
 		return nil, err
 	}

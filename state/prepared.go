@@ -22,46 +22,45 @@ const (
 		scope, from_state, to_state, event, operator, os_user, machine, reason, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-// prepareHot prepares the statements above on w, after the migration
-// (they name its tables).
-func prepareHot(ctx context.Context, w *sql.DB) (map[string]*sql.Stmt, error) {
-	hot := map[string]*sql.Stmt{}
-	for _, q := range []string{qUpdateHost, qUpdateStep, qChainHead, qInsertTransition} {
-		st, err := w.PrepareContext(ctx, q)
-		if err != nil {
-			closeHot(hot)
-			return nil, fmt.Errorf("prepare %.40q…: %w", q, err)
-		}
-		hot[q] = st
-	}
-	return hot, nil
+// hotStmts are the statements above, prepared on the writer. A
+// transaction uses one through Tx.StmtContext, which reuses it on the
+// writer's one connection; the transaction's copy goes with it.
+type hotStmts struct {
+	updateHost, updateStep, chainHead, insertTransition *sql.Stmt
 }
 
-// closeHot finalizes the prepared statements: SQLite will not close a
-// connection that still has some.
-func closeHot(hot map[string]*sql.Stmt) error {
+// prepareHot prepares them on w, after the migration (they name its
+// tables).
+func prepareHot(ctx context.Context, w *sql.DB) (*hotStmts, error) {
+	h := &hotStmts{}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{{&h.updateHost, qUpdateHost}, {&h.updateStep, qUpdateStep}, {&h.chainHead, qChainHead}, {&h.insertTransition, qInsertTransition}} {
+		st, err := w.PrepareContext(ctx, p.q)
+		if err != nil {
+			_ = h.close()
+			return nil, fmt.Errorf("prepare %.40q…: %w", p.q, err)
+		}
+		*p.st = st
+	}
+	return h, nil
+}
+
+// close finalizes them: SQLite will not close a connection that still
+// has some. A nil h (a read-only store) has none.
+func (h *hotStmts) close() error {
+	if h == nil {
+		return nil
+	}
 	var first error
-	for _, st := range hot {
+	for _, st := range []*sql.Stmt{h.updateHost, h.updateStep, h.chainHead, h.insertTransition} {
+		if st == nil {
+			continue
+		}
 		if err := st.Close(); err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
-}
-
-// exec runs q in tx, through its prepared statement when it has one. The
-// transaction's copy of the statement is released with the transaction.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if st := s.hot[q]; st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, q, args...)
-}
-
-// queryRow is exec for a query of one row.
-func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	if st := s.hot[q]; st != nil {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, q, args...)
 }

@@ -95,7 +95,7 @@ func (s *Store) RecordRuns(ctx context.Context, moves ...runbook.RunMove) error 
 }
 
 func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun, t, out *runbook.Transition) error {
-	res, err := s.exec(ctx, tx, qUpdateStep,
+	res, err := tx.StmtContext(ctx, s.hot.updateStep).ExecContext(ctx,
 		st.State, st.Attempts, timeArg(st.StartedAt), timeArg(st.FinishedAt), st.Reason, st.ID)
 	if err != nil {
 		return fmt.Errorf("update step run: %w", err)
@@ -119,7 +119,7 @@ func (s *Store) recordStep(ctx context.Context, tx *sql.Tx, st *runbook.StepRun,
 }
 
 func (s *Store) recordHost(ctx context.Context, tx *sql.Tx, h *runbook.HostRun, t, out *runbook.Transition) error {
-	res, err := s.exec(ctx, tx, qUpdateHost,
+	res, err := tx.StmtContext(ctx, s.hot.updateHost).ExecContext(ctx,
 		h.State, h.Attempts, h.ExitCode, h.Token, timeArg(h.StartedAt), timeArg(h.FinishedAt),
 		h.DurationMS, h.OutputTail, h.Detail, h.ID)
 	if err != nil {
@@ -240,13 +240,13 @@ func (s *Store) insertTransition(ctx context.Context, tx *sql.Tx, t *runbook.Tra
 		last int64
 		prev string
 	)
-	err := s.queryRow(ctx, tx, qChainHead).Scan(&last, &prev)
+	err := tx.StmtContext(ctx, s.hot.chainHead).QueryRowContext(ctx).Scan(&last, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read the head of the audit chain: %w", err)
 	}
 	t.ID = last + 1
 	t.Hash = runbook.ChainHash(prev, *t)
-	_, err = s.exec(ctx, tx, qInsertTransition,
+	_, err = tx.StmtContext(ctx, s.hot.insertTransition).ExecContext(ctx,
 		t.ID, timeArg(t.At), t.ReleaseID, idArg(t.StepRunID), idArg(t.HostRunID),
 		t.Scope, t.From, t.To, t.Event, t.Operator, t.OSUser, t.Machine, t.Reason, t.Hash)
 	if err != nil {

@@ -36,9 +36,9 @@ type Store struct {
 	TakeOverOtherMachine bool
 
 	path string
-	w    *sql.DB              // the writer, one connection; nil when opened read-only
-	r    *sql.DB              // readers, mode=ro
-	hot  map[string]*sql.Stmt // prepared on w (prepared.go); nil when read-only
+	w    *sql.DB   // the writer, one connection; nil when opened read-only
+	r    *sql.DB   // readers, mode=ro
+	hot  *hotStmts // prepared on w (prepared.go); nil when read-only
 
 	commits commitQueue
 }
@@ -56,7 +56,7 @@ func (s *Store) Close() error {
 		errs = append(errs, fmt.Errorf("close readers of state database %s: %w", s.path, err))
 	}
 	if s.w != nil {
-		if err := closeHot(s.hot); err != nil {
+		if err := s.hot.close(); err != nil {
 			errs = append(errs, fmt.Errorf("finalize statements of state database %s: %w", s.path, err))
 		}
 		if err := s.w.Close(); err != nil {
