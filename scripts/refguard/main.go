@@ -76,16 +76,8 @@ func main() {
 		check(err)
 		sumc <- hex.EncodeToString(h.Sum(nil))
 	}()
-	var sum string
-	var sumOnce sync.Once
-	record := func() string {
-		sumOnce.Do(func() { sum = <-sumc })
-		return sum
-	}
-	var before func() // called before the copy starts
-	if os.Getenv("HASH") == "first" {
-		before = func() { record() }
-	}
+	record := sync.OnceValue(func() string { return <-sumc })
+	first := os.Getenv("HASH") == "first"
 
 	start := time.Now()
 	synced := make([]time.Duration, len(ports))
@@ -94,7 +86,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			check(stage(cfg, p, fmt.Sprintf(pat, i+1), file, record, before, func() { synced[i] = time.Since(start) }))
+			check(stage(cfg, p, fmt.Sprintf(pat, i+1), file, record, first, func() { synced[i] = time.Since(start) }))
 		}()
 	}
 	wg.Wait()
@@ -102,9 +94,9 @@ func main() {
 }
 
 // stage copies file to dir/app.ear on the host at port, checked there.
-// before, when set, is called before the copy starts; synced once the
-// copy is on the host's stable storage.
-func stage(cfg *ssh.ClientConfig, port, dir, file string, record func() string, before, synced func()) error {
+// With first, the copy waits for the checksum of record; synced is
+// called once the copy is on the host's stable storage.
+func stage(cfg *ssh.ClientConfig, port, dir, file string, record func() string, first bool, synced func()) error {
 	c, err := ssh.Dial("tcp", "127.0.0.1:"+port, cfg)
 	if err != nil {
 		return err
@@ -125,8 +117,8 @@ func stage(cfg *ssh.ClientConfig, port, dir, file string, record func() string, 
 		return err
 	}
 	tmp, final := dir+"/.app.ear.part", dir+"/app.ear"
-	if before != nil {
-		before()
+	if first {
+		record()
 	}
 	dst, err := sc.Create(tmp)
 	if err != nil {
