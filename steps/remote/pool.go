@@ -428,6 +428,7 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int, quiet bool) 
 			}
 			return nil, &UnreachableError{Host: cfg.Name, Addr: t.addr, Err: err}
 		}
+		conn = ackAtOnce(conn) // quickack.go
 	}
 
 	// ClientConfig.Timeout covers only the TCP connect: a host that
