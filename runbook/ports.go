@@ -20,6 +20,15 @@ type Call struct {
 	// that would show the run started. Zero when unknown.
 	Since time.Time
 	Data  TemplateData
+	// ArtifactSHA256, set only for an upload whose artifact is still
+	// being hashed (Data.Artifact.SHA256 is then ""), waits for the
+	// artifact's checksum of record and returns it, or ctx's error, or
+	// why the artifact may not be shipped. Safe to call from every host
+	// run at once, any number of times. The executor may start the copy
+	// before it, but must have the sum, and the copy verified against
+	// it, before it renames anything into place: the engine records the
+	// sum before it returns it.
+	ArtifactSHA256 func(ctx context.Context) (string, error)
 
 	Command string            // the rendered action command (run, op); "" for built-ins
 	Verify  string            // rendered verify command, "" for none

@@ -73,6 +73,11 @@ type Release struct {
 	RunbookHash    string
 	ArtifactPath   string
 	ArtifactSHA256 string
+	// ArtifactSize is the size in bytes of the artifact ArtifactSHA256
+	// names, recorded with it; 0 when unknown (a release recorded before
+	// runbook kept it). The engine reads it to know, before an artifact
+	// is hashed, that it cannot be the one another release shipped.
+	ArtifactSize int64
 	// Envs lists the environments a rollback --to release switched; empty for releases.
 	Envs []string
 }

@@ -107,3 +107,42 @@ func TestMigrateVersion3Operator(t *testing.T) {
 		t.Errorf("operations after the migration: %+v, %v", ops, err)
 	}
 }
+
+// A database of schema version 5 is migrated to version 6: its releases
+// keep their artifact's checksum and get the size 0, unknown (the engine
+// then hashes a new artifact before it copies it), and a size recorded
+// afterwards is kept.
+func TestMigrateVersion5ArtifactSize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", "file:"+p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := append([]string{}, migrations[:5]...)
+	qs = append(qs, "PRAGMA user_version = 5",
+		`INSERT INTO releases (id, version, kind, state, operator, started_at, artifact_path, artifact_sha256)
+		VALUES (1, '1.0', 'release', 'succeeded', 'alice', '2026-11-30T22:00:00.000000000Z', 'app.ear', 'ab12')`)
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(p)
+	if err != nil {
+		t.Fatalf("open a version 5 database: %v", err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	r, err := s.Release(ctx, 1)
+	if err != nil || r.ArtifactSHA256 != "ab12" || r.ArtifactSize != 0 {
+		t.Fatalf("release after the migration = %+v, %v; want sha256 ab12 of unknown size", r, err)
+	}
+	r.ArtifactSize = 123456789
+	if err := s.RecordRelease(ctx, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = s.Release(ctx, 1); err != nil || r.ArtifactSize != 123456789 {
+		t.Fatalf("size after a record = %d, %v", r.ArtifactSize, err)
+	}
+}

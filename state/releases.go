@@ -11,7 +11,8 @@ import (
 )
 
 const releaseColumns = `id, version, kind, state, operator, machine, started_at, finished_at,
-	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user`
+	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user,
+	artifact_size`
 
 // CreateRelease inserts r with its steps and their host runs in one
 // transaction, plus the creation transition t. The IDs (r.ID, each step's
@@ -32,10 +33,10 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO releases (version, kind, state, operator, machine,
-			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user, artifact_size)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Version, r.Kind, r.State, r.Operator, r.Machine, timeArg(r.StartedAt), timeArg(r.FinishedAt),
-			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser)
+			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser, r.ArtifactSize)
 		if err != nil {
 			return fmt.Errorf("insert release: %w", err)
 		}
@@ -87,8 +88,8 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE releases SET state = ?, finished_at = ?, envs = ?,
-			runbook_hash = ?, artifact_path = ?, artifact_sha256 = ? WHERE id = ?`,
-			r.State, timeArg(r.FinishedAt), envs, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, r.ID)
+			runbook_hash = ?, artifact_path = ?, artifact_sha256 = ?, artifact_size = ? WHERE id = ?`,
+			r.State, timeArg(r.FinishedAt), envs, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, r.ArtifactSize, r.ID)
 		if err != nil {
 			return fmt.Errorf("update release: %w", err)
 		}
@@ -174,7 +175,7 @@ func scanRelease(row scanner) (*runbook.Release, error) {
 	var r runbook.Release
 	err := row.Scan(&r.ID, &r.Version, &r.Kind, &r.State, &r.Operator, &r.Machine,
 		timeCol{&r.StartedAt}, timeCol{&r.FinishedAt}, &r.RunbookName, &r.RunbookFile,
-		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs}, &r.OSUser)
+		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, envsCol{&r.Envs}, &r.OSUser, &r.ArtifactSize)
 	if err != nil {
 		return nil, err
 	}

@@ -199,6 +199,13 @@ CREATE TABLE deploy_lock (
 	at       TEXT NOT NULL
 );
 `,
+	// Version 6: the artifact's size beside its checksum, so that a new
+	// release can tell, before it has hashed its artifact, that no
+	// earlier one shipped the same bytes. Releases recorded before keep
+	// 0, unknown.
+	`
+ALTER TABLE releases ADD COLUMN artifact_size INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // afterMigration holds what a migration does beyond its SQL, by the

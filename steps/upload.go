@@ -44,7 +44,9 @@ func (uploadKind) Undo(ctx context.Context, _ *Executor, conn remote.Conn, c *ru
 // upload stages the artifact as deploy_dir/releases/<version>/<name>.
 func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call) (runbook.Outcome, error) {
 	art := e.RB.Artifact
-	if c.Data.Artifact.SHA256 == "" {
+	// A relay names its copy by the sum: only a direct upload starts
+	// before the artifact's hash is known (runbook.Call.ArtifactSHA256).
+	if c.Data.Artifact.SHA256 == "" && (c.ArtifactSHA256 == nil || c.Step.Relay != nil) {
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("artifact %s has not been hashed", art.Path)
 	}
 	l := layout{conn: conn, dir: c.Host.DeployDir, host: c.Host.Name}
@@ -55,6 +57,7 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	spec := remote.UploadSpec{
 		Local:    art.Abs,
 		SHA256:   c.Data.Artifact.SHA256,
+		Sum:      c.ArtifactSHA256,
 		Dir:      dir,
 		Name:     art.Name,
 		ReadBack: sharesMachine(e.RB, c.Step, c.Host),
@@ -74,6 +77,10 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	}
 	if bar != nil {
 		bar.Done(err)
+	}
+	if err == nil && spec.SHA256 == "" {
+		// Upload had it from c.ArtifactSHA256, which answers at once now.
+		spec.SHA256, err = c.ArtifactSHA256(ctx)
 	}
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)

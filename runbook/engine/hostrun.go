@@ -30,7 +30,7 @@ type hostTask struct {
 // hosts failed in a batch or in all. The batches are cut from every host
 // of the step, done or not, so a resumed step goes on in the batch it
 // stopped in and its hosts keep the batches they had.
-func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) error {
+func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, single bool) (err error) {
 	tasks := make([]hostTask, len(sr.Hosts))
 	for i, hr := range sr.Hosts {
 		tasks[i] = hostTask{s: s, sr: sr, hr: hr, h: w.rb.EnvHost(s.On, hr.Host), endsStep: single}
@@ -50,9 +50,12 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 		}
 		w.cfg.Warm.Warm(ctx, s, first)
 	}
+	hashLater := false
 	if s.Kind == runbook.KindUpload {
-		// Hashed once, before any host run starts: the host runs only read it.
-		if err := w.ensureArtifact(ctx); err != nil {
+		// Hashed once, before any host run starts (the host runs only
+		// read it), or beside the copies when nothing it shows could stop
+		// them.
+		if hashLater, err = w.ensureArtifact(ctx, s); err != nil {
 			return err
 		}
 	}
@@ -62,6 +65,23 @@ func (w *walk) hosts(ctx context.Context, s *runbook.Step, sr *runbook.StepRun, 
 	runs := &hostRuns{w.night}
 	if err := runs.settleAll(ctx, tasks, lim); err != nil {
 		return err
+	}
+	if hashLater {
+		w.later = w.hashLater(ctx)
+		defer func() {
+			// The hash's goroutine writes the release: it has ended before
+			// anyone else touches it, whatever ended the step.
+			sum, lerr := w.later.wait()
+			w.later = nil
+			switch {
+			case lerr == nil:
+				w.artifact, w.hashed = sum, true
+			case err == nil || errors.Is(lerr, runbook.ErrNeedsHuman):
+				// The hosts failed for it: the walk stops for the
+				// operator rather than counting a failed step.
+				err = lerr
+			}
+		}()
 	}
 	lim.OnBatch = func(b Batch) {
 		var names []string

@@ -29,6 +29,9 @@ type night struct {
 	// walk.ensureArtifact before any host run of an upload starts (they
 	// only read it).
 	artifact string
+	// later, while the host runs of an upload copy before the artifact's
+	// hash is known, gives them its sum (walk.ensureArtifact).
+	later *laterSum
 	// locked are the environments whose lock this release holds, taken
 	// by this command (envlock.go).
 	locked map[string]bool
@@ -261,6 +264,9 @@ func (n *night) verify(ctx context.Context, s *runbook.Step, call *runbook.Call,
 // remove.
 func (n *night) call(ctx context.Context, s *runbook.Step, h *runbook.Host) (*runbook.Call, error) {
 	c, err := n.renderCall(s, h, n.data(s, h))
+	if err == nil && s.Kind == runbook.KindUpload && n.later != nil {
+		c.ArtifactSHA256 = n.later.get
+	}
 	if err != nil || s.Kind != runbook.KindActivate {
 		return c, err
 	}

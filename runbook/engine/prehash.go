@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -22,6 +25,7 @@ type artifactHash struct {
 	path string
 	done chan struct{}
 	sum  string
+	size int64       // bytes hashed
 	fi   os.FileInfo // the file before and after it was read, when ok
 	ok   bool
 }
@@ -44,15 +48,12 @@ func (e *Engine) hashAhead(steps []*runbook.Step) *artifactHash {
 	return nil
 }
 
-// takeAhead returns the hash started ahead, once, when the artifact is
-// still the file it read; false when there is none to use.
-func (e *Engine) takeAhead(ctx context.Context) (string, bool) {
+// takeAhead hands over the hash started ahead, once; nil when there is
+// none (artifactHash.result then says to hash the file).
+func (e *Engine) takeAhead() *artifactHash {
 	h := e.ahead
-	if h == nil {
-		return "", false
-	}
 	e.ahead = nil
-	return h.result(ctx)
+	return h
 }
 
 // stepsFrom are the steps of rb from the one named from on (all of them
@@ -74,7 +75,7 @@ func startArtifactHash(path string) *artifactHash {
 		if err != nil {
 			return
 		}
-		sum, err := runbook.HashFile(path)
+		sum, size, err := hashFile(path)
 		if err != nil {
 			return
 		}
@@ -82,27 +83,47 @@ func startArtifactHash(path string) *artifactHash {
 		if err != nil || !sameFile(before, after) {
 			return // changed while it was read
 		}
-		h.sum, h.fi, h.ok = sum, after, true
+		h.sum, h.size, h.fi, h.ok = sum, size, after, true
 	}()
 	return h
 }
 
-// result waits for the hash and returns it when the file is still the
-// one it read; false means hash it again.
-func (h *artifactHash) result(ctx context.Context) (string, bool) {
+// result waits for the hash and returns it with the bytes it hashed when
+// the file is still the one it read; false means hash it again (also for
+// a nil h: none was started).
+func (h *artifactHash) result(ctx context.Context) (string, int64, bool) {
+	if h == nil {
+		return "", 0, false
+	}
 	select {
 	case <-h.done:
 	case <-ctx.Done():
-		return "", false
+		return "", 0, false
 	}
 	if !h.ok {
-		return "", false
+		return "", 0, false
 	}
 	fi, err := os.Stat(h.path)
 	if err != nil || !sameFile(h.fi, fi) {
-		return "", false
+		return "", 0, false
 	}
-	return h.sum, true
+	return h.sum, h.size, true
+}
+
+// hashFile returns the hex SHA-256 of the file at p and how many bytes
+// it read: the size the sum is the checksum of.
+func hashFile(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // sameFile reports whether a and b describe the same file with the same

@@ -233,15 +233,23 @@ func (e *Executor) Do(ctx context.Context, c *runbook.Call) (runbook.Outcome, er
 	}
 	switch c.Step.Kind {
 	case runbook.KindUpload:
+		sum := c.Data.Artifact.SHA256
+		if sum == "" && c.ArtifactSHA256 != nil {
+			// As the real upload does: the copy first, the sum before the rename.
+			var err error
+			if sum, err = c.ArtifactSHA256(ctx); err != nil {
+				return runbook.Outcome{ExitCode: -1}, err
+			}
+		}
 		e.world.mu.Lock()
 		h := e.world.host(c.Host.Name)
 		if !slices.Contains(h.Staged, c.Release.Version) {
 			h.Staged = append(h.Staged, c.Release.Version)
 		}
-		h.sums[c.Release.Version] = c.Data.Artifact.SHA256
+		h.sums[c.Release.Version] = sum
 		h.Effects = append(h.Effects, "do:"+c.Step.Name)
 		e.world.mu.Unlock()
-		d := runbook.ActionDetail{SHA256: c.Data.Artifact.SHA256}
+		d := runbook.ActionDetail{SHA256: sum}
 		return runbook.Outcome{Detail: d.JSON(), Summary: "staged"}, nil
 	case runbook.KindActivate:
 		e.world.mu.Lock()

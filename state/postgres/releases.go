@@ -12,7 +12,8 @@ import (
 )
 
 const releaseColumns = `id, version, kind, state, operator, machine, started_at, finished_at,
-	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user`
+	runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user,
+	artifact_size`
 
 // CreateRelease implements runbook.Store: r, its steps and their host
 // runs, and the creation transition t, in one transaction. IDs are filled
@@ -37,10 +38,10 @@ func (s *Store) CreateRelease(ctx context.Context, r *runbook.Release, steps []*
 			return err
 		}
 		err = tx.QueryRow(ctx, `INSERT INTO releases (version, kind, state, operator, machine,
-			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			started_at, finished_at, runbook_name, runbook_file, runbook_hash, artifact_path, artifact_sha256, envs, os_user, artifact_size)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 			r.Version, r.Kind, string(r.State), r.Operator, r.Machine, timeArg(r.StartedAt), timeArg(r.FinishedAt),
-			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser).Scan(&releaseID)
+			r.RunbookName, r.RunbookFile, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, envs, r.OSUser, r.ArtifactSize).Scan(&releaseID)
 		if err != nil {
 			return fmt.Errorf("insert release: %w", err)
 		}
@@ -97,8 +98,8 @@ func (s *Store) RecordRelease(ctx context.Context, r *runbook.Release, t *runboo
 			return err
 		}
 		w.update("release", r.ID, `UPDATE releases SET state = $1, finished_at = $2, envs = $3,
-			runbook_hash = $4, artifact_path = $5, artifact_sha256 = $6 WHERE id = $7`,
-			string(r.State), timeArg(r.FinishedAt), envs, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, r.ID)
+			runbook_hash = $4, artifact_path = $5, artifact_sha256 = $6, artifact_size = $7 WHERE id = $8`,
+			string(r.State), timeArg(r.FinishedAt), envs, r.RunbookHash, r.ArtifactPath, r.ArtifactSHA256, r.ArtifactSize, r.ID)
 		if t == nil {
 			return nil
 		}
@@ -169,7 +170,7 @@ func scanRelease(row pgx.Row) (*runbook.Release, error) {
 	)
 	err := row.Scan(&r.ID, &r.Version, &r.Kind, &state, &r.Operator, &r.Machine,
 		timeCol{&r.StartedAt}, timeCol{&r.FinishedAt}, &r.RunbookName, &r.RunbookFile,
-		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, &envs, &r.OSUser)
+		&r.RunbookHash, &r.ArtifactPath, &r.ArtifactSHA256, &envs, &r.OSUser, &r.ArtifactSize)
 	if err != nil {
 		return nil, err
 	}

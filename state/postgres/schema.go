@@ -208,6 +208,11 @@ CREATE TABLE store_identity (
 );
 INSERT INTO store_identity (id, db_id) VALUES (1, md5(random()::text || clock_timestamp()::text));
 `,
+	// Version 2: the artifact's size beside its checksum (SQLite's
+	// version 6 in package state).
+	`
+ALTER TABLE releases ADD COLUMN artifact_size bigint NOT NULL DEFAULT 0;
+`,
 }
 
 // The SQLSTATEs runbook's functions raise (see the schema).

@@ -149,7 +149,7 @@ func testReleaseRoundTrip(t *testing.T, db DB) {
 	r.State = runbook.ReleaseRollingBack
 	r.FinishedAt = t0.Add(time.Hour)
 	r.Envs = []string{"prerelease", "production"}
-	r.RunbookHash, r.ArtifactSHA256 = "cd34", "ef56"
+	r.RunbookHash, r.ArtifactSHA256, r.ArtifactSize = "cd34", "ef56", 1<<30
 	if err := s.RecordRelease(ctx, r, nil); err != nil {
 		t.Fatal(err)
 	}

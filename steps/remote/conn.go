@@ -111,8 +111,14 @@ type Marker struct {
 
 // UploadSpec stages one local file on a host.
 type UploadSpec struct {
-	Local  string // path on the operator machine
-	SHA256 string // hex SHA-256 of Local, computed by the caller beforehand
+	Local string // path on the operator machine
+	// SHA256 is the hex SHA-256 of Local, the checksum of record. When
+	// it is "", Sum gives it: the copy then starts before it is known,
+	// and Upload asks Sum for it only where it compares with it (a file
+	// already staged, the copy before its rename). An error from Sum
+	// fails the upload with the copy left under its temporary name.
+	SHA256 string
+	Sum    func(ctx context.Context) (string, error)
 	// Dir is the target directory, created with its parents when missing
 	// (mkdir -p: the caller checks that no parent is a link it must not
 	// follow). It must not be a symbolic link, and it and its parent

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/remotetest"
@@ -187,5 +189,73 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, err := c.ReadFile(context.Background(), p+".missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// An upload given its checksum through Sum starts the copy without it:
+// Sum is asked only once every byte is read (it would wait forever
+// otherwise), and a Sum that fails leaves the copy under its temporary
+// name, never renamed, for the next upload to resume from.
+func TestUploadStartsBeforeItsChecksum(t *testing.T) {
+	srv := remotetest.NewServer(t, remotetest.Options{})
+	c := connect(t, testPool(t, srv, remote.PoolOptions{}), hostConfig(srv))
+	const size = 3<<20 + 321
+	local, sum := randomFile(t, size)
+	dir := filepath.Join(t.TempDir(), "releases", "2.5.0")
+	final, part := filepath.Join(dir, "billing.ear"), filepath.Join(dir, ".billing.ear.part")
+	// copying: the upload copies, so Sum must not be asked for before
+	// every byte is read.
+	upload := func(sumErr error, copying bool) (remote.UploadResult, int, error) {
+		read := make(chan struct{})
+		if !copying {
+			close(read)
+		}
+		var once sync.Once
+		asked := 0
+		spec := remote.UploadSpec{Local: local, Dir: dir, Name: "billing.ear",
+			Progress: func(done, total int64) {
+				if copying && done == total {
+					once.Do(func() { close(read) })
+				}
+			},
+			Sum: func(ctx context.Context) (string, error) {
+				asked++
+				select {
+				case <-read:
+				case <-time.After(time.Minute):
+					return "", errors.New("Sum was asked for before the copy was sent")
+				}
+				return sum, sumErr
+			}}
+		res, err := c.Upload(context.Background(), spec)
+		return res, asked, err
+	}
+
+	refused := errors.New("the release may not ship this artifact")
+	if _, asked, err := upload(refused, true); !errors.Is(err, refused) || asked != 1 {
+		t.Fatalf("upload whose Sum fails: %v (Sum asked %d times), want its error", err, asked)
+	}
+	if exists(final) {
+		t.Fatal("renamed into place without a checksum of record")
+	}
+	if fi, err := os.Stat(part); err != nil || fi.Size() != size {
+		t.Fatalf("the copy under its temporary name: %v, %v; want all %d bytes kept", fi, err, size)
+	}
+
+	res, asked, err := upload(nil, true)
+	if err != nil || asked != 1 {
+		t.Fatalf("upload: %v (Sum asked %d times)", err, asked)
+	}
+	if res.Resumed == 0 || res.Resumed+res.Written != size {
+		t.Errorf("result %+v, want a resume of the kept copy", res)
+	}
+	if got := fileSHA256(t, final); got != sum || exists(part) {
+		t.Errorf("staged %s (temp file left: %v), want %s", got, exists(part), sum)
+	}
+
+	// Already staged: Sum tells that it is the same file.
+	res, asked, err = upload(nil, false)
+	if err != nil || !res.Skipped || asked != 1 {
+		t.Errorf("upload of what is staged: %+v %v (Sum asked %d times), want skipped", res, err, asked)
 	}
 }

@@ -83,6 +83,21 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	if spec.Name == "" || path.Base(spec.Name) != spec.Name {
 		return UploadResult{}, fmt.Errorf("invalid upload name %q: it must be a plain file name", spec.Name)
 	}
+	if spec.SHA256 == "" && spec.Sum == nil {
+		return UploadResult{}, errors.New("upload without a checksum of record")
+	}
+	// want returns the checksum of record, waiting for it when the
+	// caller is still computing it.
+	want := func() (string, error) {
+		if spec.SHA256 == "" {
+			sum, err := spec.Sum(ctx)
+			if err != nil {
+				return "", err
+			}
+			spec.SHA256 = sum
+		}
+		return spec.SHA256, nil
+	}
 	local, err := os.Open(spec.Local)
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("open artifact: %w", err)
@@ -117,7 +132,11 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		if err != nil {
 			return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", final, st.where(), err)
 		}
-		if sum == spec.SHA256 {
+		record, err := want()
+		if err != nil {
+			return UploadResult{}, err
+		}
+		if sum == record {
 			report(spec.Progress, total, total)
 			return UploadResult{Skipped: true, Duration: time.Since(start)}, nil
 		}
@@ -155,7 +174,12 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 		return UploadResult{}, fmt.Errorf("artifact %s changed while uploading (size %d, read %d): rebuild it and upload again", spec.Local, total, r.done)
 	}
 	report1(spec.Landed, total)
-	remoteSum, along := w.liveSum, w.liveSum == spec.SHA256
+	record, err := want()
+	if err != nil {
+		// The copy stays under its temporary name, to resume from.
+		return UploadResult{Resumed: offset, Written: total - offset}, err
+	}
+	remoteSum, along := w.liveSum, w.liveSum == record
 	if !along {
 		// Not hashed while it arrived, or read before some bytes landed:
 		// the file as it is now decides.
@@ -165,14 +189,14 @@ func stage(ctx context.Context, st stager, spec UploadSpec) (UploadResult, error
 	if err != nil {
 		return UploadResult{}, fmt.Errorf("checksum of %s on %s: %w", part, st.where(), err)
 	}
-	if remoteSum != spec.SHA256 {
+	if remoteSum != record {
 		// A corrupt copy must not be resumed from next time.
 		_ = st.remove(ctx, part)
-		if now, err := (localFS{}).hashPrefix(ctx, spec.Local, -1, ""); err == nil && now != spec.SHA256 {
-			return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, now, spec.SHA256)
+		if now, err := (localFS{}).hashPrefix(ctx, spec.Local, -1, ""); err == nil && now != record {
+			return UploadResult{}, fmt.Errorf("artifact %s changed since its checksum was taken (now %s, expected %s): rebuild it and start the release again", spec.Local, now, record)
 		}
 		return UploadResult{}, fmt.Errorf("checksum mismatch on %s for %s: got %s, expected %s; the partial file was removed, upload again",
-			st.where(), part, remoteSum, spec.SHA256)
+			st.where(), part, remoteSum, record)
 	}
 	Hit(PointRenameBefore)
 	if err := st.rename(ctx, part, final); err != nil {
