@@ -35,10 +35,11 @@ func (w *walk) hashLater(ctx context.Context) *laterSum {
 		if err == nil {
 			err = w.keepSum(ctx, sum, size)
 		}
-		l.sum, l.err = sum, err
 		if err != nil {
-			l.sum = ""
+			l.err = err
+			return
 		}
+		l.sum = sum
 	}()
 	return l
 }
