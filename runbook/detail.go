@@ -81,16 +81,18 @@ func (d ActionDetail) JSON() string {
 	return string(b)
 }
 
-// HashFile returns the hex SHA-256 of a file, streamed.
-func HashFile(p string) (string, error) {
+// HashFile returns the hex SHA-256 of a file, streamed, and how many
+// bytes it read: the size the sum is the checksum of.
+func HashFile(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -70,7 +70,7 @@ func (w *walk) hashArtifact(ctx context.Context, ahead *artifactHash) (string, i
 		return "", 0, err
 	}
 	art := w.rb.Artifact
-	sum, size, err := hashFile(art.Abs)
+	sum, size, err := runbook.HashFile(art.Abs)
 	if err != nil {
 		return "", 0, runbook.WithHint(fmt.Errorf("artifact %s: %w", art.Path, err), "build it first (the build steps), or fix artifact.path")
 	}

@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 
 	"github.com/runbook-dev/runbook/runbook"
@@ -75,7 +72,7 @@ func startArtifactHash(path string) *artifactHash {
 		if err != nil {
 			return
 		}
-		sum, size, err := hashFile(path)
+		sum, size, err := runbook.HashFile(path)
 		if err != nil {
 			return
 		}
@@ -108,22 +105,6 @@ func (h *artifactHash) result(ctx context.Context) (string, int64, bool) {
 		return "", 0, false
 	}
 	return h.sum, h.size, true
-}
-
-// hashFile returns the hex SHA-256 of the file at p and how many bytes
-// it read: the size the sum is the checksum of.
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // sameFile reports whether a and b describe the same file with the same

@@ -16,8 +16,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runbook-dev/runbook/runbook"
 	"github.com/runbook-dev/runbook/steps/remote"
 	"github.com/runbook-dev/runbook/steps/remote/sshdtest"
 )
@@ -150,7 +149,7 @@ func upload(args []string) error {
 	if *n > len(hosts) {
 		return fmt.Errorf("%d hosts asked, %d served", *n, len(hosts))
 	}
-	sum, size, err := hashFile(*file)
+	sum, size, err := runbook.HashFile(*file)
 	if err != nil {
 		return err
 	}
@@ -205,17 +204,6 @@ func upload(args []string) error {
 		_ = os.RemoveAll(filepath.Join(hosts[i].deploy, "bench-"+run))
 	}
 	return nil
-}
-
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil)), n, err
 }
 
 // cpuSeconds is the user and system CPU time this process has used.
