@@ -48,6 +48,16 @@ type Call struct {
 	Staged []string
 }
 
+// ArtifactSum returns the artifact's checksum of record: Data's, or the
+// one ArtifactSHA256 waits for. "" and no error when the call has
+// neither (a step that stages nothing).
+func (c *Call) ArtifactSum(ctx context.Context) (string, error) {
+	if c.Data.Artifact.SHA256 != "" || c.ArtifactSHA256 == nil {
+		return c.Data.Artifact.SHA256, nil
+	}
+	return c.ArtifactSHA256(ctx)
+}
+
 // Outcome is what one host run produced.
 type Outcome struct {
 	ExitCode int

@@ -78,9 +78,9 @@ func (e *Executor) upload(ctx context.Context, conn remote.Conn, c *runbook.Call
 	if bar != nil {
 		bar.Done(err)
 	}
-	if err == nil && spec.SHA256 == "" {
-		// Upload had it from c.ArtifactSHA256, which answers at once now.
-		spec.SHA256, err = c.ArtifactSHA256(ctx)
+	if err == nil {
+		// Upload waited for it when it was not known; it answers at once now.
+		spec.SHA256, err = c.ArtifactSum(ctx)
 	}
 	if err != nil {
 		return runbook.Outcome{ExitCode: -1}, fmt.Errorf("stage %s on %s: %w", art.Name, c.Host.Name, err)

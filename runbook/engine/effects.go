@@ -94,13 +94,13 @@ func (w *walk) keepSum(ctx context.Context, sum string, size int64) error {
 // the operator may not be asked (copies are under way), such an artifact
 // is refused as it is under --yes, unless --same-artifact was given.
 func (w *walk) sameArtifact(ctx context.Context, sum string, mayAsk bool) error {
-	rels, err := w.cfg.Store.Releases(ctx)
+	shipped, err := w.otherShipped(ctx)
 	if err != nil {
 		return err
 	}
 	var twin *runbook.Release
-	for _, r := range rels {
-		if r.Kind == runbook.KindRelease && r.Version != w.rel().Version && r.ArtifactSHA256 == sum {
+	for _, r := range shipped {
+		if r.ArtifactSHA256 == sum {
 			twin = r
 		}
 	}
@@ -151,15 +151,31 @@ func (w *walk) sumCanWait(ctx context.Context, s *runbook.Step) (bool, error) {
 	if w.cfg.SameArtifact {
 		return true, nil
 	}
-	rels, err := w.cfg.Store.Releases(ctx)
+	shipped, err := w.otherShipped(ctx)
 	if err != nil {
 		return false, err
 	}
-	for _, r := range rels {
-		if r.Kind == runbook.KindRelease && r.Version != w.rel().Version && r.ArtifactSHA256 != "" &&
-			(r.ArtifactSize == 0 || r.ArtifactSize == fi.Size()) {
+	for _, r := range shipped {
+		if r.ArtifactSize == 0 || r.ArtifactSize == fi.Size() {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// otherShipped are the releases of other versions that recorded an
+// artifact, oldest first: the ones whose bytes a new version must not
+// ship unasked.
+func (w *walk) otherShipped(ctx context.Context) ([]*runbook.Release, error) {
+	rels, err := w.cfg.Store.Releases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*runbook.Release
+	for _, r := range rels {
+		if r.Kind == runbook.KindRelease && r.Version != w.rel().Version && r.ArtifactSHA256 != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

@@ -233,13 +233,10 @@ func (e *Executor) Do(ctx context.Context, c *runbook.Call) (runbook.Outcome, er
 	}
 	switch c.Step.Kind {
 	case runbook.KindUpload:
-		sum := c.Data.Artifact.SHA256
-		if sum == "" && c.ArtifactSHA256 != nil {
-			// As the real upload does: the copy first, the sum before the rename.
-			var err error
-			if sum, err = c.ArtifactSHA256(ctx); err != nil {
-				return runbook.Outcome{ExitCode: -1}, err
-			}
+		// As the real upload does: the copy first, the sum before the rename.
+		sum, err := c.ArtifactSum(ctx)
+		if err != nil {
+			return runbook.Outcome{ExitCode: -1}, err
 		}
 		e.world.mu.Lock()
 		h := e.world.host(c.Host.Name)
