@@ -1,9 +1,12 @@
+//go:build linux
+
+// TCP_QUICKACK is Linux's (quickack_other.go): the tests run where it is.
+
 package remote_test
 
 import (
 	"bytes"
 	"context"
-	"runtime"
 	"testing"
 
 	"github.com/runbook-dev/runbook/steps/remote"
@@ -14,9 +17,6 @@ import (
 // acknowledgements are asked for at the dial and again as the host's
 // answers come.
 func TestPoolDialsAcknowledgeAtOnce(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("TCP_QUICKACK is Linux's")
-	}
 	count, restore := remote.CountQuickAcks()
 	defer restore()
 	srv := remotetest.NewServer(t, remotetest.Options{})
