@@ -530,13 +530,27 @@ steps:
 // finds no markers and runs the command again; the first copy, arriving
 // late, must then not run at all.
 func TestKillBeforeTheWrapperStarts(t *testing.T) {
-	// The host's first session starts its shell 3 s late (the marker
-	// directory tells the test it is waiting), and says when it is done.
+	// The host holds the step's command on its way: the first line that
+	// names the count file, and all that follows it, is kept back from
+	// the session's shell (late/held) until the test says go. sshd has
+	// passed on the whole chunk runbook sent by the time the line is read
+	// (it comes in one SSH packet), so late/arrived means the command is
+	// in the host's hands. Its output goes nowhere by then, and SIGPIPE is
+	// ignored so that writing there cannot stop it before it decides
+	// whether to run. late/end is written once it has. SFTP sessions
+	// (the environment's lock) go to the SFTP server, which a
+	// ForceCommand would otherwise take over too; other commands run.
 	dir := t.TempDir()
-	late, lateDone := filepath.Join(dir, "late"), filepath.Join(dir, "late-done")
-	h := sshdtest.Start(t, sshdtest.Options{OwnHome: true, ExtraConfig: []string{
-		fmt.Sprintf(`ForceCommand if mkdir %s 2>/dev/null; then sleep 3; sh -s; rc=$?; touch %s; exit $rc; fi; exec sh -s`, late, lateDone),
-	}})
+	late := filepath.Join(dir, "late")
+	hold := strings.NewReplacer("L/", late+"/", "SFTP", sshdtest.SFTPServer).Replace(
+		`trap '' PIPE; ` +
+			`case "$SSH_ORIGINAL_COMMAND" in internal-sftp*) exec SFTP -d "$HOME";; "exec sh -s") ;; *) eval "$SSH_ORIGINAL_COMMAND"; exit;; esac; ` +
+			`while IFS= read -r l; do ` +
+			`case "$l" in */count*) if mkdir L/ 2>/dev/null; then ` +
+			`printf '%s\n' "$l" > L/held; touch L/arrived; cat >> L/held; ` +
+			`while [ ! -e L/go ]; do sleep 0.05; done; cat L/held; echo "touch L/end"; exit 0; fi;; esac; ` +
+			`printf '%s\n' "$l"; done | sh -s`)
+	h := sshdtest.Start(t, sshdtest.Options{OwnHome: true, ExtraConfig: []string{"ForceCommand " + hold}})
 	write(t, dir, "known_hosts", h.KnownHostsLine()+"\n")
 	write(t, dir, "runbook.yaml", fmt.Sprintf(`name: late
 known_hosts: known_hosts
@@ -550,13 +564,15 @@ steps:
 `, h.User, h.ClientKey, h.Addr, h.DeployDir))
 
 	cmd, out := start(t, dir, "start", "--version", "1", "--yes")
-	waitFor(t, "the command to be on its way", func() bool { _, err := os.Stat(late); return err == nil })
+	waitFor(t, "the command to be on its way", func() bool { _, err := os.Stat(filepath.Join(late, "arrived")); return err == nil })
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
-	if r := run(t, dir, "start", "--version", "1", "--yes"); r.code != 0 {
+	r := run(t, dir, "start", "--version", "1", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "never started: running it") {
 		t.Fatalf("resume: %s\nfirst run:\n%s", r, out)
 	}
-	waitFor(t, "the late copy to end", func() bool { _, err := os.Stat(lateDone); return err == nil })
+	write(t, late, "go", "")
+	waitFor(t, "the late copy to end", func() bool { _, err := os.Stat(filepath.Join(late, "end")); return err == nil })
 	if n := strings.Count(read(t, filepath.Join(h.DeployDir, "count")), "x"); n != 1 {
 		t.Fatalf("the command ran %d times", n)
 	}

@@ -154,8 +154,14 @@ func Start(t testing.TB, opts Options) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A session the test left behind (its client gone, its shell still
+	// starting) would write into the test's directories while they are
+	// being removed: none outlives the test.
 	t.Cleanup(func() {
 		if err := h.Stop(); err != nil {
+			t.Error(err)
+		}
+		if err := h.endSessions(nil); err != nil {
 			t.Error(err)
 		}
 	})
@@ -276,12 +282,11 @@ func config(h *Host, hostKey, authKeys string, extra []string) string {
 	if h.sftpLog != "" {
 		sftp = "Subsystem sftp " + filepath.Join(h.Dir, "sftp-logged")
 	}
-	env := "SetEnv SHLVL=1" + homeEnv
-	if h.sourceRC {
-		env = "SetEnv" + homeEnv
-		if homeEnv == "" {
-			env = ""
-		}
+	// Every session carries the host's mark, so that the processes it
+	// started can be found and ended even after their sshd has gone.
+	env := `SetEnv "` + h.mark() + `"` + homeEnv
+	if !h.sourceRC {
+		env += " SHLVL=1"
 	}
 	lines := []string{
 		"ListenAddress 127.0.0.1",
@@ -371,18 +376,17 @@ func (h *Host) Stop() error {
 
 // Crash ends the sshd as a machine that dies would: the daemon and every
 // process it started (its connection children leave its process group,
-// so Stop alone lets them run on), each by its PID, with SIGKILL. Restart
-// brings it back. Idempotent.
+// so Stop alone lets them run on; a session's shell may have outlived its
+// connection), each by its PID, with SIGKILL. Restart brings it back.
+// Idempotent.
 func (h *Host) Crash() error {
 	if h.PID == 0 {
 		return nil
 	}
-	pids := descendants(h.PID)
+	conns := descendants(h.PID)
 	err := h.Stop()
-	for _, pid := range pids {
-		if e := syscall.Kill(pid, syscall.SIGKILL); e != nil && e != syscall.ESRCH && err == nil {
-			err = fmt.Errorf("kill %d: %w", pid, e)
-		}
+	if e := h.endSessions(conns); e != nil && err == nil {
+		err = e
 	}
 	return err
 }

@@ -102,3 +102,32 @@ func TestCPUCountsTheSessions(t *testing.T) {
 		t.Errorf("the host counted %v for a session whose loop costs %v here", used, 2*want)
 	}
 }
+
+// A process a session left running (its shell gone, so it is no longer
+// the sshd's) ends with the test that started the host: it would
+// otherwise write into directories the test is removing.
+func TestSessionsEndWithTheTest(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "late")
+	var h *Host
+	t.Run("host", func(t *testing.T) {
+		h = Start(t, Options{})
+		kh := h.WriteKnownHosts(t)
+		b, err := exec.Command("ssh", "-i", h.ClientKey, "-p", strconv.Itoa(h.Port),
+			"-o", "UserKnownHostsFile="+kh, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+			"-o", "IdentitiesOnly=yes", "-F", "/dev/null", h.User+"@127.0.0.1",
+			"setsid sh -c 'sleep 2; touch "+out+"' </dev/null >/dev/null 2>&1 &").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh: %v: %s", err, b)
+		}
+		if len(h.sessions()) == 0 {
+			t.Fatal("the session's orphan does not carry the host's mark")
+		}
+	})
+	if pids := h.sessions(); len(pids) > 0 {
+		t.Fatalf("processes of the host's sessions outlived its test: %v", pids)
+	}
+	time.Sleep(3 * time.Second)
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the orphan ran on after the test")
+	}
+}

@@ -1,0 +1,80 @@
+package sshdtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// markVar names the variable sshd sets in every session of a Host (its
+// SetEnv); the value is the Host's Dir, unique to it.
+const markVar = "SSHDTEST_HOST"
+
+func (h *Host) mark() string { return markVar + "=" + h.Dir }
+
+// sessions lists the processes that carry h's mark: what its sessions
+// started, whether or not their sshd still runs (a shell whose
+// connection ended is the init process's child, no longer the sshd's).
+func (h *Host) sessions() []int {
+	want := []byte(h.mark())
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if slices.ContainsFunc(bytes.Split(env, []byte{0}), func(v []byte) bool { return bytes.Equal(v, want) }) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// endSessions ends, with SIGKILL and each by its PID, the processes in
+// also and every process that carries h's mark, and waits until those
+// are gone. They are stopped first until a look finds none new, so
+// that none can start another between the look and the kill.
+func (h *Host) endSessions(also []int) error {
+	stopped := map[int]bool{}
+	for _, pid := range also {
+		if syscall.Kill(pid, syscall.SIGSTOP) == nil {
+			stopped[pid] = true
+		}
+	}
+	for {
+		fresh := false
+		for _, pid := range h.sessions() {
+			if !stopped[pid] && syscall.Kill(pid, syscall.SIGSTOP) == nil {
+				stopped[pid], fresh = true, true
+			}
+		}
+		if !fresh {
+			break
+		}
+	}
+	var err error
+	for pid := range stopped {
+		if e := syscall.Kill(pid, syscall.SIGKILL); e != nil && e != syscall.ESRCH && err == nil {
+			err = fmt.Errorf("kill %d: %w", pid, e)
+		}
+	}
+	// A killed process may still be on its way out; what it was writing
+	// must be over before the caller removes its directories.
+	for deadline := time.Now().Add(10 * time.Second); len(h.sessions()) > 0; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sessions of the sshd on %s still run after SIGKILL: %v", h.Addr, h.sessions())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
+}
