@@ -428,7 +428,9 @@ func (p *Pool) dial(ctx context.Context, cfg HostConfig, depth int, quiet bool) 
 			}
 			return nil, &UnreachableError{Host: cfg.Name, Addr: t.addr, Err: err}
 		}
-		conn = ackAtOnce(conn) // quickack.go
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			conn = joinWrites(ackAtOnce(tcp), tcp) // quickack.go, joinwrites.go
+		}
 	}
 
 	// ClientConfig.Timeout covers only the TCP connect: a host that
