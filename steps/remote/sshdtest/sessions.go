@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,20 +24,11 @@ func (h *Host) mark() string { return markVar + "=" + h.Dir }
 func (h *Host) sessions() []int {
 	want := []byte(h.mark())
 	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
+	eachProcess("environ", func(pid int, env []byte) {
 		if slices.ContainsFunc(bytes.Split(env, []byte{0}), func(v []byte) bool { return bytes.Equal(v, want) }) {
 			out = append(out, pid)
 		}
-	}
+	})
 	return out
 }
 
@@ -77,4 +69,44 @@ func (h *Host) endSessions(also []int) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return err
+}
+
+// descendants lists the processes below pid, from /proc, children first.
+func descendants(pid int) []int {
+	parent := map[int][]int{}
+	eachProcess("stat", func(p int, b []byte) {
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		if f := strings.Fields(rest); len(f) >= 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				parent[pp] = append(parent[pp], p)
+			}
+		}
+	})
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range parent[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// eachProcess calls fn with the pid and the contents of /proc/PID/name of
+// every process whose file it can read.
+func eachProcess(name string, fn func(pid int, b []byte)) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), name)); err == nil {
+			fn(pid, b)
+		}
+	}
 }

@@ -391,40 +391,6 @@ func (h *Host) Crash() error {
 	return err
 }
 
-// descendants lists the processes below pid, from /proc, children first.
-func descendants(pid int) []int {
-	parent := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
-		if f := strings.Fields(rest); len(f) >= 2 {
-			if pp, err := strconv.Atoi(f[1]); err == nil {
-				parent[pp] = append(parent[pp], p)
-			}
-		}
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range parent[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
-}
-
 // Restart starts the sshd again after Stop: the same port, host key and
 // configuration, as a host that comes back after a crash.
 func (h *Host) Restart() error {
