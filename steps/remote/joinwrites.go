@@ -102,6 +102,12 @@ func (c *joinedConn) Write(p []byte) (int, error) {
 func (c *joinedConn) sendHeld() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.sendHeldLocked()
+}
+
+// sendHeldLocked sends the held write alone, if any; c.mu is held. Its
+// failure is kept for the next Write.
+func (c *joinedConn) sendHeldLocked() {
 	if c.held == nil {
 		return
 	}
@@ -123,7 +129,7 @@ func (c *joinedConn) Close() error {
 		if c.held != nil && c.err == nil {
 			// A peer that reads nothing must not hang the close.
 			_ = c.Conn.SetWriteDeadline(time.Now().Add(holdFor * 100))
-			_, _ = c.send(net.Buffers{c.held})
+			c.sendHeldLocked()
 		}
 		c.held = nil
 		c.mu.Unlock()

@@ -38,21 +38,16 @@ func (h *Host) sessions() []int {
 // that none can start another between the look and the kill.
 func (h *Host) endSessions(also []int) error {
 	stopped := map[int]bool{}
-	for _, pid := range also {
-		if syscall.Kill(pid, syscall.SIGSTOP) == nil {
-			stopped[pid] = true
-		}
-	}
-	for {
-		fresh := false
-		for _, pid := range h.sessions() {
+	stop := func(pids []int) (fresh bool) {
+		for _, pid := range pids {
 			if !stopped[pid] && syscall.Kill(pid, syscall.SIGSTOP) == nil {
 				stopped[pid], fresh = true, true
 			}
 		}
-		if !fresh {
-			break
-		}
+		return fresh
+	}
+	stop(also)
+	for stop(h.sessions()) {
 	}
 	var err error
 	for pid := range stopped {
